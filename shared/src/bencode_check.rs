@@ -1,0 +1,250 @@
+//! A depth- and size-limited bencode scanner that runs before any parser.
+//!
+//! Recursive bencode parsers (ours via serde, librqbit's) overflow the stack
+//! on deeply nested input. This scanner is iterative, allocates one small
+//! stack bounded by [`MAX_DEPTH`], and checks the whole input is exactly one
+//! well-formed value. Only bytes that pass it are handed to a parser.
+
+use std::ops::Range;
+
+/// Deepest nesting of lists/dicts accepted.
+pub const MAX_DEPTH: usize = 64;
+/// Largest metadata accepted, in bytes.
+pub const MAX_SIZE: usize = 16 * 1024 * 1024;
+
+/// Why bytes are not acceptable bencode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BencodeError {
+    #[error("input is {0} bytes, over the {MAX_SIZE}-byte limit")]
+    TooLarge(usize),
+    #[error("nesting deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    #[error("unexpected end of input")]
+    Truncated,
+    #[error("invalid byte {byte:#04x} at offset {offset}")]
+    Invalid { byte: u8, offset: usize },
+    #[error("bad integer at offset {0}")]
+    BadInteger(usize),
+    #[error("dictionary key at offset {0} is not a string")]
+    NonStringKey(usize),
+    #[error("dictionary at offset {0} has a key without a value")]
+    MissingValue(usize),
+    #[error("{0} trailing bytes after the value")]
+    Trailing(usize),
+    #[error("top-level value is not a dictionary")]
+    NotADict,
+}
+
+struct Frame {
+    is_dict: bool,
+    start: usize,
+    /// For dicts: the next item must be a key.
+    expect_key: bool,
+}
+
+/// Returns the end offset of the single value starting at `start`.
+pub fn skip_value(bytes: &[u8], start: usize) -> Result<usize, BencodeError> {
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut pos = start;
+    loop {
+        let byte = *bytes.get(pos).ok_or(BencodeError::Truncated)?;
+        if let Some(top) = stack.last() {
+            if byte == b'e' {
+                if top.is_dict && !top.expect_key {
+                    return Err(BencodeError::MissingValue(top.start));
+                }
+                stack.pop();
+                pos += 1;
+                if complete(&mut stack) {
+                    return Ok(pos);
+                }
+                continue;
+            }
+            if top.is_dict && top.expect_key && !byte.is_ascii_digit() {
+                return Err(BencodeError::NonStringKey(pos));
+            }
+        }
+        match byte {
+            b'i' => pos = skip_integer(bytes, pos)?,
+            b'0'..=b'9' => pos = skip_string(bytes, pos)?.end,
+            b'l' | b'd' => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(BencodeError::TooDeep);
+                }
+                stack.push(Frame {
+                    is_dict: byte == b'd',
+                    start: pos,
+                    expect_key: true,
+                });
+                pos += 1;
+                continue;
+            }
+            _ => return Err(BencodeError::Invalid { byte, offset: pos }),
+        }
+        if complete(&mut stack) {
+            return Ok(pos);
+        }
+    }
+}
+
+/// Records that a value finished inside the top frame; true when no frame is open.
+fn complete(stack: &mut [Frame]) -> bool {
+    match stack.last_mut() {
+        None => true,
+        Some(top) => {
+            if top.is_dict {
+                top.expect_key = !top.expect_key;
+            }
+            false
+        }
+    }
+}
+
+fn skip_integer(bytes: &[u8], start: usize) -> Result<usize, BencodeError> {
+    let mut pos = start + 1;
+    if bytes.get(pos) == Some(&b'-') {
+        pos += 1;
+    }
+    let digits_start = pos;
+    while bytes.get(pos).is_some_and(u8::is_ascii_digit) {
+        pos += 1;
+    }
+    match bytes.get(pos) {
+        None => Err(BencodeError::Truncated),
+        Some(b'e') if pos > digits_start && pos - digits_start <= 20 => Ok(pos + 1),
+        Some(_) => Err(BencodeError::BadInteger(start)),
+    }
+}
+
+/// Returns the byte range of the string's contents; `start` is at its length.
+fn skip_string(bytes: &[u8], start: usize) -> Result<Range<usize>, BencodeError> {
+    let mut pos = start;
+    let mut len: usize = 0;
+    while let Some(&b) = bytes.get(pos) {
+        match b {
+            b'0'..=b'9' => {
+                len = len
+                    .checked_mul(10)
+                    .and_then(|l| l.checked_add(usize::from(b - b'0')))
+                    .ok_or(BencodeError::Truncated)?;
+                pos += 1;
+            }
+            b':' => {
+                let from = pos + 1;
+                let to = from.checked_add(len).ok_or(BencodeError::Truncated)?;
+                if to > bytes.len() {
+                    return Err(BencodeError::Truncated);
+                }
+                return Ok(from..to);
+            }
+            _ => return Err(BencodeError::Invalid { byte: b, offset: pos }),
+        }
+    }
+    Err(BencodeError::Truncated)
+}
+
+/// Checks size, depth and well-formedness of one complete bencoded value.
+pub fn validate(bytes: &[u8]) -> Result<(), BencodeError> {
+    if bytes.len() > MAX_SIZE {
+        return Err(BencodeError::TooLarge(bytes.len()));
+    }
+    let end = skip_value(bytes, 0)?;
+    if end != bytes.len() {
+        return Err(BencodeError::Trailing(bytes.len() - end));
+    }
+    Ok(())
+}
+
+/// In a validated top-level dictionary, the byte range of the value of `key`.
+///
+/// Used to take the info dict's exact bytes (its SHA-1 is the info-hash).
+pub fn dict_value_span(bytes: &[u8], key: &[u8]) -> Result<Option<Range<usize>>, BencodeError> {
+    if bytes.first() != Some(&b'd') {
+        return Err(BencodeError::NotADict);
+    }
+    let mut pos = 1;
+    loop {
+        match bytes.get(pos) {
+            None => return Err(BencodeError::Truncated),
+            Some(b'e') => return Ok(None),
+            Some(_) => {}
+        }
+        let k = skip_string(bytes, pos)?;
+        let value_start = k.end;
+        let value_end = skip_value(bytes, value_start)?;
+        if &bytes[k] == key {
+            return Ok(Some(value_start..value_end));
+        }
+        pos = value_end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_well_formed_values() {
+        for ok in [
+            &b"i42e"[..],
+            b"i-3e",
+            b"4:spam",
+            b"0:",
+            b"le",
+            b"de",
+            b"l4:spami42ee",
+            b"d3:bar4:spam3:fooi42ee",
+            b"d1:ad1:bl1:ceee",
+        ] {
+            assert_eq!(validate(ok), Ok(()), "{:?}", String::from_utf8_lossy(ok));
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_values() {
+        assert_eq!(validate(b""), Err(BencodeError::Truncated));
+        assert_eq!(validate(b"i42"), Err(BencodeError::Truncated));
+        assert_eq!(validate(b"ie"), Err(BencodeError::BadInteger(0)));
+        assert_eq!(validate(b"5:abc"), Err(BencodeError::Truncated));
+        assert_eq!(validate(b"l4:spam"), Err(BencodeError::Truncated));
+        assert_eq!(validate(b"di1e1:ae"), Err(BencodeError::NonStringKey(1)));
+        assert_eq!(validate(b"d1:ae"), Err(BencodeError::MissingValue(0)));
+        assert_eq!(validate(b"i1ei2e"), Err(BencodeError::Trailing(3)));
+        assert!(matches!(validate(b"x"), Err(BencodeError::Invalid { .. })));
+        assert_eq!(
+            validate(b"99999999999999999999999999:"),
+            Err(BencodeError::Truncated)
+        );
+    }
+
+    #[test]
+    fn depth_limit_is_exact() {
+        let ok = format!("{}{}", "l".repeat(MAX_DEPTH), "e".repeat(MAX_DEPTH));
+        assert_eq!(validate(ok.as_bytes()), Ok(()));
+        let deep = format!("{}{}", "l".repeat(MAX_DEPTH + 1), "e".repeat(MAX_DEPTH + 1));
+        assert_eq!(validate(deep.as_bytes()), Err(BencodeError::TooDeep));
+    }
+
+    #[test]
+    fn nesting_of_100_000_is_rejected_without_stack_overflow() {
+        let deep = format!("{}{}", "l".repeat(100_000), "e".repeat(100_000));
+        assert_eq!(validate(deep.as_bytes()), Err(BencodeError::TooDeep));
+        let dicts = "d1:a".repeat(100_000);
+        assert_eq!(validate(dicts.as_bytes()), Err(BencodeError::TooDeep));
+    }
+
+    #[test]
+    fn size_limit() {
+        let big = vec![b'l'; MAX_SIZE + 1];
+        assert_eq!(validate(&big), Err(BencodeError::TooLarge(MAX_SIZE + 1)));
+    }
+
+    #[test]
+    fn finds_value_spans_in_a_dict() {
+        let bytes = b"d8:announce3:url4:infod4:name1:xee";
+        let span = dict_value_span(bytes, b"info").unwrap().unwrap();
+        assert_eq!(&bytes[span], b"d4:name1:xe");
+        assert_eq!(dict_value_span(bytes, b"nope").unwrap(), None);
+        assert_eq!(dict_value_span(b"le", b"info"), Err(BencodeError::NotADict));
+    }
+}

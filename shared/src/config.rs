@@ -1,0 +1,367 @@
+//! Configuration: one struct per role plus the top level.
+//!
+//! Every field has a default; unknown keys are errors. Sources, lowest
+//! priority first: defaults, the TOML file (optional), `MAGNETAR_*`
+//! environment variables (`MAGNETAR_TRACKER__WORKERS=4`, `__` separates
+//! sections), then command-line flags merged by the binary.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::layout::DataDir;
+
+/// Error loading the configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(#[from] Box<figment::Error>);
+
+/// The whole configuration of a magnetar instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The data directory shared by all roles (created if missing).
+    pub data_dir: PathBuf,
+    pub tracker: TrackerConfig,
+    pub crawler: CrawlerConfig,
+    pub catalog: CatalogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            tracker: TrackerConfig::default(),
+            crawler: CrawlerConfig::default(),
+            catalog: CatalogConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (when given, it must exist), then `MAGNETAR_*`
+    /// variables, then `overrides` (already-serialized CLI flags).
+    pub fn figment(file: Option<&Path>, overrides: Figment) -> Figment {
+        let mut f = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            f = f.merge(Toml::file_exact(file));
+        }
+        f.merge(Env::prefixed("MAGNETAR_").split("__"))
+            .merge(overrides)
+    }
+
+    /// Extracts the configuration from a figment built by [`Config::figment`].
+    pub fn load(figment: Figment) -> Result<Self, ConfigError> {
+        figment.extract().map_err(|e| ConfigError(Box::new(e)))
+    }
+
+    /// Parses a TOML document on its own (no environment), as `print-config` writes it.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Self::load(Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)))
+    }
+
+    /// The effective configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot serialize: {e}\n"))
+    }
+
+    /// The data directory's layout.
+    pub fn data(&self) -> DataDir {
+        DataDir::new(&self.data_dir)
+    }
+}
+
+/// Access-list mode of the tracker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessListMode {
+    /// Every info-hash is tracked.
+    #[default]
+    Off,
+    /// Only listed info-hashes are tracked.
+    Allow,
+    /// Listed info-hashes are refused.
+    Deny,
+}
+
+/// `[tracker]`: the BEP 15 UDP tracker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrackerConfig {
+    /// UDP addresses to listen on (an IPv6 socket is made IPv6-only).
+    pub bind: Vec<SocketAddr>,
+    /// Worker threads, each with its own socket per address; 0 = number of cores.
+    pub workers: usize,
+    /// Announce interval sent to clients, seconds.
+    pub announce_interval: u32,
+    /// Peers not heard from for this long are dropped, seconds; 0 = 2 × interval.
+    pub peer_timeout: u64,
+    /// How often expired peers and empty torrents are cleaned, seconds.
+    pub cleaning_interval: u64,
+    /// Most torrents tracked at once; new ones beyond are refused.
+    pub max_torrents: usize,
+    /// Most peers kept per torrent.
+    pub max_peers_per_torrent: usize,
+    /// Peers returned when an announce asks for a default (-1) number.
+    pub default_numwant: usize,
+    /// Upper bound for numwant (further capped so a reply fits 1500 bytes).
+    pub max_numwant: usize,
+    /// How often `infohash.bin` is written, seconds.
+    pub dump_interval: u64,
+    /// Keep hashes in the dump this many seconds after their last announce; 0 = forever.
+    pub retention: u64,
+    /// Path of the dump, relative to the data dir.
+    pub dump_file: PathBuf,
+    /// Access list mode.
+    pub access_list_mode: AccessListMode,
+    /// File of hex info-hashes, one per line (reloaded on change and SIGHUP).
+    pub access_list_path: Option<PathBuf>,
+    /// Most requests per second from one IP; 0 = unlimited.
+    pub rate_limit_per_ip: u32,
+    /// How often statistics are logged, seconds.
+    pub stats_interval: u64,
+    /// Serve Prometheus text on this TCP address (off when unset).
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self {
+            bind: vec![
+                SocketAddr::from(([0, 0, 0, 0], 6969)),
+                SocketAddr::from(([0u16; 8], 6969)),
+            ],
+            workers: 0,
+            announce_interval: 1800,
+            peer_timeout: 0,
+            cleaning_interval: 60,
+            max_torrents: 10_000_000,
+            max_peers_per_torrent: 10_000,
+            default_numwant: 50,
+            max_numwant: 200,
+            dump_interval: 60,
+            retention: 0,
+            dump_file: PathBuf::from("infohash.bin"),
+            access_list_mode: AccessListMode::Off,
+            access_list_path: None,
+            rate_limit_per_ip: 0,
+            stats_interval: 60,
+            metrics_addr: None,
+        }
+    }
+}
+
+impl TrackerConfig {
+    /// Effective peer timeout in seconds.
+    pub fn peer_timeout_secs(&self) -> u64 {
+        if self.peer_timeout == 0 {
+            2 * u64::from(self.announce_interval)
+        } else {
+            self.peer_timeout
+        }
+    }
+}
+
+/// `[crawler]`: resolves info-hashes into `.torrent` files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrawlerConfig {
+    /// `infohash.bin` files (relative to the data dir) or `http(s)://` URLs of such files.
+    pub sources: Vec<String>,
+    /// How often sources are re-read even without a change event, seconds.
+    pub poll_interval: u64,
+    /// Largest source file downloaded over HTTP, bytes.
+    pub max_source_bytes: u64,
+    /// Trackers asked for peers (both address families, so IPv6-only peers are found).
+    pub trackers: Vec<String>,
+    /// Trackers written into `<hex>.torrent` files; empty = the ones that were asked.
+    pub announce: Vec<String>,
+    /// Use the BitTorrent DHT to find peers.
+    pub dht: bool,
+    /// DHT bootstrap nodes; empty = librqbit's built-in public nodes.
+    pub dht_bootstrap: Vec<String>,
+    /// TCP port for peer connections; 0 = random.
+    pub listen_port: u16,
+    /// Peers always tried for every hash.
+    pub initial_peers: Vec<SocketAddr>,
+    /// Hashes resolved at once.
+    pub concurrency: usize,
+    /// Give up on one hash after this many seconds.
+    pub timeout: u64,
+    /// First retry delay after a failure, seconds (doubles each time).
+    pub backoff_initial: u64,
+    /// Longest retry delay, seconds.
+    pub backoff_max: u64,
+    /// Stop retrying a hash after this many failures; 0 = never stop.
+    pub max_attempts: u32,
+    /// Recreate the librqbit session after this many resolves; 0 = never.
+    pub session_recycle_after: u64,
+    /// How often progress is logged and `status.json` written, seconds.
+    pub status_interval: u64,
+    /// Serve Prometheus text on this TCP address (off when unset).
+    pub metrics_addr: Option<SocketAddr>,
+    /// Optional download of small files (images, .nfo) for previews.
+    pub preload: PreloadConfig,
+}
+
+impl Default for CrawlerConfig {
+    fn default() -> Self {
+        Self {
+            sources: vec!["infohash.bin".into()],
+            poll_interval: 30,
+            max_source_bytes: 512 * 1024 * 1024,
+            trackers: vec![
+                "udp://127.0.0.1:6969/announce".into(),
+                "udp://[::1]:6969/announce".into(),
+            ],
+            announce: Vec::new(),
+            dht: true,
+            dht_bootstrap: Vec::new(),
+            listen_port: 0,
+            initial_peers: Vec::new(),
+            concurrency: 32,
+            timeout: 60,
+            backoff_initial: 600,
+            backoff_max: 7 * 24 * 3600,
+            max_attempts: 0,
+            session_recycle_after: 10_000,
+            status_interval: 10,
+            metrics_addr: None,
+            preload: PreloadConfig::default(),
+        }
+    }
+}
+
+/// `[crawler.preload]`: which small files to download with the metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PreloadConfig {
+    /// Off by default: metadata only.
+    pub enabled: bool,
+    /// Largest single file preloaded, bytes.
+    pub max_file_size: u64,
+    /// File extensions preloaded (lowercase, no dot).
+    pub extensions: Vec<String>,
+    /// Disk budget for all preloaded files, bytes.
+    pub max_total_bytes: u64,
+    /// Give up on a preload after this many seconds.
+    pub timeout: u64,
+}
+
+impl Default for PreloadConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            max_file_size: 4 * 1024 * 1024,
+            extensions: ["jpg", "jpeg", "png", "gif", "webp", "nfo", "txt"]
+                .map(String::from)
+                .to_vec(),
+            max_total_bytes: 1024 * 1024 * 1024,
+            timeout: 120,
+        }
+    }
+}
+
+/// `[catalog]`: the web catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// HTTP address; `[::]` serves IPv6 and IPv4 (falls back to 0.0.0.0 without IPv6).
+    pub bind: SocketAddr,
+    /// Public URL of the catalog, used for every absolute link (RSS, OpenSearch, Torznab).
+    pub base_url: String,
+    /// Site title shown in pages and feeds.
+    pub title: String,
+    /// Announce URLs added to magnets and downloaded `.torrent` files.
+    pub public_trackers: Vec<String>,
+    /// Trackers scraped (BEP 15) for seeders/leechers/completed.
+    pub scrape_trackers: Vec<String>,
+    /// How long scraped swarm stats are cached, seconds.
+    pub swarm_ttl: u64,
+    /// Longest a page waits for swarm stats, milliseconds.
+    pub swarm_wait_ms: u64,
+    /// Results per page.
+    pub page_size: usize,
+    /// Directory with templates overriding the embedded ones (theming).
+    pub templates_dir: Option<PathBuf>,
+    /// Torznab API key; when set, `/api` requires `apikey=`.
+    pub torznab_apikey: Option<String>,
+    /// Prometheus URL of the tracker, shown on /stats.
+    pub tracker_metrics_url: Option<String>,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([0u16; 8], 8000)),
+            base_url: "http://[::1]:8000/".into(),
+            title: "magnetar".into(),
+            public_trackers: vec!["udp://[::1]:6969/announce".into()],
+            scrape_trackers: vec!["udp://[::1]:6969".into()],
+            swarm_ttl: 300,
+            swarm_wait_ms: 300,
+            page_size: 50,
+            templates_dir: None,
+            torznab_apikey: None,
+            tracker_metrics_url: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let c = Config::default();
+        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn changed_values_round_trip_through_toml() {
+        let mut c = Config::default();
+        c.data_dir = "/srv/magnetar".into();
+        c.tracker.workers = 3;
+        c.tracker.metrics_addr = Some("127.0.0.1:9000".parse().unwrap());
+        c.crawler.preload.enabled = true;
+        c.catalog.torznab_apikey = Some("k".into());
+        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = Config::from_toml("[tracker]\nworkerz = 3\n").unwrap_err();
+        assert!(err.to_string().contains("workerz"), "{err}");
+    }
+
+    #[test]
+    fn partial_file_keeps_defaults() {
+        let c = Config::from_toml("[catalog]\ntitle = \"x\"\n").unwrap();
+        assert_eq!(c.catalog.title, "x");
+        assert_eq!(c.tracker, TrackerConfig::default());
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("m.toml", "[tracker]\nworkers = 2\n")?;
+            jail.set_env("MAGNETAR_TRACKER__WORKERS", "5");
+            jail.set_env("MAGNETAR_DATA_DIR", "/x");
+            let c = Config::load(Config::figment(Some(Path::new("m.toml")), Figment::new()))
+                .map_err(|e| e.to_string())?;
+            assert_eq!(c.tracker.workers, 5);
+            assert_eq!(c.data_dir, PathBuf::from("/x"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_config_file_is_an_error() {
+        let err = Config::load(Config::figment(Some(Path::new("/no/such.toml")), Figment::new()));
+        assert!(err.is_err());
+    }
+}

@@ -1,0 +1,21 @@
+//! Types, file formats and configuration shared by magnetar's roles.
+//!
+//! The roles talk only through files in the data directory and the UDP
+//! tracker protocol; this crate is the single definition of those files.
+
+pub mod atomic;
+pub mod bencode_check;
+pub mod config;
+mod infohash;
+pub mod infohash_file;
+pub mod layout;
+pub mod metainfo;
+pub mod path;
+pub mod shutdown;
+
+pub use atomic::{write_atomic, write_atomic_with};
+pub use config::Config;
+pub use infohash::{InfoHash, InfoHashParseError};
+pub use layout::{DataDir, PreloadDir, PreloadEntry};
+pub use metainfo::{FileEntry, MetainfoError, TorrentMeta};
+pub use shutdown::Shutdown;

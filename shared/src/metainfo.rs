@@ -1,0 +1,430 @@
+//! Torrent metainfo: parsing and validating `.torrent` files and info dicts.
+//!
+//! Bytes pass [`crate::bencode_check::validate`] first (depth and size), are
+//! then decoded with `serde_bencode`, and the result is checked for the
+//! limits in DESIGN.md: piece length, size overflow, file count, paths.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde_bencode::value::Value;
+
+use crate::bencode_check::{self, BencodeError};
+use crate::path::{sanitize_path, PathError};
+use crate::InfoHash;
+
+/// Most files accepted in one torrent.
+pub const MAX_FILES: usize = 100_000;
+
+/// Why metadata was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum MetainfoError {
+    #[error("malformed bencode: {0}")]
+    Bencode(#[from] BencodeError),
+    #[error("bencode decode failed: {0}")]
+    Decode(String),
+    #[error("no info dictionary")]
+    NoInfo,
+    #[error("missing or invalid field {0:?}")]
+    Field(&'static str),
+    #[error("piece length {0} is not a positive power of two")]
+    PieceLength(i64),
+    #[error("a file length is negative or the total overflows")]
+    SizeOverflow,
+    #[error("{0} files, over the limit of {MAX_FILES}")]
+    TooManyFiles(usize),
+    #[error("pieces field holds {got} hashes, expected {expected}")]
+    PieceCount { got: usize, expected: u64 },
+    #[error("v2-only torrents (no v1 file list) are not supported")]
+    V2Only,
+    #[error("bad file path: {0}")]
+    Path(#[from] PathError),
+}
+
+/// One file of a torrent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Path relative to the torrent's root directory (for a single-file
+    /// torrent, just the name). Every component passed the path sanitizer.
+    pub path: PathBuf,
+    /// Length in bytes.
+    pub length: u64,
+}
+
+/// Everything the roles need to know about a torrent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TorrentMeta {
+    /// SHA-1 of the exact info dict bytes.
+    pub info_hash: InfoHash,
+    /// The torrent's name (`name.utf-8` preferred), sanitized as a path component.
+    pub name: String,
+    /// Files in metadata order.
+    pub files: Vec<FileEntry>,
+    /// True when the info dict has `length` rather than `files`.
+    pub single_file: bool,
+    /// Sum of file lengths.
+    pub total_size: u64,
+    /// Bytes per piece.
+    pub piece_length: u64,
+    /// Number of pieces.
+    pub piece_count: u64,
+    /// BEP 27 private flag.
+    pub private: bool,
+    /// Free-text comment of the .torrent file.
+    pub comment: Option<String>,
+    /// Program that made the .torrent.
+    pub created_by: Option<String>,
+    /// `creation date`, when present and in range.
+    pub creation_date: Option<DateTime<Utc>>,
+    /// The `announce` URL.
+    pub announce: Option<String>,
+    /// BEP 12 tiers.
+    pub announce_list: Vec<Vec<String>>,
+    /// BEP 19 web seeds.
+    pub url_list: Vec<String>,
+}
+
+impl TorrentMeta {
+    /// Parses a complete `.torrent` file.
+    pub fn from_torrent_bytes(bytes: &[u8]) -> Result<Self, MetainfoError> {
+        bencode_check::validate(bytes)?;
+        let span = bencode_check::dict_value_span(bytes, b"info")?.ok_or(MetainfoError::NoInfo)?;
+        let info_bytes = &bytes[span];
+        let mut meta = Self::from_info_bytes(info_bytes)?;
+        let top = decode_dict(bytes)?;
+        meta.comment = text(top.get(&b"comment"[..]));
+        meta.created_by = text(top.get(&b"created by"[..]));
+        meta.creation_date = match top.get(&b"creation date"[..]) {
+            Some(Value::Int(secs)) => DateTime::from_timestamp(*secs, 0),
+            _ => None,
+        };
+        meta.announce = text(top.get(&b"announce"[..])).filter(|s| !s.is_empty());
+        if let Some(Value::List(tiers)) = top.get(&b"announce-list"[..]) {
+            meta.announce_list = tiers
+                .iter()
+                .filter_map(|tier| match tier {
+                    Value::List(urls) => Some(urls.iter().filter_map(|u| text(Some(u))).collect()),
+                    _ => None,
+                })
+                .filter(|tier: &Vec<String>| !tier.is_empty())
+                .collect();
+        }
+        meta.url_list = match top.get(&b"url-list"[..]) {
+            Some(Value::List(urls)) => urls.iter().filter_map(|u| text(Some(u))).collect(),
+            other => text(other).into_iter().filter(|s| !s.is_empty()).collect(),
+        };
+        Ok(meta)
+    }
+
+    /// Parses a bare info dict (as fetched from peers with BEP 9).
+    pub fn from_info_bytes(info_bytes: &[u8]) -> Result<Self, MetainfoError> {
+        bencode_check::validate(info_bytes)?;
+        let info = decode_dict(info_bytes)?;
+
+        let name = text(info.get(&b"name.utf-8"[..]))
+            .or_else(|| text(info.get(&b"name"[..])))
+            .ok_or(MetainfoError::Field("name"))?;
+        crate::path::check_component(&name)?;
+
+        let piece_length = match info.get(&b"piece length"[..]) {
+            Some(Value::Int(n)) if *n > 0 && (*n as u64).is_power_of_two() => *n as u64,
+            Some(Value::Int(n)) => return Err(MetainfoError::PieceLength(*n)),
+            _ => return Err(MetainfoError::Field("piece length")),
+        };
+        let pieces = match info.get(&b"pieces"[..]) {
+            Some(Value::Bytes(b)) if b.len() % 20 == 0 => b.len() / 20,
+            _ => return Err(MetainfoError::Field("pieces")),
+        };
+
+        let (files, single_file) = match (info.get(&b"length"[..]), info.get(&b"files"[..])) {
+            (Some(Value::Int(len)), _) => {
+                let length = u64::try_from(*len).map_err(|_| MetainfoError::SizeOverflow)?;
+                let path = sanitize_path(&[&name])?;
+                (vec![FileEntry { path, length }], true)
+            }
+            (None, Some(Value::List(list))) => (parse_files(list)?, false),
+            (None, None) if info.contains_key(&b"file tree"[..]) => {
+                return Err(MetainfoError::V2Only)
+            }
+            _ => return Err(MetainfoError::Field("files")),
+        };
+
+        let total_size = files
+            .iter()
+            .try_fold(0u64, |acc, f| acc.checked_add(f.length))
+            .ok_or(MetainfoError::SizeOverflow)?;
+        let expected = total_size.div_ceil(piece_length);
+        if pieces as u64 != expected {
+            return Err(MetainfoError::PieceCount {
+                got: pieces,
+                expected,
+            });
+        }
+
+        Ok(Self {
+            info_hash: InfoHash::of_info_bytes(info_bytes),
+            name,
+            files,
+            single_file,
+            total_size,
+            piece_length,
+            piece_count: expected,
+            private: matches!(info.get(&b"private"[..]), Some(Value::Int(1))),
+            comment: None,
+            created_by: None,
+            creation_date: None,
+            announce: None,
+            announce_list: Vec::new(),
+            url_list: Vec::new(),
+        })
+    }
+
+    /// Every tracker URL, `announce` first, without duplicates.
+    pub fn trackers(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for url in self.announce.iter().chain(self.announce_list.iter().flatten()) {
+            if !out.contains(url) {
+                out.push(url.clone());
+            }
+        }
+        out
+    }
+}
+
+fn parse_files(list: &[Value]) -> Result<Vec<FileEntry>, MetainfoError> {
+    if list.len() > MAX_FILES {
+        return Err(MetainfoError::TooManyFiles(list.len()));
+    }
+    if list.is_empty() {
+        return Err(MetainfoError::Field("files"));
+    }
+    list.iter()
+        .map(|file| {
+            let Value::Dict(file) = file else {
+                return Err(MetainfoError::Field("files"));
+            };
+            let length = match file.get(&b"length"[..]) {
+                Some(Value::Int(n)) => u64::try_from(*n).map_err(|_| MetainfoError::SizeOverflow)?,
+                _ => return Err(MetainfoError::Field("length")),
+            };
+            let components = match file
+                .get(&b"path.utf-8"[..])
+                .or_else(|| file.get(&b"path"[..]))
+            {
+                Some(Value::List(parts)) => parts
+                    .iter()
+                    .map(|p| text(Some(p)).ok_or(MetainfoError::Field("path")))
+                    .collect::<Result<Vec<_>, _>>()?,
+                _ => return Err(MetainfoError::Field("path")),
+            };
+            Ok(FileEntry {
+                path: sanitize_path(&components)?,
+                length,
+            })
+        })
+        .collect()
+}
+
+fn decode_dict(bytes: &[u8]) -> Result<HashMap<Vec<u8>, Value>, MetainfoError> {
+    match serde_bencode::from_bytes::<Value>(bytes) {
+        Ok(Value::Dict(d)) => Ok(d),
+        Ok(_) => Err(BencodeError::NotADict.into()),
+        Err(e) => Err(MetainfoError::Decode(e.to_string())),
+    }
+}
+
+/// A byte string as text; invalid UTF-8 (old torrents) is replaced, not rejected.
+fn text(v: Option<&Value>) -> Option<String> {
+    match v {
+        Some(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+        _ => None,
+    }
+}
+
+/// Builds a `.torrent` around exact info dict bytes, with the given trackers
+/// and optional descriptive fields. The info bytes are copied verbatim, so the
+/// file's info-hash is the SHA-1 of `info_bytes`.
+pub fn build_torrent_file(
+    info_bytes: &[u8],
+    trackers: &[String],
+    comment: Option<&str>,
+    created_by: Option<&str>,
+    creation_date: Option<DateTime<Utc>>,
+) -> Vec<u8> {
+    fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+        out.extend_from_slice(b.len().to_string().as_bytes());
+        out.push(b':');
+        out.extend_from_slice(b);
+    }
+    let mut out = Vec::with_capacity(info_bytes.len() + 256);
+    out.push(b'd');
+    // Keys in sorted order, as bencode requires.
+    if let Some(first) = trackers.first() {
+        bytes(&mut out, b"announce");
+        bytes(&mut out, first.as_bytes());
+        bytes(&mut out, b"announce-list");
+        out.push(b'l');
+        for t in trackers {
+            out.push(b'l');
+            bytes(&mut out, t.as_bytes());
+            out.push(b'e');
+        }
+        out.push(b'e');
+    }
+    if let Some(c) = comment {
+        bytes(&mut out, b"comment");
+        bytes(&mut out, c.as_bytes());
+    }
+    if let Some(c) = created_by {
+        bytes(&mut out, b"created by");
+        bytes(&mut out, c.as_bytes());
+    }
+    if let Some(d) = creation_date {
+        bytes(&mut out, b"creation date");
+        out.extend_from_slice(format!("i{}e", d.timestamp()).as_bytes());
+    }
+    bytes(&mut out, b"info");
+    out.extend_from_slice(info_bytes);
+    out.push(b'e');
+    out
+}
+
+/// The exact info dict bytes of a `.torrent` file (validated first).
+pub fn info_bytes_of(torrent: &[u8]) -> Result<&[u8], MetainfoError> {
+    bencode_check::validate(torrent)?;
+    let span = bencode_check::dict_value_span(torrent, b"info")?.ok_or(MetainfoError::NoInfo)?;
+    Ok(&torrent[span])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info_single() -> Vec<u8> {
+        let mut v = b"d6:lengthi100e4:name8:file.txt12:piece lengthi64e6:pieces40:".to_vec();
+        v.extend_from_slice(&[1u8; 40]);
+        v.extend_from_slice(b"7:privatei1ee");
+        v
+    }
+
+    fn info_multi(paths: &[&[&str]], piece_length: i64) -> Vec<u8> {
+        let mut v = b"d5:filesl".to_vec();
+        for p in paths {
+            v.extend_from_slice(b"d6:lengthi10e4:pathl");
+            for c in *p {
+                v.extend_from_slice(format!("{}:{}", c.len(), c).as_bytes());
+            }
+            v.extend_from_slice(b"ee");
+        }
+        v.extend_from_slice(format!("e4:name5:album12:piece lengthi{piece_length}e6:pieces").as_bytes());
+        let n = if piece_length > 0 {
+            (10 * paths.len() as i64 + piece_length - 1) / piece_length
+        } else {
+            1
+        };
+        v.extend_from_slice(format!("{}:", n * 20).as_bytes());
+        v.extend(std::iter::repeat_n(7u8, (n * 20) as usize));
+        v.push(b'e');
+        v
+    }
+
+    #[test]
+    fn parses_single_file_torrent_with_exact_info_hash() {
+        let info = info_single();
+        let torrent = build_torrent_file(
+            &info,
+            &["udp://t.example:6969/announce".into(), "udp://[::1]:6969".into()],
+            Some("hello"),
+            Some("mktorrent 1.1"),
+            DateTime::from_timestamp(1_700_000_000, 0),
+        );
+        let meta = TorrentMeta::from_torrent_bytes(&torrent).unwrap();
+        assert_eq!(meta.info_hash, InfoHash::of_info_bytes(&info));
+        assert_eq!(meta.name, "file.txt");
+        assert!(meta.single_file);
+        assert_eq!(meta.files, vec![FileEntry { path: "file.txt".into(), length: 100 }]);
+        assert_eq!((meta.piece_length, meta.piece_count, meta.total_size), (64, 2, 100));
+        assert!(meta.private);
+        assert_eq!(meta.comment.as_deref(), Some("hello"));
+        assert_eq!(meta.created_by.as_deref(), Some("mktorrent 1.1"));
+        assert_eq!(meta.creation_date.unwrap().timestamp(), 1_700_000_000);
+        assert_eq!(meta.trackers(), vec!["udp://t.example:6969/announce", "udp://[::1]:6969"]);
+        assert_eq!(info_bytes_of(&torrent).unwrap(), &info[..]);
+    }
+
+    #[test]
+    fn parses_multi_file_torrent() {
+        let info = info_multi(&[&["cd1", "01.flac"], &["cover.jpg"]], 16);
+        let meta = TorrentMeta::from_info_bytes(&info).unwrap();
+        assert_eq!(meta.info_hash, InfoHash::of_info_bytes(&info));
+        assert!(!meta.single_file);
+        assert_eq!(meta.files.len(), 2);
+        assert_eq!(meta.files[0].path, PathBuf::from("cd1/01.flac"));
+        assert_eq!(meta.total_size, 20);
+        assert_eq!(meta.piece_count, 2);
+        assert!(!meta.private);
+    }
+
+    #[test]
+    fn rejects_piece_length_zero_and_non_power_of_two() {
+        let info = info_multi(&[&["a"]], 0);
+        assert!(matches!(TorrentMeta::from_info_bytes(&info), Err(MetainfoError::PieceLength(0))));
+        let info = info_multi(&[&["a"]], 3);
+        assert!(matches!(TorrentMeta::from_info_bytes(&info), Err(MetainfoError::PieceLength(3))));
+    }
+
+    #[test]
+    fn rejects_traversal_and_absolute_paths() {
+        let info = info_multi(&[&["..", "..", "etc", "passwd"]], 16);
+        assert!(matches!(TorrentMeta::from_info_bytes(&info), Err(MetainfoError::Path(_))));
+        let info = info_multi(&[&["/etc/passwd"]], 16);
+        assert!(matches!(TorrentMeta::from_info_bytes(&info), Err(MetainfoError::Path(_))));
+    }
+
+    #[test]
+    fn rejects_size_overflow_and_negative_lengths() {
+        let mut v = b"d5:filesld6:lengthi9223372036854775807e4:pathl1:aeed6:lengthi9223372036854775807e4:pathl1:beed6:lengthi9223372036854775807e4:pathl1:ceee".to_vec();
+        v.extend_from_slice(b"4:name1:x12:piece lengthi16384e6:pieces0:e");
+        assert!(matches!(TorrentMeta::from_info_bytes(&v), Err(MetainfoError::SizeOverflow)));
+        let v = b"d6:lengthi-5e4:name1:x12:piece lengthi16e6:pieces0:e";
+        assert!(matches!(TorrentMeta::from_info_bytes(v), Err(MetainfoError::SizeOverflow)));
+    }
+
+    #[test]
+    fn rejects_too_many_files() {
+        let mut v = b"d5:filesl".to_vec();
+        for _ in 0..=MAX_FILES {
+            v.extend_from_slice(b"d6:lengthi0e4:pathl1:aee");
+        }
+        v.extend_from_slice(b"e4:name1:x12:piece lengthi16e6:pieces0:e");
+        assert!(matches!(
+            TorrentMeta::from_info_bytes(&v),
+            Err(MetainfoError::TooManyFiles(n)) if n == MAX_FILES + 1
+        ));
+    }
+
+    #[test]
+    fn rejects_deep_nesting_and_garbage() {
+        let deep = format!("d4:infod1:x{}{}ee", "l".repeat(100_000), "e".repeat(100_000));
+        assert!(matches!(
+            TorrentMeta::from_torrent_bytes(deep.as_bytes()),
+            Err(MetainfoError::Bencode(BencodeError::TooDeep))
+        ));
+        assert!(TorrentMeta::from_torrent_bytes(b"not bencode").is_err());
+        assert!(matches!(TorrentMeta::from_torrent_bytes(b"de"), Err(MetainfoError::NoInfo)));
+        assert!(matches!(
+            TorrentMeta::from_info_bytes(b"d4:name1:xe"),
+            Err(MetainfoError::Field(_))
+        ));
+    }
+
+    #[test]
+    fn rejects_wrong_piece_count() {
+        let v = b"d6:lengthi100e4:name1:x12:piece lengthi64e6:pieces20:aaaaaaaaaaaaaaaaaaaae";
+        assert!(matches!(
+            TorrentMeta::from_info_bytes(v),
+            Err(MetainfoError::PieceCount { got: 1, expected: 2 })
+        ));
+    }
+}

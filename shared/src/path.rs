@@ -1,0 +1,162 @@
+//! Turning file paths from torrent metadata into safe relative paths.
+//!
+//! A torrent's `path` list comes from strangers. Every component must be a
+//! plain name, so that joining the result to a base directory can never
+//! leave it (no `..`, no absolute paths, no drive or UNC prefixes) and the
+//! name is portable enough to be created on common filesystems.
+
+use std::path::PathBuf;
+
+/// Longest accepted component, in bytes (the common filesystem limit).
+pub const MAX_COMPONENT_BYTES: usize = 255;
+/// Deepest accepted path, in components.
+pub const MAX_COMPONENTS: usize = 64;
+
+/// Why a path from metadata was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("empty path")]
+    Empty,
+    #[error("path has more than {MAX_COMPONENTS} components")]
+    TooDeep,
+    #[error("empty path component")]
+    EmptyComponent,
+    #[error("path component {0:?} refers to a directory itself or its parent")]
+    DotComponent(String),
+    #[error("path component contains a separator, NUL or control character")]
+    ForbiddenCharacter,
+    #[error("path component {0:?} looks like a drive prefix")]
+    DrivePrefix(String),
+    #[error("path component {0:?} is a reserved device name")]
+    ReservedName(String),
+    #[error("path component is longer than {MAX_COMPONENT_BYTES} bytes")]
+    TooLong,
+}
+
+const RESERVED: [&str; 22] = [
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+];
+
+/// Checks one path component and returns it unchanged if it is a plain name.
+pub fn check_component(name: &str) -> Result<&str, PathError> {
+    if name.is_empty() {
+        return Err(PathError::EmptyComponent);
+    }
+    if name == "." || name == ".." {
+        return Err(PathError::DotComponent(name.to_owned()));
+    }
+    if name.len() > MAX_COMPONENT_BYTES {
+        return Err(PathError::TooLong);
+    }
+    if name
+        .chars()
+        .any(|c| c == '/' || c == '\\' || c.is_control())
+    {
+        return Err(PathError::ForbiddenCharacter);
+    }
+    let b = name.as_bytes();
+    if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
+        return Err(PathError::DrivePrefix(name.to_owned()));
+    }
+    let stem = name.split('.').next().unwrap_or(name).trim_end();
+    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(stem)) {
+        return Err(PathError::ReservedName(name.to_owned()));
+    }
+    Ok(name)
+}
+
+/// Joins checked components into a relative path, or rejects the whole path.
+pub fn sanitize_path<S: AsRef<str>>(components: &[S]) -> Result<PathBuf, PathError> {
+    if components.is_empty() {
+        return Err(PathError::Empty);
+    }
+    if components.len() > MAX_COMPONENTS {
+        return Err(PathError::TooDeep);
+    }
+    let mut out = PathBuf::new();
+    for c in components {
+        out.push(check_component(c.as_ref())?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::path::{Component, Path};
+
+    #[test]
+    fn accepts_plain_names() {
+        assert_eq!(
+            sanitize_path(&["Album", "01 - Intro.flac"]).unwrap(),
+            PathBuf::from("Album/01 - Intro.flac")
+        );
+        assert!(check_component("Movie: The Sequel.mkv").is_ok());
+        assert!(check_component(".hidden").is_ok());
+        assert!(check_component("console.log").is_ok());
+    }
+
+    #[test]
+    fn rejects_traversal_and_absolute_paths() {
+        assert!(matches!(
+            sanitize_path(&["..", "..", "etc", "passwd"]),
+            Err(PathError::DotComponent(_))
+        ));
+        assert!(sanitize_path(&["a", "."]).is_err());
+        assert_eq!(
+            sanitize_path(&["/etc/passwd"]),
+            Err(PathError::ForbiddenCharacter)
+        );
+        assert_eq!(sanitize_path(&["a/../../b"]), Err(PathError::ForbiddenCharacter));
+        assert_eq!(sanitize_path(&["\\\\server\\share"]), Err(PathError::ForbiddenCharacter));
+        assert!(matches!(sanitize_path(&["C:"]), Err(PathError::DrivePrefix(_))));
+        assert!(matches!(sanitize_path(&["c:evil"]), Err(PathError::DrivePrefix(_))));
+        assert_eq!(sanitize_path::<&str>(&[]), Err(PathError::Empty));
+        assert_eq!(sanitize_path(&["a", ""]), Err(PathError::EmptyComponent));
+    }
+
+    #[test]
+    fn rejects_nul_control_reserved_and_long_names() {
+        assert_eq!(check_component("a\0b"), Err(PathError::ForbiddenCharacter));
+        assert_eq!(check_component("a\nb"), Err(PathError::ForbiddenCharacter));
+        assert_eq!(check_component("a\u{7f}"), Err(PathError::ForbiddenCharacter));
+        assert!(matches!(check_component("NUL"), Err(PathError::ReservedName(_))));
+        assert!(matches!(check_component("com1.txt"), Err(PathError::ReservedName(_))));
+        assert_eq!(check_component(&"x".repeat(256)), Err(PathError::TooLong));
+        assert!(check_component(&"x".repeat(255)).is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn output_never_escapes_its_base(parts in proptest::collection::vec(
+            prop_oneof![
+                Just("..".to_string()),
+                Just(".".to_string()),
+                Just("/".to_string()),
+                Just("C:".to_string()),
+                "[a-z./\\\\:\\x00-\\x1f]{0,6}",
+                any::<String>(),
+            ],
+            0..6,
+        )) {
+            if let Ok(path) = sanitize_path(&parts) {
+                prop_assert!(path.is_relative());
+                prop_assert!(path.components().all(|c| matches!(c, Component::Normal(_))));
+                let base = Path::new("/base/dir");
+                let joined = base.join(&path);
+                // Lexically normalise and check the prefix is kept.
+                let mut depth: i64 = 0;
+                for c in path.components() {
+                    match c {
+                        Component::Normal(_) => depth += 1,
+                        _ => depth -= 1,
+                    }
+                    prop_assert!(depth > 0);
+                }
+                prop_assert!(joined.starts_with(base));
+            }
+        }
+    }
+}

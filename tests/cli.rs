@@ -1,0 +1,53 @@
+//! The binary's command line, run as a user would.
+
+use std::process::Command;
+
+fn magnetar() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_magnetar"))
+}
+
+#[test]
+fn print_config_output_loads_back_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = magnetar()
+        .args(["--data-dir", "/srv/magnetar", "print-config"])
+        .env("MAGNETAR_TRACKER__WORKERS", "3")
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let text = String::from_utf8(first.stdout).unwrap();
+    assert!(text.contains("workers = 3"), "{text}");
+    let file = dir.path().join("magnetar.toml");
+    std::fs::write(&file, &text).unwrap();
+
+    let second = magnetar()
+        .args(["--config", file.to_str().unwrap(), "print-config"])
+        .env_remove("MAGNETAR_TRACKER__WORKERS")
+        .output()
+        .unwrap();
+    assert!(second.status.success());
+    assert_eq!(String::from_utf8(second.stdout).unwrap(), text);
+}
+
+#[test]
+fn bad_config_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[tracker]\nnope = 1\n").unwrap();
+    let out = magnetar()
+        .args(["--config", file.to_str().unwrap(), "print-config"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nope"), "{err}");
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in ["tracker", "crawler", "catalog", "up", "print-config"] {
+        let out = magnetar().args([sub, "--help"]).output().unwrap();
+        assert!(out.status.success(), "{sub}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: magnetar"), "{sub}");
+    }
+}
