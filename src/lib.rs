@@ -9,8 +9,14 @@ use magnetar_shared::{Config, Shutdown};
 pub async fn up(config: Config, shutdown: Shutdown) -> anyhow::Result<()> {
     use anyhow::Context;
     let (t, c, k) = tokio::join!(
-        guard(magnetar_tracker::run(config.clone(), shutdown.clone()), &shutdown),
-        guard(magnetar_crawler::run(config.clone(), shutdown.clone()), &shutdown),
+        guard(
+            magnetar_tracker::run(config.clone(), shutdown.clone()),
+            &shutdown
+        ),
+        guard(
+            magnetar_crawler::run(config.clone(), shutdown.clone()),
+            &shutdown
+        ),
         guard(magnetar_catalog::run(config, shutdown.clone()), &shutdown),
     );
     t.context("tracker")?;

@@ -22,7 +22,13 @@ use magnetar_shared::Shutdown;
 #[command(name = "magnetar", version, propagate_version = true)]
 struct Cli {
     /// TOML configuration file (optional; every setting has a default).
-    #[arg(long, short, global = true, env = "MAGNETAR_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "MAGNETAR_CONFIG",
+        value_name = "FILE"
+    )]
     config: Option<PathBuf>,
 
     /// Data directory shared by the roles [default: ./data].
@@ -176,7 +182,14 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/srv/m"));
         assert_eq!(c.catalog.bind, "[::1]:9000".parse().unwrap());
         assert_eq!(c.catalog.base_url, "http://[200::1]:9000/");
-        let t = config_of(&["magnetar", "tracker", "--bind", "127.0.0.1:1", "--bind", "[::1]:2"]);
+        let t = config_of(&[
+            "magnetar",
+            "tracker",
+            "--bind",
+            "127.0.0.1:1",
+            "--bind",
+            "[::1]:2",
+        ]);
         assert_eq!(t.tracker.bind.len(), 2);
     }
 

@@ -14,7 +14,11 @@ fn print_config_output_loads_back_unchanged() {
         .env("MAGNETAR_TRACKER__WORKERS", "3")
         .output()
         .unwrap();
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let text = String::from_utf8(first.stdout).unwrap();
     assert!(text.contains("workers = 3"), "{text}");
     let file = dir.path().join("magnetar.toml");
@@ -48,6 +52,9 @@ fn every_subcommand_has_help() {
     for sub in ["tracker", "crawler", "catalog", "up", "print-config"] {
         let out = magnetar().args([sub, "--help"]).output().unwrap();
         assert!(out.status.success(), "{sub}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: magnetar"), "{sub}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage: magnetar"),
+            "{sub}"
+        );
     }
 }

@@ -137,7 +137,12 @@ fn skip_string(bytes: &[u8], start: usize) -> Result<Range<usize>, BencodeError>
                 }
                 return Ok(from..to);
             }
-            _ => return Err(BencodeError::Invalid { byte: b, offset: pos }),
+            _ => {
+                return Err(BencodeError::Invalid {
+                    byte: b,
+                    offset: pos,
+                })
+            }
         }
     }
     Err(BencodeError::Truncated)

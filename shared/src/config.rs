@@ -119,8 +119,6 @@ pub struct TrackerConfig {
     pub access_list_mode: AccessListMode,
     /// File of hex info-hashes, one per line (reloaded on change and SIGHUP).
     pub access_list_path: Option<PathBuf>,
-    /// Most requests per second from one IP; 0 = unlimited.
-    pub rate_limit_per_ip: u32,
     /// How often statistics are logged, seconds.
     pub stats_interval: u64,
     /// Serve Prometheus text on this TCP address (off when unset).
@@ -147,7 +145,6 @@ impl Default for TrackerConfig {
             dump_file: PathBuf::from("infohash.bin"),
             access_list_mode: AccessListMode::Off,
             access_list_path: None,
-            rate_limit_per_ip: 0,
             stats_interval: 60,
             metrics_addr: None,
         }
@@ -361,7 +358,10 @@ mod tests {
 
     #[test]
     fn missing_config_file_is_an_error() {
-        let err = Config::load(Config::figment(Some(Path::new("/no/such.toml")), Figment::new()));
+        let err = Config::load(Config::figment(
+            Some(Path::new("/no/such.toml")),
+            Figment::new(),
+        ));
         assert!(err.is_err());
     }
 }

@@ -140,7 +140,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_strings() {
-        assert_eq!("abc".parse::<InfoHash>(), Err(InfoHashParseError::Length(3)));
+        assert_eq!(
+            "abc".parse::<InfoHash>(),
+            Err(InfoHashParseError::Length(3))
+        );
         assert_eq!(
             "g12fe1c06bba254a9dc9f519b335aa7c1367a88a".parse::<InfoHash>(),
             Err(InfoHashParseError::Hex)
@@ -150,7 +153,9 @@ mod tests {
             Err(InfoHashParseError::Base32)
         );
         // 40 characters of base32 alphabet that are not hex.
-        assert!("ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ".parse::<InfoHash>().is_err());
+        assert!("ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"
+            .parse::<InfoHash>()
+            .is_err());
         assert!(InfoHash::from_slice(&[0u8; 19]).is_none());
     }
 
@@ -159,7 +164,9 @@ mod tests {
         let h: InfoHash = HEX.parse().unwrap();
         let json = serde_json_like(&h);
         assert_eq!(json, format!("\"{HEX}\""));
-        let back: InfoHash = toml::from_str::<Wrapper>(&format!("h = \"{HEX}\"")).unwrap().h;
+        let back: InfoHash = toml::from_str::<Wrapper>(&format!("h = \"{HEX}\""))
+            .unwrap()
+            .h;
         assert_eq!(back, h);
     }
 

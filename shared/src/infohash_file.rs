@@ -107,7 +107,10 @@ pub fn read_infohash_file(path: &Path) -> Result<Vec<InfoHash>, InfoHashFileErro
 }
 
 /// Atomically writes `hashes` sorted and without duplicates.
-pub fn write_infohash_file(path: &Path, mut hashes: Vec<InfoHash>) -> Result<(), InfoHashFileError> {
+pub fn write_infohash_file(
+    path: &Path,
+    mut hashes: Vec<InfoHash>,
+) -> Result<(), InfoHashFileError> {
     hashes.sort_unstable();
     hashes.dedup();
     write_sorted_unique(path, &hashes)
@@ -205,7 +208,10 @@ mod tests {
             })
             .collect();
         write_sorted_unique(&path, &hashes).unwrap();
-        let count = InfoHashReader::open(&path).unwrap().filter(|r| r.is_ok()).count();
+        let count = InfoHashReader::open(&path)
+            .unwrap()
+            .filter(|r| r.is_ok())
+            .count();
         assert_eq!(count, 1_000_000);
     }
 }

@@ -102,7 +102,9 @@ impl PreloadDir {
             return PreloadEntry::Other;
         };
         let lower_hex = |s: &str| {
-            s.len() == 40 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            s.len() == 40
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         };
         let parse = |s: &str| InfoHash::from_hex(s).ok().filter(|_| lower_hex(s));
         if let Some(stem) = name.strip_suffix(".torrent") {
@@ -145,7 +147,10 @@ mod tests {
         let h: InfoHash = HEX.parse().unwrap();
         let p = d.preload();
         assert_eq!(d.infohash_bin(), PathBuf::from("/d/infohash.bin"));
-        assert_eq!(p.torrent_path(&h), PathBuf::from(format!("/d/preload/{HEX}.torrent")));
+        assert_eq!(
+            p.torrent_path(&h),
+            PathBuf::from(format!("/d/preload/{HEX}.torrent"))
+        );
         assert_eq!(p.data_dir(&h), PathBuf::from(format!("/d/preload/{HEX}")));
         assert_eq!(p.temp_dir(&h), PathBuf::from(format!("/d/preload/.{HEX}")));
     }
@@ -158,7 +163,10 @@ mod tests {
         assert_eq!(c(HEX), PreloadEntry::Data(h));
         assert_eq!(c(&format!(".{HEX}")), PreloadEntry::Temp(h));
         assert_eq!(c(&format!(".{HEX}.torrent.tmp.1.0")), PreloadEntry::Other);
-        assert_eq!(c(&format!("{}.torrent", HEX.to_uppercase())), PreloadEntry::Other);
+        assert_eq!(
+            c(&format!("{}.torrent", HEX.to_uppercase())),
+            PreloadEntry::Other
+        );
         assert_eq!(c("notes.txt"), PreloadEntry::Other);
         assert_eq!(c("x.torrent"), PreloadEntry::Other);
     }
@@ -171,6 +179,9 @@ mod tests {
         std::fs::create_dir(dir.path().join(format!(".{}", "a".repeat(40)))).unwrap();
         std::fs::write(dir.path().join("junk"), b"x").unwrap();
         assert_eq!(p.list_torrents().unwrap(), vec![HEX.parse().unwrap()]);
-        assert!(PreloadDir::new(dir.path().join("missing")).list_torrents().unwrap().is_empty());
+        assert!(PreloadDir::new(dir.path().join("missing"))
+            .list_torrents()
+            .unwrap()
+            .is_empty());
     }
 }

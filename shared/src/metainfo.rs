@@ -183,7 +183,11 @@ impl TorrentMeta {
     /// Every tracker URL, `announce` first, without duplicates.
     pub fn trackers(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        for url in self.announce.iter().chain(self.announce_list.iter().flatten()) {
+        for url in self
+            .announce
+            .iter()
+            .chain(self.announce_list.iter().flatten())
+        {
             if !out.contains(url) {
                 out.push(url.clone());
             }
@@ -205,7 +209,9 @@ fn parse_files(list: &[Value]) -> Result<Vec<FileEntry>, MetainfoError> {
                 return Err(MetainfoError::Field("files"));
             };
             let length = match file.get(&b"length"[..]) {
-                Some(Value::Int(n)) => u64::try_from(*n).map_err(|_| MetainfoError::SizeOverflow)?,
+                Some(Value::Int(n)) => {
+                    u64::try_from(*n).map_err(|_| MetainfoError::SizeOverflow)?
+                }
                 _ => return Err(MetainfoError::Field("length")),
             };
             let components = match file
@@ -317,7 +323,9 @@ mod tests {
             }
             v.extend_from_slice(b"ee");
         }
-        v.extend_from_slice(format!("e4:name5:album12:piece lengthi{piece_length}e6:pieces").as_bytes());
+        v.extend_from_slice(
+            format!("e4:name5:album12:piece lengthi{piece_length}e6:pieces").as_bytes(),
+        );
         let n = if piece_length > 0 {
             (10 * paths.len() as i64 + piece_length - 1) / piece_length
         } else {
@@ -334,7 +342,10 @@ mod tests {
         let info = info_single();
         let torrent = build_torrent_file(
             &info,
-            &["udp://t.example:6969/announce".into(), "udp://[::1]:6969".into()],
+            &[
+                "udp://t.example:6969/announce".into(),
+                "udp://[::1]:6969".into(),
+            ],
             Some("hello"),
             Some("mktorrent 1.1"),
             DateTime::from_timestamp(1_700_000_000, 0),
@@ -343,13 +354,25 @@ mod tests {
         assert_eq!(meta.info_hash, InfoHash::of_info_bytes(&info));
         assert_eq!(meta.name, "file.txt");
         assert!(meta.single_file);
-        assert_eq!(meta.files, vec![FileEntry { path: "file.txt".into(), length: 100 }]);
-        assert_eq!((meta.piece_length, meta.piece_count, meta.total_size), (64, 2, 100));
+        assert_eq!(
+            meta.files,
+            vec![FileEntry {
+                path: "file.txt".into(),
+                length: 100
+            }]
+        );
+        assert_eq!(
+            (meta.piece_length, meta.piece_count, meta.total_size),
+            (64, 2, 100)
+        );
         assert!(meta.private);
         assert_eq!(meta.comment.as_deref(), Some("hello"));
         assert_eq!(meta.created_by.as_deref(), Some("mktorrent 1.1"));
         assert_eq!(meta.creation_date.unwrap().timestamp(), 1_700_000_000);
-        assert_eq!(meta.trackers(), vec!["udp://t.example:6969/announce", "udp://[::1]:6969"]);
+        assert_eq!(
+            meta.trackers(),
+            vec!["udp://t.example:6969/announce", "udp://[::1]:6969"]
+        );
         assert_eq!(info_bytes_of(&torrent).unwrap(), &info[..]);
     }
 
@@ -369,26 +392,44 @@ mod tests {
     #[test]
     fn rejects_piece_length_zero_and_non_power_of_two() {
         let info = info_multi(&[&["a"]], 0);
-        assert!(matches!(TorrentMeta::from_info_bytes(&info), Err(MetainfoError::PieceLength(0))));
+        assert!(matches!(
+            TorrentMeta::from_info_bytes(&info),
+            Err(MetainfoError::PieceLength(0))
+        ));
         let info = info_multi(&[&["a"]], 3);
-        assert!(matches!(TorrentMeta::from_info_bytes(&info), Err(MetainfoError::PieceLength(3))));
+        assert!(matches!(
+            TorrentMeta::from_info_bytes(&info),
+            Err(MetainfoError::PieceLength(3))
+        ));
     }
 
     #[test]
     fn rejects_traversal_and_absolute_paths() {
         let info = info_multi(&[&["..", "..", "etc", "passwd"]], 16);
-        assert!(matches!(TorrentMeta::from_info_bytes(&info), Err(MetainfoError::Path(_))));
+        assert!(matches!(
+            TorrentMeta::from_info_bytes(&info),
+            Err(MetainfoError::Path(_))
+        ));
         let info = info_multi(&[&["/etc/passwd"]], 16);
-        assert!(matches!(TorrentMeta::from_info_bytes(&info), Err(MetainfoError::Path(_))));
+        assert!(matches!(
+            TorrentMeta::from_info_bytes(&info),
+            Err(MetainfoError::Path(_))
+        ));
     }
 
     #[test]
     fn rejects_size_overflow_and_negative_lengths() {
         let mut v = b"d5:filesld6:lengthi9223372036854775807e4:pathl1:aeed6:lengthi9223372036854775807e4:pathl1:beed6:lengthi9223372036854775807e4:pathl1:ceee".to_vec();
         v.extend_from_slice(b"4:name1:x12:piece lengthi16384e6:pieces0:e");
-        assert!(matches!(TorrentMeta::from_info_bytes(&v), Err(MetainfoError::SizeOverflow)));
+        assert!(matches!(
+            TorrentMeta::from_info_bytes(&v),
+            Err(MetainfoError::SizeOverflow)
+        ));
         let v = b"d6:lengthi-5e4:name1:x12:piece lengthi16e6:pieces0:e";
-        assert!(matches!(TorrentMeta::from_info_bytes(v), Err(MetainfoError::SizeOverflow)));
+        assert!(matches!(
+            TorrentMeta::from_info_bytes(v),
+            Err(MetainfoError::SizeOverflow)
+        ));
     }
 
     #[test]
@@ -406,13 +447,20 @@ mod tests {
 
     #[test]
     fn rejects_deep_nesting_and_garbage() {
-        let deep = format!("d4:infod1:x{}{}ee", "l".repeat(100_000), "e".repeat(100_000));
+        let deep = format!(
+            "d4:infod1:x{}{}ee",
+            "l".repeat(100_000),
+            "e".repeat(100_000)
+        );
         assert!(matches!(
             TorrentMeta::from_torrent_bytes(deep.as_bytes()),
             Err(MetainfoError::Bencode(BencodeError::TooDeep))
         ));
         assert!(TorrentMeta::from_torrent_bytes(b"not bencode").is_err());
-        assert!(matches!(TorrentMeta::from_torrent_bytes(b"de"), Err(MetainfoError::NoInfo)));
+        assert!(matches!(
+            TorrentMeta::from_torrent_bytes(b"de"),
+            Err(MetainfoError::NoInfo)
+        ));
         assert!(matches!(
             TorrentMeta::from_info_bytes(b"d4:name1:xe"),
             Err(MetainfoError::Field(_))
@@ -424,7 +472,10 @@ mod tests {
         let v = b"d6:lengthi100e4:name1:x12:piece lengthi64e6:pieces20:aaaaaaaaaaaaaaaaaaaae";
         assert!(matches!(
             TorrentMeta::from_info_bytes(v),
-            Err(MetainfoError::PieceCount { got: 1, expected: 2 })
+            Err(MetainfoError::PieceCount {
+                got: 1,
+                expected: 2
+            })
         ));
     }
 }

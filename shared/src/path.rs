@@ -109,10 +109,22 @@ mod tests {
             sanitize_path(&["/etc/passwd"]),
             Err(PathError::ForbiddenCharacter)
         );
-        assert_eq!(sanitize_path(&["a/../../b"]), Err(PathError::ForbiddenCharacter));
-        assert_eq!(sanitize_path(&["\\\\server\\share"]), Err(PathError::ForbiddenCharacter));
-        assert!(matches!(sanitize_path(&["C:"]), Err(PathError::DrivePrefix(_))));
-        assert!(matches!(sanitize_path(&["c:evil"]), Err(PathError::DrivePrefix(_))));
+        assert_eq!(
+            sanitize_path(&["a/../../b"]),
+            Err(PathError::ForbiddenCharacter)
+        );
+        assert_eq!(
+            sanitize_path(&["\\\\server\\share"]),
+            Err(PathError::ForbiddenCharacter)
+        );
+        assert!(matches!(
+            sanitize_path(&["C:"]),
+            Err(PathError::DrivePrefix(_))
+        ));
+        assert!(matches!(
+            sanitize_path(&["c:evil"]),
+            Err(PathError::DrivePrefix(_))
+        ));
         assert_eq!(sanitize_path::<&str>(&[]), Err(PathError::Empty));
         assert_eq!(sanitize_path(&["a", ""]), Err(PathError::EmptyComponent));
     }
@@ -121,9 +133,18 @@ mod tests {
     fn rejects_nul_control_reserved_and_long_names() {
         assert_eq!(check_component("a\0b"), Err(PathError::ForbiddenCharacter));
         assert_eq!(check_component("a\nb"), Err(PathError::ForbiddenCharacter));
-        assert_eq!(check_component("a\u{7f}"), Err(PathError::ForbiddenCharacter));
-        assert!(matches!(check_component("NUL"), Err(PathError::ReservedName(_))));
-        assert!(matches!(check_component("com1.txt"), Err(PathError::ReservedName(_))));
+        assert_eq!(
+            check_component("a\u{7f}"),
+            Err(PathError::ForbiddenCharacter)
+        );
+        assert!(matches!(
+            check_component("NUL"),
+            Err(PathError::ReservedName(_))
+        ));
+        assert!(matches!(
+            check_component("com1.txt"),
+            Err(PathError::ReservedName(_))
+        ));
         assert_eq!(check_component(&"x".repeat(256)), Err(PathError::TooLong));
         assert!(check_component(&"x".repeat(255)).is_ok());
     }

@@ -1,0 +1,214 @@
+//! Tracker statistics: per-worker counters (no shared cache lines on the hot
+//! path) summed on demand, plus gauges from the cleaning pass.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+
+use magnetar_shared::telemetry::PromText;
+use parking_lot::Mutex;
+use serde::Serialize;
+
+/// Request kinds counted separately.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Connect = 0,
+    Announce = 1,
+    Scrape = 2,
+}
+
+const KINDS: [&str; 3] = ["connect", "announce", "scrape"];
+const FAMILIES: [&str; 2] = ["ipv4", "ipv6"];
+
+/// Counters owned by one worker thread.
+#[derive(Default)]
+pub struct WorkerStats {
+    requests: [[AtomicU64; 2]; 3],
+    responses: [[AtomicU64; 2]; 3],
+    pub errors_sent: AtomicU64,
+    pub malformed: AtomicU64,
+    pub bad_connection_id: AtomicU64,
+    pub refused_torrents: AtomicU64,
+    pub denied: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+}
+
+impl WorkerStats {
+    /// Counts a well-formed request.
+    pub fn request(&self, kind: Kind, v6: bool) {
+        self.requests[kind as usize][usize::from(v6)].fetch_add(1, Relaxed);
+    }
+
+    /// Counts a reply to a request of `kind`.
+    pub fn response(&self, kind: Kind, v6: bool) {
+        self.responses[kind as usize][usize::from(v6)].fetch_add(1, Relaxed);
+    }
+}
+
+/// A point-in-time copy of all statistics.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// `[kind][family]` with kind connect/announce/scrape and family v4/v6.
+    pub requests: [[u64; 2]; 3],
+    pub responses: [[u64; 2]; 3],
+    pub errors_sent: u64,
+    pub malformed: u64,
+    pub bad_connection_id: u64,
+    pub refused_torrents: u64,
+    pub denied: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub torrents: u64,
+    pub seeders: u64,
+    pub leechers: u64,
+    pub hashes_seen: u64,
+}
+
+/// All statistics of a tracker.
+#[derive(Default)]
+pub struct Stats {
+    workers: Mutex<Vec<Arc<WorkerStats>>>,
+    pub torrents: AtomicUsize,
+    pub seeders: AtomicUsize,
+    pub leechers: AtomicUsize,
+    pub hashes_seen: AtomicUsize,
+}
+
+impl Stats {
+    /// Registers a new worker's counters.
+    pub fn worker(&self) -> Arc<WorkerStats> {
+        let w = Arc::new(WorkerStats::default());
+        self.workers.lock().push(w.clone());
+        w
+    }
+
+    /// Sums the workers' counters.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let mut s = StatsSnapshot {
+            torrents: self.torrents.load(Relaxed) as u64,
+            seeders: self.seeders.load(Relaxed) as u64,
+            leechers: self.leechers.load(Relaxed) as u64,
+            hashes_seen: self.hashes_seen.load(Relaxed) as u64,
+            ..Default::default()
+        };
+        for w in self.workers.lock().iter() {
+            for k in 0..3 {
+                for f in 0..2 {
+                    s.requests[k][f] += w.requests[k][f].load(Relaxed);
+                    s.responses[k][f] += w.responses[k][f].load(Relaxed);
+                }
+            }
+            s.errors_sent += w.errors_sent.load(Relaxed);
+            s.malformed += w.malformed.load(Relaxed);
+            s.bad_connection_id += w.bad_connection_id.load(Relaxed);
+            s.refused_torrents += w.refused_torrents.load(Relaxed);
+            s.denied += w.denied.load(Relaxed);
+            s.bytes_in += w.bytes_in.load(Relaxed);
+            s.bytes_out += w.bytes_out.load(Relaxed);
+        }
+        s
+    }
+}
+
+impl StatsSnapshot {
+    /// Requests of every kind and family.
+    pub fn total_requests(&self) -> u64 {
+        self.requests.iter().flatten().sum()
+    }
+
+    /// Prometheus text exposition.
+    pub fn prometheus(&self) -> String {
+        let mut p = PromText::new();
+        for (name, table, help) in [
+            (
+                "magnetar_tracker_requests_total",
+                &self.requests,
+                "Well-formed requests by action and family.",
+            ),
+            (
+                "magnetar_tracker_responses_total",
+                &self.responses,
+                "Responses by action and family.",
+            ),
+        ] {
+            p.family(name, "counter", help);
+            for (k, kind) in KINDS.iter().enumerate() {
+                for (f, family) in FAMILIES.iter().enumerate() {
+                    p.sample(name, &[("action", kind), ("family", family)], table[k][f]);
+                }
+            }
+        }
+        for (name, v, help) in [
+            (
+                "magnetar_tracker_errors_sent_total",
+                self.errors_sent,
+                "Error replies sent.",
+            ),
+            (
+                "magnetar_tracker_malformed_total",
+                self.malformed,
+                "Malformed datagrams.",
+            ),
+            (
+                "magnetar_tracker_bad_connection_id_total",
+                self.bad_connection_id,
+                "Requests with a wrong or expired connection id (dropped).",
+            ),
+            (
+                "magnetar_tracker_refused_torrents_total",
+                self.refused_torrents,
+                "Announces refused because max_torrents was reached.",
+            ),
+            (
+                "magnetar_tracker_denied_total",
+                self.denied,
+                "Announces refused by the access list.",
+            ),
+            (
+                "magnetar_tracker_bytes_received_total",
+                self.bytes_in,
+                "UDP payload bytes received.",
+            ),
+            (
+                "magnetar_tracker_bytes_sent_total",
+                self.bytes_out,
+                "UDP payload bytes sent.",
+            ),
+        ] {
+            p.single(name, "counter", help, v);
+        }
+        for (name, v, help) in [
+            (
+                "magnetar_tracker_torrents",
+                self.torrents,
+                "Torrents with at least one peer.",
+            ),
+            (
+                "magnetar_tracker_seeders",
+                self.seeders,
+                "Seeders across all torrents.",
+            ),
+            (
+                "magnetar_tracker_leechers",
+                self.leechers,
+                "Leechers across all torrents.",
+            ),
+            (
+                "magnetar_tracker_hashes_seen",
+                self.hashes_seen,
+                "Info-hashes in the dump set.",
+            ),
+        ] {
+            p.single(name, "gauge", help, v);
+        }
+        if let Some(rss) = magnetar_shared::telemetry::resident_memory_bytes() {
+            p.single(
+                "process_resident_memory_bytes",
+                "gauge",
+                "Resident memory.",
+                rss,
+            );
+        }
+        p.finish()
+    }
+}

@@ -1,0 +1,62 @@
+//! Helpers for tracker integration tests: a tracker on loopback, port 0.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use magnetar_shared::Config;
+use magnetar_tracker::client::TrackerClient;
+use magnetar_tracker::RunningTracker;
+
+pub struct TestTracker {
+    pub tracker: Option<RunningTracker>,
+    pub dir: tempfile::TempDir,
+    pub v4: SocketAddr,
+    pub v6: SocketAddr,
+}
+
+pub fn config(dir: &std::path::Path) -> Config {
+    let mut c = Config::default();
+    c.data_dir = dir.to_owned();
+    c.tracker.bind = vec!["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()];
+    c.tracker.workers = 2;
+    c.tracker.dump_interval = 3600;
+    c
+}
+
+pub fn start() -> TestTracker {
+    let dir = tempfile::tempdir().unwrap();
+    start_in(dir)
+}
+
+pub fn start_in(dir: tempfile::TempDir) -> TestTracker {
+    let tracker = RunningTracker::start(&config(dir.path())).unwrap();
+    let addrs = tracker.local_addrs().to_vec();
+    TestTracker {
+        tracker: Some(tracker),
+        dir,
+        v4: addrs[0],
+        v6: addrs[1],
+    }
+}
+
+impl TestTracker {
+    pub fn client(&self, addr: SocketAddr) -> TrackerClient {
+        TrackerClient::new(addr, Duration::from_millis(500)).unwrap()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(t) = self.tracker.take() {
+            t.stop().unwrap();
+        }
+    }
+}
+
+impl Drop for TestTracker {
+    fn drop(&mut self) {
+        if let Some(t) = self.tracker.take() {
+            let _ = t.stop();
+        }
+    }
+}
