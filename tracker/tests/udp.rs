@@ -241,3 +241,47 @@ fn numwant_is_capped_so_replies_fit_one_datagram() {
         .unwrap();
     assert_eq!(r.peers.len(), 50, "default numwant");
 }
+
+#[test]
+fn statistics_count_requests_by_action_and_family() {
+    let t = common::start();
+    let mut a = t.client(t.v4);
+    let mut b = t.client(t.v6);
+    a.announce(HASH, peer(1), 1, 0, Event::Started, -1).unwrap();
+    b.scrape(&[HASH]).unwrap();
+    let text = t
+        .tracker
+        .as_ref()
+        .unwrap()
+        .shared()
+        .stats
+        .snapshot()
+        .prometheus();
+    assert!(
+        text.contains("magnetar_tracker_requests_total{action=\"announce\",family=\"ipv4\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("magnetar_tracker_requests_total{action=\"scrape\",family=\"ipv6\"} 1"));
+    assert!(text.contains("magnetar_tracker_requests_total{action=\"connect\",family=\"ipv6\"} 1"));
+    assert!(text.contains("magnetar_tracker_bytes_received_total "));
+}
+
+#[test]
+fn access_list_allow_mode_refuses_unlisted_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("allow.txt"), format!("{HASH}\n")).unwrap();
+    let mut config = common::config(dir.path());
+    config.tracker.access_list_mode = magnetar_shared::config::AccessListMode::Allow;
+    config.tracker.access_list_path = Some("allow.txt".into());
+    let tracker = magnetar_tracker::RunningTracker::start(&config).unwrap();
+    let addr = tracker.local_addrs()[0];
+    let mut c =
+        magnetar_tracker::client::TrackerClient::new(addr, std::time::Duration::from_millis(500))
+            .unwrap();
+    assert!(c.announce(HASH, peer(1), 1, 0, Event::Started, -1).is_ok());
+    let err = c
+        .announce(InfoHash([0x99; 20]), peer(1), 1, 0, Event::Started, -1)
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Tracker(m) if m.contains("not allowed")));
+    tracker.stop().unwrap();
+}

@@ -1,0 +1,91 @@
+//! kill -9 of a tracker while it dumps: infohash.bin is the old or the new
+//! file, never a torn one.
+
+use std::net::UdpSocket;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use magnetar_shared::infohash_file::{read_infohash_file, write_sorted_unique};
+use magnetar_shared::InfoHash;
+use magnetar_tracker::client::TrackerClient;
+use magnetar_tracker::protocol::{Event, PeerId};
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn kill_9_during_dumps_never_leaves_a_torn_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("infohash.bin");
+    let original: Vec<InfoHash> = (0u32..300_000)
+        .map(|i| {
+            let mut b = [0u8; 20];
+            b[..4].copy_from_slice(&(i * 7).to_be_bytes());
+            InfoHash(b)
+        })
+        .collect();
+    write_sorted_unique(&path, &original).unwrap();
+    let mut announced = Vec::new();
+
+    for round in 0..4u8 {
+        let port = free_udp_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_magnetar"))
+            .args([
+                "--data-dir",
+                dir.path().to_str().unwrap(),
+                "tracker",
+                "--bind",
+            ])
+            .arg(format!("127.0.0.1:{port}"))
+            .env("MAGNETAR_TRACKER__DUMP_INTERVAL", "1")
+            .env("MAGNETAR_TRACKER__WORKERS", "1")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait (bounded) until it answers, then announce a new hash.
+        let mut client = TrackerClient::new(
+            format!("127.0.0.1:{port}").parse().unwrap(),
+            Duration::from_millis(200),
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let hash = InfoHash([0xf0 + round; 20]);
+        loop {
+            if client
+                .announce(hash, PeerId([1; 20]), 1, 0, Event::Started, -1)
+                .is_ok()
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "tracker did not start");
+        }
+        announced.push(hash);
+        // Kill at a different point of the dump cycle each round.
+        std::thread::sleep(Duration::from_millis(700 + 400 * u64::from(round)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        let bytes = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(bytes % 20, 0, "torn file of {bytes} bytes");
+        let got = read_infohash_file(&path).unwrap();
+        assert!(got.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+        let (old, new): (Vec<_>, Vec<_>) =
+            got.iter().partition(|h| original.binary_search(h).is_ok());
+        assert_eq!(old.len(), original.len(), "every original hash kept");
+        assert!(new.iter().all(|h| announced.contains(h)));
+    }
+    // Temp files of interrupted dumps are never mistaken for the dump.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !magnetar_shared::atomic::is_temp_name(n))
+        .collect();
+    assert_eq!(names, vec!["infohash.bin".to_string()]);
+}
