@@ -64,7 +64,7 @@ pub struct SwarmLimits {
 }
 
 /// Counts of one torrent, as in announce and scrape replies.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SwarmCounts {
     pub seeders: u32,
     pub leechers: u32,

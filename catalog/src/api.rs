@@ -1,0 +1,343 @@
+//! JSON API under `/api/v1/`, `/healthz` and `/metrics`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
+
+use magnetar_shared::telemetry::PromText;
+use magnetar_shared::InfoHash;
+use magnetar_tracker::SwarmCounts;
+use rocket::http::{ContentType, Status};
+use rocket::serde::json::Json;
+use rocket::{get, routes, Route, State};
+use serde::Serialize;
+
+use crate::category::Category;
+use crate::index::search::{RawSearch, Sort};
+use crate::magnet::magnet;
+use crate::pages::{load_torrent, run_search};
+use crate::web::{App, PageError};
+
+/// Routes of this module.
+pub fn routes() -> Vec<Route> {
+    routes![api_search, api_torrent, api_stats, healthz, metrics]
+}
+
+/// A JSON error: `{"error": {"status": 400, "message": "..."}}`.
+#[derive(Debug, rocket::Responder)]
+#[response(content_type = "json")]
+pub struct ApiError(pub (Status, String));
+
+impl ApiError {
+    fn new(status: Status, message: &str) -> Self {
+        let body = serde_json::json!({ "error": { "status": status.code, "message": message } });
+        Self((status, body.to_string()))
+    }
+}
+
+impl From<PageError> for ApiError {
+    fn from(e: PageError) -> Self {
+        match e {
+            PageError::NotFound(m) => Self::new(Status::NotFound, &m),
+            PageError::BadRequest(m) => Self::new(Status::BadRequest, &m),
+            PageError::Internal(m) => {
+                tracing::error!("api internal error: {m}");
+                Self::new(Status::InternalServerError, "internal error")
+            }
+        }
+    }
+}
+
+/// One search result in JSON.
+#[derive(Serialize)]
+pub struct ApiHit {
+    pub info_hash: InfoHash,
+    pub name: String,
+    pub size: u64,
+    pub files: u64,
+    pub category: String,
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
+    pub indexed: chrono::DateTime<chrono::Utc>,
+    pub seeders: u64,
+    pub leechers: u64,
+    pub completed: u64,
+    pub url: String,
+    pub torrent_url: String,
+    pub magnet: String,
+}
+
+/// A page of JSON results.
+#[derive(Serialize)]
+pub struct ApiSearch {
+    pub total: usize,
+    pub page: usize,
+    pub pages: usize,
+    pub limit: usize,
+    pub sort: Sort,
+    pub results: Vec<ApiHit>,
+}
+
+#[get("/api/v1/search?<params..>")]
+async fn api_search(app: &State<App>, params: RawSearch) -> Result<Json<ApiSearch>, ApiError> {
+    let p = params
+        .validate(app.config.catalog.page_size)
+        .map_err(|e| ApiError::new(Status::BadRequest, &e.0))?;
+    let r = run_search(app, p.clone()).await?;
+    Ok(Json(ApiSearch {
+        total: r.total,
+        page: r.page,
+        pages: r.pages,
+        limit: p.limit,
+        sort: p.sort,
+        results: r
+            .hits
+            .into_iter()
+            .map(|h| {
+                let t = h.torrent;
+                ApiHit {
+                    url: app.url(&t.info_hash.to_hex()),
+                    torrent_url: app.url(&format!("{}.torrent", t.info_hash)),
+                    magnet: magnet(&t.info_hash, &t.name, t.size, app.trackers_for(&[])),
+                    info_hash: t.info_hash,
+                    name: t.name,
+                    size: t.size,
+                    files: t.file_count,
+                    category: t.category,
+                    created: t.created,
+                    indexed: t.indexed,
+                    seeders: t.seeders,
+                    leechers: t.leechers,
+                    completed: t.completed,
+                }
+            })
+            .collect(),
+    }))
+}
+
+/// Full metadata of one torrent in JSON.
+#[derive(Serialize)]
+pub struct ApiTorrent {
+    pub info_hash: InfoHash,
+    pub name: String,
+    pub size: u64,
+    pub piece_length: u64,
+    pub pieces: u64,
+    pub private: bool,
+    pub comment: Option<String>,
+    pub created_by: Option<String>,
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
+    pub category: Category,
+    pub files: Vec<ApiFile>,
+    pub trackers: Vec<String>,
+    pub magnet: String,
+    pub torrent_url: String,
+    /// Null when the tracker did not answer in time.
+    pub swarm: Option<SwarmCounts>,
+}
+
+/// One file of a torrent in JSON.
+#[derive(Serialize)]
+pub struct ApiFile {
+    pub path: String,
+    pub size: u64,
+}
+
+#[get("/api/v1/torrent/<id>")]
+async fn api_torrent(app: &State<App>, id: &str) -> Result<Json<ApiTorrent>, ApiError> {
+    let hash: InfoHash = id
+        .parse()
+        .map_err(|e| ApiError::new(Status::BadRequest, &format!("bad info-hash: {e}")))?;
+    let (meta, _) = load_torrent(app, hash).await?;
+    let swarm = app.swarm.get(hash, app.swarm_wait()).await;
+    let own = meta.trackers();
+    Ok(Json(ApiTorrent {
+        info_hash: hash,
+        magnet: magnet(&hash, &meta.name, meta.total_size, app.trackers_for(&own)),
+        torrent_url: app.url(&format!("{hash}.torrent")),
+        category: Category::of_torrent(&meta),
+        files: meta
+            .files
+            .iter()
+            .map(|f| ApiFile {
+                path: f.path.to_string_lossy().into_owned(),
+                size: f.length,
+            })
+            .collect(),
+        trackers: own,
+        name: meta.name,
+        size: meta.total_size,
+        piece_length: meta.piece_length,
+        pieces: meta.piece_count,
+        private: meta.private,
+        comment: meta.comment,
+        created_by: meta.created_by,
+        created: meta.creation_date,
+        swarm,
+    }))
+}
+
+/// Catalog-wide numbers, for `/stats` and `/api/v1/stats`.
+#[derive(Serialize)]
+pub struct CatalogStats {
+    pub torrents: u64,
+    pub total_size: u64,
+    pub categories: BTreeMap<String, u64>,
+    pub index_bytes: u64,
+    pub ready: bool,
+    /// The crawler's `status.json`, when present.
+    pub crawler: Option<serde_json::Value>,
+}
+
+/// Gathers [`CatalogStats`] off the async runtime.
+pub async fn collect_stats(app: &App) -> Result<CatalogStats, PageError> {
+    let index = app.index.clone();
+    let status_path = app.config.data().crawler_dir().join("status.json");
+    let ready = app.indexer.stats.ready.load(Relaxed);
+    rocket::tokio::task::spawn_blocking(move || {
+        let searcher = index.reader.searcher();
+        let mut total_size = 0u64;
+        for segment in searcher.segment_readers() {
+            if let Ok(col) = segment.fast_fields().u64("size") {
+                for doc in segment.doc_ids_alive() {
+                    total_size = total_size.saturating_add(col.first(doc).unwrap_or(0));
+                }
+            }
+        }
+        let mut categories = BTreeMap::new();
+        for c in Category::ALL {
+            let term = tantivy::Term::from_field_text(index.fields.category, c.as_str());
+            let q = tantivy::query::TermQuery::new(term, tantivy::schema::IndexRecordOption::Basic);
+            let n = searcher.search(&q, &tantivy::collector::Count).unwrap_or(0);
+            categories.insert(c.as_str().to_owned(), n as u64);
+        }
+        let crawler = std::fs::read(&status_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        CatalogStats {
+            torrents: searcher.num_docs(),
+            total_size,
+            categories,
+            index_bytes: index.disk_bytes(),
+            ready,
+            crawler,
+        }
+    })
+    .await
+    .map_err(|e| PageError::Internal(e.to_string()))
+}
+
+#[get("/api/v1/stats")]
+async fn api_stats(app: &State<App>) -> Result<Json<CatalogStats>, ApiError> {
+    Ok(Json(collect_stats(app).await?))
+}
+
+#[get("/healthz")]
+fn healthz(app: &State<App>) -> (Status, (ContentType, String)) {
+    let ready = app.indexer.stats.ready.load(Relaxed);
+    let docs = app.index.doc_count();
+    let body =
+        serde_json::json!({ "status": if ready { "ok" } else { "indexing" }, "documents": docs });
+    let status = if ready {
+        Status::Ok
+    } else {
+        Status::ServiceUnavailable
+    };
+    (status, (ContentType::JSON, body.to_string()))
+}
+
+#[get("/metrics")]
+fn metrics(app: &State<App>) -> (ContentType, String) {
+    let mut p = PromText::new();
+    let i = &app.indexer.stats;
+    let s = &app.swarm.metrics;
+    p.single(
+        "magnetar_catalog_documents",
+        "gauge",
+        "Documents in the index.",
+        app.index.doc_count(),
+    );
+    p.single(
+        "magnetar_catalog_index_bytes",
+        "gauge",
+        "Index size on disk.",
+        app.index.disk_bytes(),
+    );
+    p.single(
+        "magnetar_catalog_indexed_total",
+        "counter",
+        "Torrents written to the index.",
+        i.indexed.load(Relaxed),
+    );
+    p.single(
+        "magnetar_catalog_removed_total",
+        "counter",
+        "Torrents removed from the index.",
+        i.removed.load(Relaxed),
+    );
+    p.single(
+        "magnetar_catalog_rejected_total",
+        "counter",
+        "Unreadable or invalid .torrent files skipped.",
+        i.rejected.load(Relaxed),
+    );
+    p.single(
+        "magnetar_catalog_commits_total",
+        "counter",
+        "Index commits.",
+        i.commits.load(Relaxed),
+    );
+    p.single(
+        "magnetar_catalog_watcher_events_total",
+        "counter",
+        "File events from preload/.",
+        i.watcher_events.load(Relaxed),
+    );
+    p.single(
+        "magnetar_catalog_searches_total",
+        "counter",
+        "Searches run.",
+        app.metrics.searches.load(Relaxed),
+    );
+    p.single(
+        "magnetar_catalog_search_errors_total",
+        "counter",
+        "Searches that failed.",
+        app.metrics.search_errors.load(Relaxed),
+    );
+    app.metrics.write_histogram(&mut p);
+    p.single(
+        "magnetar_catalog_scrape_requests_total",
+        "counter",
+        "UDP scrape requests sent.",
+        s.requests.load(Relaxed),
+    );
+    p.single(
+        "magnetar_catalog_scrape_errors_total",
+        "counter",
+        "UDP scrapes that failed.",
+        s.errors.load(Relaxed),
+    );
+    p.single(
+        "magnetar_catalog_swarm_cache_hits_total",
+        "counter",
+        "Swarm stats served from cache.",
+        s.cache_hits.load(Relaxed),
+    );
+    p.single(
+        "magnetar_catalog_swarm_cache_misses_total",
+        "counter",
+        "Swarm stats not fresh in cache.",
+        s.cache_misses.load(Relaxed),
+    );
+    if let Some(rss) = magnetar_shared::telemetry::resident_memory_bytes() {
+        p.single(
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory.",
+            rss,
+        );
+    }
+    (
+        ContentType::new("text", "plain").with_params(("version", "0.0.4")),
+        p.finish(),
+    )
+}

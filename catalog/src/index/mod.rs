@@ -1,0 +1,279 @@
+//! The catalog's Tantivy index: opening (or rebuilding), documents, lookups.
+//!
+//! The index is derived data: `preload/` is the source of truth, so a
+//! missing, corrupt or outdated index is deleted and rebuilt from it.
+
+pub mod schema;
+pub mod search;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use magnetar_shared::{InfoHash, TorrentMeta};
+use magnetar_tracker::SwarmCounts;
+use tantivy::schema::{TantivyDocument, Value};
+use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, Term};
+
+use crate::category::Category;
+pub use schema::Fields;
+
+const VERSION_FILE: &str = "magnetar-schema-version";
+/// Most file-path bytes indexed (and stored for snippets) per torrent.
+const MAX_FILE_TEXT: usize = 64 * 1024;
+
+/// Errors of the index.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("index: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("index directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The open index plus its one shared reader.
+#[derive(Clone)]
+pub struct CatalogIndex {
+    pub index: Index,
+    pub reader: IndexReader,
+    pub fields: Fields,
+    dir: PathBuf,
+}
+
+/// A torrent as stored in the index (what lists and feeds show).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct IndexedTorrent {
+    pub info_hash: InfoHash,
+    pub name: String,
+    pub size: u64,
+    pub file_count: u64,
+    pub pieces: u64,
+    pub created: Option<DateTime<Utc>>,
+    pub indexed: DateTime<Utc>,
+    pub category: String,
+    pub private: bool,
+    pub preloaded: Vec<String>,
+    pub seeders: u64,
+    pub leechers: u64,
+    pub completed: u64,
+}
+
+impl CatalogIndex {
+    /// Opens the index in `dir`, or creates an empty one there when it is
+    /// missing, corrupt or of another schema version. The flag is true when
+    /// the index was (re)created and must be filled from `preload/`.
+    pub fn open_or_create(dir: &Path) -> Result<(Self, bool), IndexError> {
+        let io = |source| IndexError::Io {
+            path: dir.to_owned(),
+            source,
+        };
+        let (schema, fields) = schema::build();
+        let version_ok = std::fs::read_to_string(dir.join(VERSION_FILE))
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            == Some(schema::SCHEMA_VERSION);
+        let opened = if version_ok {
+            match Index::open_in_dir(dir) {
+                Ok(index) if index.schema() == schema => Some(index),
+                Ok(_) => {
+                    tracing::warn!("index schema differs, rebuilding");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!("index unreadable ({e}), rebuilding from preload/");
+                    None
+                }
+            }
+        } else {
+            if dir.exists() {
+                tracing::warn!("index has no or another schema version, rebuilding from preload/");
+            }
+            None
+        };
+        let (index, created) = match opened {
+            Some(index) => (index, false),
+            None => {
+                if dir.exists() {
+                    std::fs::remove_dir_all(dir).map_err(io)?;
+                }
+                std::fs::create_dir_all(dir).map_err(io)?;
+                let index = Index::create_in_dir(dir, schema)?;
+                magnetar_shared::write_atomic(
+                    &dir.join(VERSION_FILE),
+                    schema::SCHEMA_VERSION.to_string().as_bytes(),
+                )
+                .map_err(io)?;
+                (index, true)
+            }
+        };
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok((
+            Self {
+                index,
+                reader,
+                fields,
+                dir: dir.to_owned(),
+            },
+            created,
+        ))
+    }
+
+    /// Documents currently searchable.
+    pub fn doc_count(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Bytes the index takes on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        std::fs::read_dir(&self.dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    /// The stored document of one torrent.
+    pub fn get(&self, hash: &InfoHash) -> Option<IndexedTorrent> {
+        let searcher = self.reader.searcher();
+        let term = Term::from_field_text(self.fields.info_hash, &hash.to_hex());
+        let query = tantivy::query::TermQuery::new(term, tantivy::schema::IndexRecordOption::Basic);
+        let top = searcher
+            .search(&query, &tantivy::collector::TopDocs::with_limit(1))
+            .ok()?;
+        let (_, addr) = top.first()?;
+        self.load(&searcher, *addr)
+    }
+
+    /// Every info-hash in the index.
+    pub fn all_hashes(&self) -> Vec<InfoHash> {
+        let searcher = self.reader.searcher();
+        let mut out = Vec::with_capacity(searcher.num_docs() as usize);
+        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+            let Ok(store) = segment.get_store_reader(64) else {
+                continue;
+            };
+            for doc_id in segment.doc_ids_alive() {
+                let _ = ord;
+                if let Ok(doc) = store.get::<TantivyDocument>(doc_id) {
+                    if let Some(h) = doc
+                        .get_first(self.fields.info_hash)
+                        .and_then(|v| v.as_str())
+                        .and_then(|s| InfoHash::from_hex(s).ok())
+                    {
+                        out.push(h);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Reads a stored document into an [`IndexedTorrent`].
+    pub fn load(&self, searcher: &Searcher, addr: DocAddress) -> Option<IndexedTorrent> {
+        let doc: TantivyDocument = searcher.doc(addr).ok()?;
+        let f = &self.fields;
+        let text = |field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let num = |field| doc.get_first(field).and_then(|v| v.as_u64()).unwrap_or(0);
+        let date = |field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_datetime())
+                .and_then(|d| DateTime::from_timestamp(d.into_timestamp_secs(), 0))
+        };
+        Some(IndexedTorrent {
+            info_hash: InfoHash::from_hex(&text(f.info_hash)?).ok()?,
+            name: text(f.name).unwrap_or_default(),
+            size: num(f.size),
+            file_count: num(f.file_count),
+            pieces: num(f.pieces),
+            created: date(f.created),
+            indexed: date(f.indexed).unwrap_or_default(),
+            category: text(f.category).unwrap_or_else(|| "other".into()),
+            private: doc
+                .get_first(f.private)
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
+            preloaded: doc
+                .get_all(f.preloaded)
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            seeders: num(f.seeders),
+            leechers: num(f.leechers),
+            completed: num(f.completed),
+        })
+    }
+
+    /// Builds the document of one torrent.
+    pub fn document(
+        &self,
+        meta: &TorrentMeta,
+        indexed: DateTime<Utc>,
+        preloaded: &[String],
+        swarm: Option<SwarmCounts>,
+    ) -> TantivyDocument {
+        let f = &self.fields;
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.info_hash, meta.info_hash.to_hex());
+        doc.add_text(f.name, &meta.name);
+        let mut files = String::new();
+        for file in &meta.files {
+            let p = file.path.to_string_lossy();
+            if files.len() + p.len() + 1 > MAX_FILE_TEXT {
+                break;
+            }
+            files.push_str(&p);
+            files.push('\n');
+        }
+        doc.add_text(f.file, files);
+        if let Some(c) = &meta.comment {
+            doc.add_text(f.comment, c);
+        }
+        if let Some(c) = &meta.created_by {
+            doc.add_text(f.created_by, c);
+        }
+        for t in meta.trackers() {
+            doc.add_text(f.trackers, t);
+        }
+        doc.add_u64(f.size, meta.total_size);
+        doc.add_u64(f.file_count, meta.files.len() as u64);
+        doc.add_u64(f.pieces, meta.piece_count);
+        if let Some(c) = meta.creation_date {
+            doc.add_date(
+                f.created,
+                tantivy::DateTime::from_timestamp_secs(c.timestamp()),
+            );
+        }
+        doc.add_date(
+            f.indexed,
+            tantivy::DateTime::from_timestamp_secs(indexed.timestamp()),
+        );
+        doc.add_text(f.category, Category::of_torrent(meta).as_str());
+        doc.add_bool(f.private, meta.private);
+        for p in preloaded {
+            doc.add_text(f.preloaded, p);
+        }
+        doc.add_u64(f.name_sort, schema::name_sort_key(&meta.name));
+        let swarm = swarm.unwrap_or_default();
+        doc.add_u64(f.seeders, u64::from(swarm.seeders));
+        doc.add_u64(f.leechers, u64::from(swarm.leechers));
+        doc.add_u64(f.completed, u64::from(swarm.completed));
+        doc
+    }
+
+    /// The term that identifies a torrent's document (the upsert key).
+    pub fn key(&self, hash: &InfoHash) -> Term {
+        Term::from_field_text(self.fields.info_hash, &hash.to_hex())
+    }
+}

@@ -1,0 +1,88 @@
+//! The Tantivy schema, built in one place.
+
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
+};
+
+/// Bumped whenever the schema changes; an index of another version is rebuilt.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Handles of every field.
+#[derive(Clone, Copy, Debug)]
+pub struct Fields {
+    pub info_hash: Field,
+    pub name: Field,
+    pub file: Field,
+    pub comment: Field,
+    pub created_by: Field,
+    pub trackers: Field,
+    pub size: Field,
+    pub file_count: Field,
+    pub pieces: Field,
+    pub created: Field,
+    pub indexed: Field,
+    pub category: Field,
+    pub private: Field,
+    pub preloaded: Field,
+    pub name_sort: Field,
+    pub seeders: Field,
+    pub leechers: Field,
+    pub completed: Field,
+}
+
+/// Builds the schema and its field handles.
+pub fn build() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text_stored = TextOptions::default().set_stored().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("default")
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("default")
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let fields = Fields {
+        info_hash: b.add_text_field("info_hash", STRING | STORED),
+        name: b.add_text_field("name", text_stored.clone()),
+        file: b.add_text_field("file", text_stored),
+        comment: b.add_text_field("comment", text.clone()),
+        created_by: b.add_text_field("created_by", text.clone()),
+        trackers: b.add_text_field("trackers", text),
+        size: b.add_u64_field("size", INDEXED | STORED | FAST),
+        file_count: b.add_u64_field("file_count", STORED | FAST),
+        pieces: b.add_u64_field("pieces", STORED),
+        created: b.add_date_field("created", INDEXED | STORED | FAST),
+        indexed: b.add_date_field("indexed", INDEXED | STORED | FAST),
+        category: b.add_text_field("category", STRING | STORED | FAST),
+        private: b.add_bool_field("private", INDEXED | STORED),
+        preloaded: b.add_text_field("preloaded", STORED),
+        name_sort: b.add_u64_field("name_sort", FAST),
+        seeders: b.add_u64_field("seeders", STORED | FAST),
+        leechers: b.add_u64_field("leechers", STORED | FAST),
+        completed: b.add_u64_field("completed", STORED | FAST),
+    };
+    (b.build(), fields)
+}
+
+/// A u64 whose order is the (case-insensitive) order of the name's first 8 bytes.
+pub fn name_sort_key(name: &str) -> u64 {
+    let mut key = [0u8; 8];
+    for (slot, b) in key.iter_mut().zip(name.to_lowercase().bytes()) {
+        *slot = b;
+    }
+    u64::from_be_bytes(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_sort_key_orders_names() {
+        assert!(name_sort_key("apple") < name_sort_key("Banana"));
+        assert!(name_sort_key("a") < name_sort_key("ab"));
+        assert_eq!(name_sort_key("ABC"), name_sort_key("abc"));
+    }
+}

@@ -1,0 +1,434 @@
+//! One search path for every interface: pages, RSS, JSON, Torznab.
+
+use std::ops::Bound;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::schema::IndexRecordOption;
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{DocAddress, Order, Term};
+
+use super::{CatalogIndex, IndexError, IndexedTorrent};
+use crate::category::Category;
+
+/// Longest accepted query, in bytes.
+pub const MAX_QUERY_BYTES: usize = 512;
+/// Most terms/operators in a query.
+pub const MAX_CLAUSES: usize = 32;
+/// Deepest parenthesis nesting (the parser is exponential in it).
+pub const MAX_NESTING: usize = 4;
+/// Largest result offset served.
+pub const MAX_OFFSET: usize = 10_000;
+/// Most results per page.
+pub const MAX_LIMIT: usize = 100;
+
+/// Result order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sort {
+    Relevance,
+    Newest,
+    Oldest,
+    Size,
+    Name,
+    Seeders,
+    Leechers,
+}
+
+impl Sort {
+    /// Every order, as offered in forms.
+    pub const ALL: [Sort; 7] = [
+        Self::Relevance,
+        Self::Newest,
+        Self::Oldest,
+        Self::Size,
+        Self::Name,
+        Self::Seeders,
+        Self::Leechers,
+    ];
+
+    /// The URL name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Relevance => "relevance",
+            Self::Newest => "newest",
+            Self::Oldest => "oldest",
+            Self::Size => "size",
+            Self::Name => "name",
+            Self::Seeders => "seeders",
+            Self::Leechers => "leechers",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// A validated search request.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SearchParams {
+    pub q: String,
+    pub category: Option<Category>,
+    pub min_size: Option<u64>,
+    pub max_size: Option<u64>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub sort: Sort,
+    /// 1-based page number.
+    pub page: usize,
+    pub limit: usize,
+}
+
+/// Raw query-string values, as any interface receives them.
+#[derive(Clone, Debug, Default, rocket::FromForm)]
+pub struct RawSearch {
+    pub q: Option<String>,
+    pub category: Option<String>,
+    pub min_size: Option<String>,
+    pub max_size: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub sort: Option<String>,
+    pub page: Option<String>,
+    pub limit: Option<String>,
+}
+
+/// A parameter that is not acceptable, with an explanation for the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadParam(pub String);
+
+fn bad(msg: impl Into<String>) -> BadParam {
+    BadParam(msg.into())
+}
+
+/// Parses sizes such as `700000`, `700MB`, `1.5 GiB`.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let num: f64 = num.parse().ok()?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" | "tib" => 1024.0_f64.powi(4),
+        _ => return None,
+    };
+    let v = num * mult;
+    (v.is_finite() && v >= 0.0 && v < u64::MAX as f64).then_some(v as u64)
+}
+
+impl RawSearch {
+    /// Validates every parameter; `default_limit` applies when none is given.
+    pub fn validate(&self, default_limit: usize) -> Result<SearchParams, BadParam> {
+        fn non_empty(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+        }
+        let q = non_empty(&self.q).unwrap_or("").to_owned();
+        check_query(&q)?;
+        let category = non_empty(&self.category)
+            .map(|c| Category::parse(c).ok_or_else(|| bad(format!("unknown category {c:?}"))))
+            .transpose()?;
+        let size = |v: &Option<String>, name: &str| {
+            non_empty(v)
+                .map(|s| {
+                    parse_size(s).ok_or_else(|| bad(format!("{name} must be a size like 700MB")))
+                })
+                .transpose()
+        };
+        let date = |v: &Option<String>, name: &str| {
+            non_empty(v)
+                .map(|s| {
+                    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                        .map_err(|_| bad(format!("{name} must be a date like 2024-01-31")))
+                })
+                .transpose()
+        };
+        let sort = match non_empty(&self.sort) {
+            Some(s) => Sort::parse(s).ok_or_else(|| bad(format!("unknown sort {s:?}")))?,
+            None if q.is_empty() => Sort::Newest,
+            None => Sort::Relevance,
+        };
+        let number = |v: &Option<String>, name: &str, max: usize| {
+            non_empty(v)
+                .map(|s| {
+                    s.parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=max).contains(n))
+                        .ok_or_else(|| bad(format!("{name} must be a number from 1 to {max}")))
+                })
+                .transpose()
+        };
+        let limit =
+            number(&self.limit, "limit", MAX_LIMIT)?.unwrap_or(default_limit.clamp(1, MAX_LIMIT));
+        let page = number(&self.page, "page", MAX_OFFSET / limit + 1)?.unwrap_or(1);
+        let params = SearchParams {
+            q,
+            category,
+            min_size: size(&self.min_size, "min_size")?,
+            max_size: size(&self.max_size, "max_size")?,
+            from: date(&self.from, "from")?,
+            to: date(&self.to, "to")?,
+            sort,
+            page,
+            limit,
+        };
+        Ok(params)
+    }
+}
+
+/// Rejects queries that are too long or too complex for the parser.
+fn check_query(q: &str) -> Result<(), BadParam> {
+    if q.len() > MAX_QUERY_BYTES {
+        return Err(bad(format!("query longer than {MAX_QUERY_BYTES} bytes")));
+    }
+    let (mut depth, mut max_depth) = (0usize, 0usize);
+    for c in q.chars() {
+        match c {
+            '(' => {
+                depth += 1;
+                max_depth = max_depth.max(depth);
+            }
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if max_depth > MAX_NESTING {
+        return Err(bad(format!(
+            "query nests parentheses deeper than {MAX_NESTING}"
+        )));
+    }
+    if q.split_whitespace().count() > MAX_CLAUSES {
+        return Err(bad(format!("query has more than {MAX_CLAUSES} terms")));
+    }
+    Ok(())
+}
+
+/// One result with highlighted snippets (HTML, already escaped by Tantivy).
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    #[serde(flatten)]
+    pub torrent: IndexedTorrent,
+    pub name_html: Option<String>,
+    pub file_html: Option<String>,
+}
+
+/// A page of results.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResults {
+    pub total: usize,
+    pub hits: Vec<Hit>,
+    pub page: usize,
+    pub pages: usize,
+}
+
+impl CatalogIndex {
+    fn query(&self, p: &SearchParams) -> Box<dyn Query> {
+        let f = &self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if !p.q.is_empty() {
+            let mut parser = QueryParser::for_index(
+                &self.index,
+                vec![f.name, f.file, f.comment, f.created_by, f.trackers],
+            );
+            parser.set_conjunction_by_default();
+            parser.set_field_boost(f.name, 3.0);
+            let (q, _errors) = parser.parse_query_lenient(&p.q);
+            clauses.push((Occur::Must, q));
+        }
+        if let Some(c) = p.category {
+            let term = Term::from_field_text(f.category, c.as_str());
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+            ));
+        }
+        if p.min_size.is_some() || p.max_size.is_some() {
+            let b = |v: Option<u64>| {
+                v.map_or(Bound::Unbounded, |v| {
+                    Bound::Included(Term::from_field_u64(f.size, v))
+                })
+            };
+            clauses.push((
+                Occur::Must,
+                Box::new(RangeQuery::new(b(p.min_size), b(p.max_size))),
+            ));
+        }
+        if p.from.is_some() || p.to.is_some() {
+            let term = |d: NaiveDate| {
+                let secs = d
+                    .and_hms_opt(0, 0, 0)
+                    .map_or(0, |t| t.and_utc().timestamp());
+                Term::from_field_date(f.indexed, tantivy::DateTime::from_timestamp_secs(secs))
+            };
+            let lower = p
+                .from
+                .map_or(Bound::Unbounded, |d| Bound::Included(term(d)));
+            let upper =
+                p.to.and_then(|d| d.succ_opt())
+                    .map_or(Bound::Unbounded, |d| Bound::Excluded(term(d)));
+            clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
+        }
+        match clauses.len() {
+            0 => Box::new(AllQuery),
+            1 => clauses
+                .pop()
+                .map(|(_, q)| q)
+                .unwrap_or_else(|| Box::new(AllQuery)),
+            _ => Box::new(BooleanQuery::new(clauses)),
+        }
+    }
+
+    /// Runs a search; the offset is already bounded by validation.
+    pub fn search(&self, p: &SearchParams) -> Result<SearchResults, IndexError> {
+        let searcher = self.reader.searcher();
+        let query = self.query(p);
+        let limit = p.limit.clamp(1, MAX_LIMIT);
+        let offset = ((p.page.max(1) - 1) * limit).min(MAX_OFFSET);
+        let top = TopDocs::with_limit(limit).and_offset(offset);
+        let (total, addrs) = match p.sort {
+            Sort::Relevance => {
+                let (t, d) = searcher.search(&query, &(Count, top))?;
+                (t, strip(d))
+            }
+            Sort::Newest | Sort::Oldest => {
+                let order = if p.sort == Sort::Newest {
+                    Order::Desc
+                } else {
+                    Order::Asc
+                };
+                let (t, d) = searcher.search(
+                    &query,
+                    &(
+                        Count,
+                        top.order_by_fast_field::<tantivy::DateTime>("indexed", order),
+                    ),
+                )?;
+                (t, strip(d))
+            }
+            Sort::Size | Sort::Seeders | Sort::Leechers | Sort::Name => {
+                let (field, order) = match p.sort {
+                    Sort::Size => ("size", Order::Desc),
+                    Sort::Seeders => ("seeders", Order::Desc),
+                    Sort::Leechers => ("leechers", Order::Desc),
+                    _ => ("name_sort", Order::Asc),
+                };
+                let (t, d) =
+                    searcher.search(&query, &(Count, top.order_by_u64_field(field, order)))?;
+                (t, strip(d))
+            }
+        };
+        let snippets = if p.q.is_empty() {
+            None
+        } else {
+            let make = |field| {
+                SnippetGenerator::create(&searcher, &*query, field)
+                    .ok()
+                    .map(|mut g| {
+                        g.set_max_num_chars(200);
+                        g
+                    })
+            };
+            Some((make(self.fields.name), make(self.fields.file)))
+        };
+        let mut hits = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            let Some(torrent) = self.load(&searcher, addr) else {
+                continue;
+            };
+            let (mut name_html, mut file_html) = (None, None);
+            if let Some((name_gen, file_gen)) = &snippets {
+                if let Ok(doc) = searcher.doc::<tantivy::TantivyDocument>(addr) {
+                    name_html = name_gen
+                        .as_ref()
+                        .map(|g| g.snippet_from_doc(&doc))
+                        .filter(|s| !s.highlighted().is_empty())
+                        .map(|s| s.to_html());
+                    file_html = file_gen
+                        .as_ref()
+                        .map(|g| g.snippet_from_doc(&doc))
+                        .filter(|s| !s.highlighted().is_empty())
+                        .map(|s| s.to_html());
+                }
+            }
+            hits.push(Hit {
+                torrent,
+                name_html,
+                file_html,
+            });
+        }
+        let pages = total.div_ceil(limit).clamp(1, MAX_OFFSET / limit + 1);
+        Ok(SearchResults {
+            total,
+            hits,
+            page: p.page,
+            pages,
+        })
+    }
+}
+
+fn strip<T>(v: Vec<(T, DocAddress)>) -> Vec<DocAddress> {
+    v.into_iter().map(|(_, a)| a).collect()
+}
+
+/// Formats a date as `YYYY-MM-DD`.
+pub fn format_date(d: &DateTime<Utc>) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(q: &str) -> RawSearch {
+        RawSearch {
+            q: Some(q.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("700"), Some(700));
+        assert_eq!(parse_size("1.5k"), Some(1536));
+        assert_eq!(parse_size("2 GiB"), Some(2 << 30));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size("1e999"), None);
+    }
+
+    #[test]
+    fn validation_rejects_bad_input() {
+        assert!(raw(&"a".repeat(513)).validate(50).is_err());
+        assert!(raw(&"((((((a))))))".to_string()).validate(50).is_err());
+        assert!(raw(&"a ".repeat(40)).validate(50).is_err());
+        let mut r = raw("x");
+        r.page = Some("99999999999".into());
+        assert!(r.validate(50).is_err());
+        r.page = Some("0".into());
+        assert!(r.validate(50).is_err());
+        r.page = Some("201".into());
+        assert!(r.validate(50).is_ok(), "offset 10 000 is the limit");
+        r.page = Some("202".into());
+        assert!(r.validate(50).is_err());
+        let mut r = raw("");
+        r.category = Some("nope".into());
+        assert!(r.validate(50).is_err());
+        let mut r = raw("");
+        r.from = Some("2024-13-01".into());
+        assert!(r.validate(50).is_err());
+    }
+
+    #[test]
+    fn defaults_depend_on_the_query() {
+        assert_eq!(raw("").validate(50).unwrap().sort, Sort::Newest);
+        assert_eq!(raw("x").validate(50).unwrap().sort, Sort::Relevance);
+        assert_eq!(raw("x").validate(50).unwrap().limit, 50);
+    }
+}

@@ -1,0 +1,342 @@
+//! The one index writer: watches `preload/`, reconciles at start, commits in
+//! batches, and reloads the reader after each commit. Runs on its own thread
+//! so no Tantivy or disk work ever blocks the async runtime.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use magnetar_shared::{InfoHash, PreloadDir, PreloadEntry, Shutdown, TorrentMeta};
+use notify::{RecursiveMode, Watcher};
+use tantivy::IndexWriter;
+
+use crate::index::{CatalogIndex, IndexError};
+use crate::swarm::SwarmCache;
+
+/// Quiet time before a burst of file events is applied.
+const DEBOUNCE: Duration = Duration::from_millis(150);
+/// Longest a change waits before it is committed.
+const MAX_BATCH_AGE: Duration = Duration::from_millis(700);
+/// Most changes per commit.
+const MAX_BATCH: usize = 5_000;
+/// Most preloaded files listed per torrent.
+const MAX_PRELOADED: usize = 64;
+
+enum Msg {
+    Fs(notify::Result<notify::Event>),
+    Changed(Vec<InfoHash>),
+}
+
+/// Counters for `/metrics` and `/healthz`.
+#[derive(Default)]
+pub struct IndexerStats {
+    /// True once the initial reconcile (or rebuild) has been committed.
+    pub ready: AtomicBool,
+    pub indexed: AtomicU64,
+    pub removed: AtomicU64,
+    pub rejected: AtomicU64,
+    pub watcher_events: AtomicU64,
+    pub commits: AtomicU64,
+}
+
+/// Handle to the indexer thread.
+#[derive(Clone)]
+pub struct Indexer {
+    tx: Sender<Msg>,
+    pub stats: Arc<IndexerStats>,
+    thread: Arc<parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>>,
+}
+
+impl Indexer {
+    /// Waits for the thread to finish (after shutdown was cancelled), so the
+    /// index writer lock is released and the last batch committed.
+    pub fn join(&self) {
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Asks the indexer to re-read these torrents (e.g. swarm counts changed).
+    pub fn reindex(&self, hashes: Vec<InfoHash>) {
+        let _ = self.tx.send(Msg::Changed(hashes));
+    }
+}
+
+/// Starts the watcher and the writer thread.
+pub fn start(
+    index: CatalogIndex,
+    preload: PreloadDir,
+    swarm: Arc<SwarmCache>,
+    shutdown: Shutdown,
+) -> Result<Indexer, IndexError> {
+    std::fs::create_dir_all(preload.root()).map_err(|source| IndexError::Io {
+        path: preload.root().to_owned(),
+        source,
+    })?;
+    let writer: IndexWriter = index.index.writer(64 * 1024 * 1024)?;
+    let (tx, rx) = channel();
+    let stats = Arc::new(IndexerStats::default());
+    let watch_tx = tx.clone();
+    let watcher = notify::recommended_watcher(move |e| {
+        let _ = watch_tx.send(Msg::Fs(e));
+    })
+    .and_then(|mut w| {
+        w.watch(preload.root(), RecursiveMode::NonRecursive)
+            .map(|_| w)
+    });
+    let watcher = match watcher {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(
+                "cannot watch {}: {e}; new torrents appear only after a restart",
+                preload.root().display()
+            );
+            None
+        }
+    };
+    let worker = Worker {
+        index,
+        writer,
+        preload,
+        swarm,
+        stats: stats.clone(),
+        pending: HashSet::new(),
+        rescan: false,
+    };
+    let thread = std::thread::Builder::new()
+        .name("catalog-indexer".into())
+        .spawn(move || {
+            let _watcher = watcher;
+            worker.run(rx, shutdown)
+        })
+        .map_err(|source| IndexError::Io {
+            path: PathBuf::from("indexer thread"),
+            source,
+        })?;
+    Ok(Indexer {
+        tx,
+        stats,
+        thread: Arc::new(parking_lot::Mutex::new(Some(thread))),
+    })
+}
+
+struct Worker {
+    index: CatalogIndex,
+    writer: IndexWriter,
+    preload: PreloadDir,
+    swarm: Arc<SwarmCache>,
+    stats: Arc<IndexerStats>,
+    pending: HashSet<InfoHash>,
+    rescan: bool,
+}
+
+impl Worker {
+    fn run(mut self, rx: Receiver<Msg>, shutdown: Shutdown) {
+        // The watcher is already running, so nothing added from here on is missed.
+        self.reconcile();
+        self.stats.ready.store(true, Relaxed);
+        let mut first_pending: Option<Instant> = None;
+        let mut last_event = Instant::now();
+        while !shutdown.is_cancelled() {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(msg) => {
+                    self.accept(msg);
+                    last_event = Instant::now();
+                    first_pending.get_or_insert(last_event);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            let Some(first) = first_pending else { continue };
+            let due = last_event.elapsed() >= DEBOUNCE
+                || first.elapsed() >= MAX_BATCH_AGE
+                || self.pending.len() >= MAX_BATCH;
+            if due {
+                if std::mem::take(&mut self.rescan) {
+                    self.pending.clear();
+                    self.reconcile();
+                } else {
+                    self.apply_pending();
+                }
+                first_pending = None;
+            }
+        }
+        self.apply_pending();
+        tracing::debug!("indexer stopped");
+    }
+
+    fn accept(&mut self, msg: Msg) {
+        match msg {
+            Msg::Changed(hashes) => self.pending.extend(hashes),
+            Msg::Fs(Err(e)) => {
+                tracing::warn!("watcher error, rescanning preload/: {e}");
+                self.rescan = true;
+            }
+            Msg::Fs(Ok(event)) => {
+                self.stats.watcher_events.fetch_add(1, Relaxed);
+                if event.need_rescan() {
+                    self.rescan = true;
+                }
+                for path in &event.paths {
+                    if let Some(PreloadEntry::Torrent(h) | PreloadEntry::Data(h)) =
+                        path.file_name().map(PreloadDir::classify)
+                    {
+                        self.pending.insert(h);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes the index match `preload/`: adds missing, removes stale.
+    fn reconcile(&mut self) {
+        let on_disk: HashSet<InfoHash> = match self.preload.list_torrents() {
+            Ok(v) => v.into_iter().collect(),
+            Err(e) => {
+                tracing::error!("cannot list {}: {e}", self.preload.root().display());
+                return;
+            }
+        };
+        let in_index: HashSet<InfoHash> = self.index.all_hashes().into_iter().collect();
+        let missing: Vec<InfoHash> = on_disk.difference(&in_index).copied().collect();
+        for stale in in_index.difference(&on_disk) {
+            self.writer.delete_term(self.index.key(stale));
+            self.stats.removed.fetch_add(1, Relaxed);
+        }
+        let total = missing.len();
+        if total > 0 {
+            tracing::info!(torrents = total, "indexing torrents from preload/");
+        }
+        let started = Instant::now();
+        let mut last_log = Instant::now();
+        for (i, h) in missing.iter().enumerate() {
+            self.upsert(h);
+            if last_log.elapsed() >= Duration::from_secs(2) {
+                last_log = Instant::now();
+                let rate = (i + 1) as f64 / started.elapsed().as_secs_f64().max(0.001);
+                let eta = (total - i - 1) as f64 / rate.max(0.001);
+                tracing::info!("indexed {}/{total} ({rate:.0}/s, ETA {eta:.0}s)", i + 1);
+            }
+            if (i + 1) % 50_000 == 0 {
+                self.commit();
+            }
+        }
+        self.commit();
+        if total > 0 {
+            let secs = started.elapsed().as_secs_f64();
+            tracing::info!(
+                "indexed {total} torrents in {secs:.1}s ({:.0}/s)",
+                total as f64 / secs.max(0.001)
+            );
+        }
+    }
+
+    fn apply_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        for h in std::mem::take(&mut self.pending) {
+            self.upsert(&h);
+        }
+        self.commit();
+    }
+
+    /// Adds or replaces the document of `hash`, or deletes it when the file is gone or bad.
+    fn upsert(&mut self, hash: &InfoHash) {
+        self.writer.delete_term(self.index.key(hash));
+        let path = self.preload.torrent_path(hash);
+        match read_torrent(&path, hash) {
+            Ok((meta, modified)) => {
+                let preloaded = list_preloaded(&self.preload.data_dir(hash));
+                let doc =
+                    self.index
+                        .document(&meta, modified, &preloaded, self.swarm.for_index(hash));
+                if let Err(e) = self.writer.add_document(doc) {
+                    tracing::error!(%hash, "cannot index: {e}");
+                } else {
+                    self.stats.indexed.fetch_add(1, Relaxed);
+                }
+            }
+            Err(ReadError::Gone) => {
+                self.stats.removed.fetch_add(1, Relaxed);
+            }
+            Err(ReadError::Bad(reason)) => {
+                self.stats.rejected.fetch_add(1, Relaxed);
+                tracing::warn!(path = %path.display(), "skipping torrent: {reason}");
+            }
+        }
+    }
+
+    fn commit(&mut self) {
+        match self.writer.commit() {
+            Ok(_) => {
+                self.stats.commits.fetch_add(1, Relaxed);
+                if let Err(e) = self.index.reader.reload() {
+                    tracing::error!("index reader reload failed: {e}");
+                }
+            }
+            Err(e) => tracing::error!("index commit failed: {e}"),
+        }
+    }
+}
+
+enum ReadError {
+    Gone,
+    Bad(String),
+}
+
+fn read_torrent(
+    path: &Path,
+    expected: &InfoHash,
+) -> Result<(TorrentMeta, DateTime<Utc>), ReadError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Gone),
+        Err(e) => return Err(ReadError::Bad(e.to_string())),
+    };
+    let meta =
+        TorrentMeta::from_torrent_bytes(&bytes).map_err(|e| ReadError::Bad(e.to_string()))?;
+    if meta.info_hash != *expected {
+        return Err(ReadError::Bad(format!(
+            "file name says {expected} but its info-hash is {}",
+            meta.info_hash
+        )));
+    }
+    let modified = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map(DateTime::<Utc>::from)
+        .unwrap_or_else(|_| Utc::now());
+    Ok((meta, modified))
+}
+
+/// Relative paths of the files preloaded for a torrent (bounded, no symlinks followed).
+pub fn list_preloaded(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            let path = e.path();
+            if ft.is_dir() {
+                stack.push(path);
+            } else if ft.is_file() {
+                if let Ok(rel) = path.strip_prefix(dir) {
+                    out.push(rel.to_string_lossy().into_owned());
+                }
+            }
+            if out.len() >= MAX_PRELOADED {
+                out.sort();
+                return out;
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -1,0 +1,372 @@
+//! HTML pages: home, search, detail, download, preloaded files, statistics.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use magnetar_shared::{InfoHash, TorrentMeta};
+use magnetar_tracker::SwarmCounts;
+use rocket::http::{ContentType, Header};
+use rocket::response::content::RawHtml;
+use rocket::response::Redirect;
+use rocket::{get, routes, Route, State};
+use serde::Serialize;
+
+use crate::category::Category;
+use crate::index::search::{format_date, Hit, RawSearch, SearchParams, SearchResults, Sort};
+use crate::magnet::magnet;
+use crate::view::{self, Segment, TreeItem};
+use crate::web::{App, PageError, STYLE_CSS};
+
+/// Routes of this module.
+pub fn routes() -> Vec<Route> {
+    routes![home, search, by_id, preloaded_file, stats, style]
+}
+
+/// Most files listed on a detail page.
+const MAX_TREE_FILES: usize = 2_000;
+
+#[derive(Serialize)]
+struct Row {
+    hash: String,
+    name: String,
+    name_html: Option<String>,
+    file_html: Option<String>,
+    size: String,
+    category: String,
+    date: String,
+    seeders: u64,
+    leechers: u64,
+    files: u64,
+    magnet: String,
+}
+
+#[derive(Serialize)]
+struct Choice {
+    value: &'static str,
+    selected: bool,
+}
+
+#[derive(Serialize)]
+struct ListView {
+    site_title: String,
+    title: String,
+    q: String,
+    min_size: String,
+    max_size: String,
+    from: String,
+    to: String,
+    categories: Vec<Choice>,
+    sorts: Vec<Choice>,
+    total: usize,
+    total_docs: u64,
+    rows: Vec<Row>,
+    page: usize,
+    pages: usize,
+    prev: Option<String>,
+    next: Option<String>,
+    rss: String,
+    json: String,
+    is_search: bool,
+}
+
+/// Runs a validated search on the blocking pool and records metrics.
+pub async fn run_search(app: &App, params: SearchParams) -> Result<SearchResults, PageError> {
+    let index = app.index.clone();
+    let started = Instant::now();
+    let result = rocket::tokio::task::spawn_blocking(move || index.search(&params))
+        .await
+        .map_err(|e| PageError::Internal(e.to_string()))?
+        .map_err(|e| PageError::Internal(e.to_string()));
+    match &result {
+        Ok(_) => app.metrics.observe_search(started.elapsed()),
+        Err(_) => {
+            app.metrics
+                .search_errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    result
+}
+
+fn list_view(app: &App, p: &SearchParams, r: SearchResults, is_search: bool) -> ListView {
+    let rows = r
+        .hits
+        .into_iter()
+        .map(
+            |Hit {
+                 torrent: t,
+                 name_html,
+                 file_html,
+             }| Row {
+                hash: t.info_hash.to_hex(),
+                magnet: magnet(&t.info_hash, &t.name, t.size, app.trackers_for(&[])),
+                name: t.name,
+                name_html,
+                file_html,
+                size: view::human_size(t.size),
+                category: t.category,
+                date: format_date(&t.indexed),
+                seeders: t.seeders,
+                leechers: t.leechers,
+                files: t.file_count,
+            },
+        )
+        .collect();
+    let link = |page: usize| {
+        let q = view::search_query(p, page);
+        if q.is_empty() {
+            "/search".to_owned()
+        } else {
+            format!("/search?{q}")
+        }
+    };
+    let query = view::search_query(p, 1);
+    let opt = |v: &Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+    ListView {
+        site_title: app.config.catalog.title.clone(),
+        title: if p.q.is_empty() {
+            "Newest torrents".into()
+        } else {
+            format!("Search: {}", p.q)
+        },
+        q: p.q.clone(),
+        min_size: opt(&p.min_size),
+        max_size: opt(&p.max_size),
+        from: p.from.map(|d| d.to_string()).unwrap_or_default(),
+        to: p.to.map(|d| d.to_string()).unwrap_or_default(),
+        categories: Category::ALL
+            .iter()
+            .map(|c| Choice {
+                value: c.as_str(),
+                selected: p.category == Some(*c),
+            })
+            .collect(),
+        sorts: Sort::ALL
+            .iter()
+            .map(|s| Choice {
+                value: s.as_str(),
+                selected: p.sort == *s,
+            })
+            .collect(),
+        total: r.total,
+        total_docs: app.index.doc_count(),
+        rows,
+        page: r.page,
+        pages: r.pages,
+        prev: (r.page > 1).then(|| link(r.page - 1)),
+        next: (r.page < r.pages).then(|| link(r.page + 1)),
+        rss: if query.is_empty() {
+            "/rss".into()
+        } else {
+            format!("/rss?{query}")
+        },
+        json: format!("/api/v1/search?{query}"),
+        is_search,
+    }
+}
+
+async fn list_page(
+    app: &App,
+    raw: RawSearch,
+    is_search: bool,
+) -> Result<RawHtml<String>, PageError> {
+    let params = raw
+        .validate(app.config.catalog.page_size)
+        .map_err(|e| PageError::BadRequest(e.0))?;
+    let results = run_search(app, params.clone()).await?;
+    let view = list_view(app, &params, results, is_search);
+    app.templates.render("list.html.tera", &view).map(RawHtml)
+}
+
+#[get("/?<page>")]
+async fn home(app: &State<App>, page: Option<String>) -> Result<RawHtml<String>, PageError> {
+    list_page(
+        app,
+        RawSearch {
+            page,
+            ..Default::default()
+        },
+        false,
+    )
+    .await
+}
+
+#[get("/search?<params..>")]
+async fn search(app: &State<App>, params: RawSearch) -> Result<RawHtml<String>, PageError> {
+    list_page(app, params, true).await
+}
+
+/// What `/<id>` can answer.
+#[derive(rocket::Responder)]
+enum ById {
+    Page(RawHtml<String>),
+    Torrent(Vec<u8>, ContentType, Header<'static>),
+    Redirect(Redirect),
+}
+
+#[derive(Serialize)]
+struct DetailView {
+    site_title: String,
+    title: String,
+    hash: String,
+    name: String,
+    size: String,
+    size_bytes: u64,
+    tree: Vec<TreeItem>,
+    hidden_files: usize,
+    file_count: usize,
+    piece_length: String,
+    pieces: u64,
+    private: bool,
+    created_by: Option<String>,
+    created: Option<String>,
+    indexed: Option<String>,
+    category: String,
+    comment: Vec<Segment>,
+    trackers: Vec<String>,
+    swarm: Option<SwarmCounts>,
+    magnet: String,
+    previews: Vec<String>,
+}
+
+/// Reads and parses a stored `.torrent` (off the async runtime).
+pub async fn load_torrent(app: &App, hash: InfoHash) -> Result<(TorrentMeta, Vec<u8>), PageError> {
+    let path = app.config.data().preload().torrent_path(&hash);
+    rocket::tokio::task::spawn_blocking(move || {
+        let bytes = std::fs::read(&path)
+            .map_err(|_| PageError::NotFound(format!("No torrent {hash} in this catalog.")))?;
+        let meta = TorrentMeta::from_torrent_bytes(&bytes)
+            .map_err(|e| PageError::Internal(format!("{}: {e}", path.display())))?;
+        Ok((meta, bytes))
+    })
+    .await
+    .map_err(|e| PageError::Internal(e.to_string()))?
+}
+
+/// Parses `/<id>`: 40 hex, 32 base32, or either followed by `.torrent`.
+fn parse_id(id: &str) -> Result<(InfoHash, bool, bool), PageError> {
+    let (raw, download) = match id.strip_suffix(".torrent") {
+        Some(r) => (r, true),
+        None => (id, false),
+    };
+    let hash: InfoHash = raw
+        .parse()
+        .map_err(|_| PageError::NotFound("There is nothing at this address.".into()))?;
+    let canonical = raw == hash.to_hex();
+    Ok((hash, download, canonical))
+}
+
+#[get("/<id>", rank = 5)]
+async fn by_id(app: &State<App>, id: &str) -> Result<ById, PageError> {
+    let (hash, download, canonical) = parse_id(id)?;
+    if !canonical {
+        let target = if download {
+            format!("/{hash}.torrent")
+        } else {
+            format!("/{hash}")
+        };
+        return Ok(ById::Redirect(Redirect::permanent(target)));
+    }
+    let (meta, bytes) = load_torrent(app, hash).await?;
+    if download {
+        let (body, filename) = crate::download::torrent_file(app, &meta, &bytes);
+        return Ok(ById::Torrent(
+            body,
+            ContentType::new("application", "x-bittorrent"),
+            crate::download::disposition(&filename),
+        ));
+    }
+    let indexed = app.index.get(&hash);
+    let swarm = app.swarm.get(hash, app.swarm_wait()).await;
+    let own = meta.trackers();
+    let previews = view_previews(
+        indexed
+            .as_ref()
+            .map(|t| t.preloaded.as_slice())
+            .unwrap_or(&[]),
+        &hash,
+    );
+    let view = DetailView {
+        site_title: app.config.catalog.title.clone(),
+        title: meta.name.clone(),
+        hash: hash.to_hex(),
+        size: view::human_size(meta.total_size),
+        size_bytes: meta.total_size,
+        tree: view::file_tree(&meta.files, meta.single_file, MAX_TREE_FILES),
+        hidden_files: meta.files.len().saturating_sub(MAX_TREE_FILES),
+        file_count: meta.files.len(),
+        piece_length: view::human_size(meta.piece_length),
+        pieces: meta.piece_count,
+        private: meta.private,
+        created_by: meta.created_by.clone(),
+        created: meta.creation_date.as_ref().map(format_date),
+        indexed: indexed.as_ref().map(|t| format_date(&t.indexed)),
+        category: Category::of_torrent(&meta).as_str().to_owned(),
+        comment: meta
+            .comment
+            .as_deref()
+            .map(view::linkify)
+            .unwrap_or_default(),
+        magnet: magnet(&hash, &meta.name, meta.total_size, app.trackers_for(&own)),
+        trackers: own,
+        swarm,
+        previews,
+        name: meta.name,
+    };
+    app.templates
+        .render("detail.html.tera", &view)
+        .map(|h| ById::Page(RawHtml(h)))
+}
+
+fn view_previews(preloaded: &[String], hash: &InfoHash) -> Vec<String> {
+    preloaded
+        .iter()
+        .filter(|p| view::is_image_name(p))
+        .take(8)
+        .map(|p| view::preload_url(hash, p))
+        .collect()
+}
+
+#[get("/<id>/files/<path..>")]
+async fn preloaded_file(
+    app: &State<App>,
+    id: &str,
+    path: PathBuf,
+) -> Result<(ContentType, Vec<u8>), PageError> {
+    let hash = InfoHash::from_hex(id).map_err(|_| PageError::NotFound("No such file.".into()))?;
+    let dir = app.config.data().preload().data_dir(&hash);
+    rocket::tokio::task::spawn_blocking(move || crate::download::preloaded_image(&dir, &path))
+        .await
+        .map_err(|e| PageError::Internal(e.to_string()))?
+}
+
+#[derive(Serialize)]
+struct StatsView {
+    site_title: String,
+    title: String,
+    torrents: u64,
+    total_size: String,
+    categories: Vec<(String, u64)>,
+    index_size: String,
+    crawler: Option<serde_json::Value>,
+}
+
+#[get("/stats")]
+async fn stats(app: &State<App>) -> Result<RawHtml<String>, PageError> {
+    let s = crate::api::collect_stats(app).await?;
+    let view = StatsView {
+        site_title: app.config.catalog.title.clone(),
+        title: "Statistics".into(),
+        torrents: s.torrents,
+        total_size: view::human_size(s.total_size),
+        categories: s.categories.into_iter().collect(),
+        index_size: view::human_size(s.index_bytes),
+        crawler: s.crawler,
+    };
+    app.templates.render("stats.html.tera", &view).map(RawHtml)
+}
+
+#[get("/static/style.css")]
+fn style() -> (ContentType, &'static str) {
+    (ContentType::CSS, STYLE_CSS)
+}

@@ -1,0 +1,220 @@
+//! Shared web plumbing: application state, templates, errors, security headers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use magnetar_shared::{Config, Shutdown};
+use rocket::fairing::{Fairing, Info, Kind};
+use rocket::http::{ContentType, Header, Status};
+use rocket::response::{self, Responder};
+use rocket::{Request, Response};
+use serde::Serialize;
+
+use crate::index::CatalogIndex;
+use crate::indexer::Indexer;
+use crate::metrics::Metrics;
+use crate::swarm::SwarmCache;
+
+/// Everything a request handler needs.
+pub struct App {
+    pub config: Config,
+    pub index: CatalogIndex,
+    pub indexer: Indexer,
+    pub swarm: Arc<SwarmCache>,
+    pub templates: Templates,
+    pub metrics: Metrics,
+    pub shutdown: Shutdown,
+}
+
+impl App {
+    /// `base_url` joined with a site-relative path (`"rss"`, `"/x"`).
+    pub fn url(&self, path: &str) -> String {
+        let base = self.config.catalog.base_url.trim_end_matches('/');
+        format!("{base}/{}", path.trim_start_matches('/'))
+    }
+
+    /// How long a page waits for swarm stats.
+    pub fn swarm_wait(&self) -> Duration {
+        Duration::from_millis(self.config.catalog.swarm_wait_ms)
+    }
+
+    /// Instance trackers first, then the torrent's own.
+    pub fn trackers_for<'a>(&'a self, own: &'a [String]) -> impl Iterator<Item = &'a str> {
+        self.config
+            .catalog
+            .public_trackers
+            .iter()
+            .chain(own.iter())
+            .map(String::as_str)
+    }
+}
+
+/// The Tera templates: embedded at build time, optionally overridden from a directory.
+pub struct Templates(tera::Tera);
+
+macro_rules! embedded {
+    ($($name:literal),*) => {
+        [$(($name, include_str!(concat!("../../templates/", $name)))),*]
+    };
+}
+
+impl Templates {
+    /// Embedded templates, with files of the same name in `dir` taking precedence.
+    pub fn load(dir: Option<&std::path::Path>) -> Result<Self, tera::Error> {
+        let mut tera = tera::Tera::default();
+        tera.autoescape_on(vec![".html.tera"]);
+        tera.set_escape_fn(escape_html);
+        let mut sources: Vec<(String, String)> = embedded!(
+            "base.html.tera",
+            "list.html.tera",
+            "detail.html.tera",
+            "stats.html.tera",
+            "error.html.tera"
+        )
+        .iter()
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .collect();
+        if let Some(dir) = dir {
+            for (name, source) in sources.iter_mut() {
+                if let Ok(text) = std::fs::read_to_string(dir.join(&*name)) {
+                    tracing::info!("template {name} overridden from {}", dir.display());
+                    *source = text;
+                }
+            }
+        }
+        tera.add_raw_templates(sources)?;
+        Ok(Self(tera))
+    }
+
+    /// Renders a template with a serializable context.
+    pub fn render(&self, name: &str, context: &impl Serialize) -> Result<String, PageError> {
+        let ctx = tera::Context::from_serialize(context)
+            .map_err(|e| PageError::Internal(e.to_string()))?;
+        self.0.render(name, &ctx).map_err(|e| {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            PageError::Internal(msg)
+        })
+    }
+}
+
+/// Escapes text for HTML content and quoted attribute values.
+pub fn escape_html(input: &str) -> String {
+    let mut out = String::with_capacity(input.len() + 16);
+    for c in input.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The stylesheet (embedded).
+pub const STYLE_CSS: &str = include_str!("../../templates/style.css");
+
+/// Errors of HTML pages, rendered in the site's layout.
+#[derive(Debug)]
+pub enum PageError {
+    NotFound(String),
+    BadRequest(String),
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct ErrorView<'a> {
+    title: &'a str,
+    site_title: &'a str,
+    status: u16,
+    message: &'a str,
+}
+
+impl PageError {
+    fn status(&self) -> Status {
+        match self {
+            Self::NotFound(_) => Status::NotFound,
+            Self::BadRequest(_) => Status::BadRequest,
+            Self::Internal(_) => Status::InternalServerError,
+        }
+    }
+}
+
+/// Renders an error page (plain text if even templates fail).
+pub fn error_page(
+    app: Option<&App>,
+    status: Status,
+    message: &str,
+) -> (Status, (ContentType, String)) {
+    let view = ErrorView {
+        title: status.reason().unwrap_or("Error"),
+        site_title: app.map_or("magnetar", |a| a.config.catalog.title.as_str()),
+        status: status.code,
+        message,
+    };
+    let body = app
+        .and_then(|a| a.templates.render("error.html.tera", &view).ok())
+        .map(|html| (ContentType::HTML, html))
+        .unwrap_or_else(|| (ContentType::Plain, format!("{} {}\n", status.code, message)));
+    (status, body)
+}
+
+impl<'r> Responder<'r, 'static> for PageError {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        let app = req.rocket().state::<App>();
+        let message = match &self {
+            Self::NotFound(m) | Self::BadRequest(m) => m.clone(),
+            Self::Internal(m) => {
+                tracing::error!("internal error on {}: {m}", req.uri());
+                "Something went wrong on our side.".to_owned()
+            }
+        };
+        error_page(app, self.status(), &message).respond_to(req)
+    }
+}
+
+/// Adds the security headers to every response.
+pub struct SecurityHeaders;
+
+#[rocket::async_trait]
+impl Fairing for SecurityHeaders {
+    fn info(&self) -> Info {
+        Info {
+            name: "security headers",
+            kind: Kind::Response,
+        }
+    }
+
+    async fn on_response<'r>(&self, _req: &'r Request<'_>, res: &mut Response<'r>) {
+        res.set_header(Header::new(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ));
+        res.set_header(Header::new("X-Content-Type-Options", "nosniff"));
+        res.set_header(Header::new("Referrer-Policy", "no-referrer"));
+        res.set_header(Header::new("X-Frame-Options", "DENY"));
+    }
+}
+
+#[rocket::catch(default)]
+pub fn default_catcher(status: Status, req: &Request<'_>) -> (Status, (ContentType, String)) {
+    // Rocket answers malformed parameters with 422; to clients that is a bad request.
+    let status = if status.code == 422 {
+        Status::BadRequest
+    } else {
+        status
+    };
+    let message = match status.code {
+        404 => "There is nothing at this address.",
+        400 | 422 => "The request could not be understood.",
+        _ => "Something went wrong.",
+    };
+    error_page(req.rocket().state::<App>(), status, message)
+}

@@ -1,0 +1,82 @@
+//! The watcher and indexer: additions, removals, garbage, rebuilds.
+
+mod common;
+
+use common::{add, client, config, eventually, get, wait_for_count};
+
+#[tokio::test]
+async fn added_files_appear_and_removed_files_disappear() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _s) = client(&config(dir.path())).await;
+    wait_for_count(&c, "", 0).await;
+    let hash = add(dir.path(), "Late Arrival", &[(&["late.mkv"], 1_000)], None);
+    wait_for_count(&c, "arrival", 1).await;
+    // Garbage and temp names are skipped without harm.
+    let preload = dir.path().join("preload");
+    std::fs::write(
+        preload.join(format!("{}.torrent", "ab".repeat(20))),
+        b"garbage",
+    )
+    .unwrap();
+    std::fs::write(preload.join(".tmp-something.torrent"), b"x").unwrap();
+    std::fs::create_dir_all(preload.join(format!(".{}", "cd".repeat(20)))).unwrap();
+    add(dir.path(), "Second One", &[(&["b.mkv"], 10)], None);
+    wait_for_count(&c, "second", 1).await;
+    wait_for_count(&c, "", 2).await;
+
+    std::fs::remove_file(preload.join(format!("{hash}.torrent"))).unwrap();
+    wait_for_count(&c, "arrival", 0).await;
+    let (status, _) = get(&c, &format!("/{hash}")).await;
+    assert_eq!(status, 404);
+    let (_, metrics) = get(&c, "/metrics").await;
+    assert!(metrics.contains("magnetar_catalog_rejected_total "));
+    assert!(
+        !metrics.contains("magnetar_catalog_rejected_total 0"),
+        "garbage counted as rejected"
+    );
+}
+
+#[tokio::test]
+async fn restart_reconciles_and_rebuilds_a_corrupt_or_missing_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = add(dir.path(), "Alpha", &[(&["a.txt"], 1)], None);
+    {
+        let (c, s) = client(&config(dir.path())).await;
+        wait_for_count(&c, "alpha", 1).await;
+        s.cancel();
+        c.terminate().await;
+    }
+    // While stopped: one torrent removed, one added.
+    std::fs::remove_file(dir.path().join("preload").join(format!("{a}.torrent"))).unwrap();
+    add(dir.path(), "Beta", &[(&["b.txt"], 1)], None);
+    {
+        let (c, s) = client(&config(dir.path())).await;
+        wait_for_count(&c, "beta", 1).await;
+        wait_for_count(&c, "alpha", 0).await;
+        s.cancel();
+        c.terminate().await;
+    }
+    // Corrupt the index: it is rebuilt from preload/.
+    let index = dir.path().join("index");
+    for entry in std::fs::read_dir(&index).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "json") {
+            std::fs::write(&p, b"{ not json").unwrap();
+        }
+    }
+    {
+        let (c, s) = client(&config(dir.path())).await;
+        wait_for_count(&c, "beta", 1).await;
+        s.cancel();
+        c.terminate().await;
+    }
+    std::fs::remove_dir_all(&index).unwrap();
+    let (c, _s) = client(&config(dir.path())).await;
+    eventually("healthz ready", || async {
+        get(&c, "/healthz").await.0 == 200
+    })
+    .await;
+    wait_for_count(&c, "beta", 1).await;
+    let (_, body) = get(&c, "/healthz").await;
+    assert!(body.contains("\"documents\":1"), "{body}");
+}

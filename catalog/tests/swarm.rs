@@ -1,0 +1,62 @@
+//! Swarm stats come from UDP scrapes of a real magnetar tracker.
+
+mod common;
+
+use common::{add, client, config, eventually, get, wait_for_count};
+use magnetar_tracker::client::TrackerClient;
+use magnetar_tracker::protocol::{Event, PeerId};
+
+#[tokio::test]
+async fn detail_page_shows_scraped_swarm_stats_and_sorts_by_seeders() {
+    let tdir = tempfile::tempdir().unwrap();
+    let mut tconfig = magnetar_shared::Config::default();
+    tconfig.data_dir = tdir.path().to_owned();
+    tconfig.tracker.bind = vec!["[::1]:0".parse().unwrap()];
+    tconfig.tracker.workers = 1;
+    let tracker = magnetar_tracker::RunningTracker::start(&tconfig).unwrap();
+    let addr = tracker.local_addrs()[0];
+
+    let dir = tempfile::tempdir().unwrap();
+    let popular = add(dir.path(), "Popular", &[(&["p.txt"], 1)], None);
+    add(dir.path(), "Lonely", &[(&["l.txt"], 1)], None);
+    let mut c = TrackerClient::new(addr, std::time::Duration::from_secs(1)).unwrap();
+    for n in 0..3u8 {
+        c.announce(
+            popular,
+            PeerId([n; 20]),
+            5000 + u16::from(n),
+            u64::from(n),
+            Event::Started,
+            0,
+        )
+        .unwrap();
+    }
+    let mut cfg = config(dir.path());
+    cfg.catalog.scrape_trackers = vec![format!("udp://{addr}")];
+    cfg.catalog.swarm_ttl = 5;
+    cfg.catalog.swarm_wait_ms = 2_000;
+    let (client, _s) = client(&cfg).await;
+    wait_for_count(&client, "popular", 1).await;
+
+    let (_, body) = get(&client, &format!("/{popular}")).await;
+    assert!(
+        body.contains("1 seeders</span>, 2 leechers, 0 completed"),
+        "{body}"
+    );
+    let (_, json) = get(&client, &format!("/api/v1/torrent/{popular}")).await;
+    assert!(
+        json.contains("\"swarm\":{\"seeders\":1,\"leechers\":2,\"completed\":0}"),
+        "{json}"
+    );
+
+    // The background refresh writes counts into the index: sort by seeders.
+    eventually("seeders in the index", || async {
+        let (_, body) = get(&client, "/api/v1/search?sort=seeders").await;
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["results"][0]["name"] == "Popular" && v["results"][0]["seeders"] == 1
+    })
+    .await;
+    let (_, metrics) = get(&client, "/metrics").await;
+    assert!(!metrics.contains("magnetar_catalog_scrape_requests_total 0"));
+    tracker.stop().unwrap();
+}
