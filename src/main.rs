@@ -145,10 +145,15 @@ fn main() -> anyhow::Result<()> {
             Command::Tracker(_) => magnetar_tracker::run(config, shutdown)
                 .await
                 .context("tracker failed"),
-            Command::Crawler(args) => magnetar_crawler::run(config, shutdown)
-                .await
-                .map(|_| drop(args))
-                .context("crawler failed"),
+            Command::Crawler(args) => {
+                let options = magnetar_crawler::Options {
+                    once: args.once,
+                    ..Default::default()
+                };
+                magnetar_crawler::run_with(config, shutdown, options)
+                    .await
+                    .context("crawler failed")
+            }
             Command::Catalog(_) => magnetar_catalog::run(config, shutdown)
                 .await
                 .context("catalog failed"),

@@ -1,0 +1,99 @@
+//! Where hashes come from: `infohash.bin` files (watched and polled) and
+//! HTTP(S) URLs of such files (polled, size-capped).
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use magnetar_shared::infohash_file::InfoHashReader;
+use magnetar_shared::{DataDir, InfoHash};
+
+/// One configured source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    Url(String),
+}
+
+impl Source {
+    /// Parses a config entry: URLs by scheme, anything else a path relative to the data dir.
+    pub fn parse(entry: &str, data: &DataDir) -> Self {
+        if entry.starts_with("http://") || entry.starts_with("https://") {
+            Self::Url(entry.to_owned())
+        } else {
+            Self::File(data.resolve(entry))
+        }
+    }
+
+    /// Human name for logs.
+    pub fn label(&self) -> String {
+        match self {
+            Self::File(p) => p.display().to_string(),
+            Self::Url(u) => u.clone(),
+        }
+    }
+}
+
+/// Reads every source and returns the union of their hashes. A source that
+/// fails is logged and skipped: the crawler never stops because of one.
+pub async fn read_all(
+    sources: &[Source],
+    http: &reqwest::Client,
+    max_bytes: u64,
+) -> HashSet<InfoHash> {
+    let mut out = HashSet::new();
+    for s in sources {
+        match s {
+            Source::File(path) => {
+                let path = path.clone();
+                let read = tokio::task::spawn_blocking(move || -> Result<Vec<InfoHash>, String> {
+                    let reader = InfoHashReader::open(&path).map_err(|e| {
+                        if e.is_not_found() {
+                            String::new()
+                        } else {
+                            e.to_string()
+                        }
+                    })?;
+                    reader
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| e.to_string())
+                })
+                .await;
+                match read {
+                    Ok(Ok(hashes)) => out.extend(hashes),
+                    Ok(Err(e)) if e.is_empty() => {
+                        tracing::debug!(source = %s.label(), "source does not exist yet")
+                    }
+                    Ok(Err(e)) => tracing::warn!(source = %s.label(), "cannot read source: {e}"),
+                    Err(e) => tracing::warn!(source = %s.label(), "source reader failed: {e}"),
+                }
+            }
+            Source::Url(url) => match fetch(http, url, max_bytes).await {
+                Ok(bytes) => {
+                    let hashes =
+                        InfoHashReader::new(bytes.as_slice(), url.clone()).filter_map(Result::ok);
+                    out.extend(hashes);
+                }
+                Err(e) => tracing::warn!(source = %url, "cannot fetch source: {e}"),
+            },
+        }
+    }
+    out
+}
+
+async fn fetch(http: &reqwest::Client, url: &str, max_bytes: u64) -> Result<Vec<u8>, String> {
+    let mut resp = http.get(url).send().await.map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("HTTP {}", resp.status()));
+    }
+    if resp.content_length().is_some_and(|n| n > max_bytes) {
+        return Err(format!("larger than {max_bytes} bytes"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() as u64 + chunk.len() as u64 > max_bytes {
+            return Err(format!("larger than {max_bytes} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

@@ -1,0 +1,167 @@
+//! Helpers for crawler tests: a tracker and librqbit seeders on loopback.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use librqbit::{
+    AddTorrent, AddTorrentOptions, CreateTorrentOptions, ListenerOptions, Session, SessionOptions,
+};
+use magnetar_shared::{Config, InfoHash};
+use magnetar_tracker::client::TrackerClient;
+use magnetar_tracker::RunningTracker;
+
+pub struct Tracker {
+    pub tracker: Option<RunningTracker>,
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        if let Some(t) = self.tracker.take() {
+            let _ = t.stop();
+        }
+    }
+}
+
+pub fn tracker() -> Tracker {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Config::default();
+    c.data_dir = dir.path().to_owned();
+    c.tracker.bind = vec!["127.0.0.1:0".parse().unwrap()];
+    c.tracker.workers = 1;
+    let t = RunningTracker::start(&c).unwrap();
+    let addr = t.local_addrs()[0];
+    Tracker {
+        tracker: Some(t),
+        addr,
+        _dir: dir,
+    }
+}
+
+/// A free TCP port on loopback (released for the caller to bind).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A loopback-only librqbit session: no DHT, no LSD, listening on 127.0.0.1
+/// and announcing that port (librqbit announces no port for loopback listeners).
+pub async fn session(dir: &Path) -> Arc<Session> {
+    let port = free_port();
+    Session::new_with_opts(
+        dir.to_owned(),
+        SessionOptions {
+            dht: None,
+            disable_local_service_discovery: true,
+            listen: Some(ListenerOptions {
+                listen_addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                announce_port: Some(port),
+                ipv4_only: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Writes `files` under `dir/name/`, makes a torrent announcing to `tracker`
+/// and seeds it. Returns the session, the hash and the .torrent bytes.
+pub async fn seed(
+    dir: &Path,
+    name: &str,
+    files: &[(&str, Vec<u8>)],
+    tracker: SocketAddr,
+) -> (Arc<Session>, InfoHash, Vec<u8>) {
+    let content = dir.join(name);
+    for (path, bytes) in files {
+        let p = content.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    let created = librqbit::create_torrent(
+        &content,
+        CreateTorrentOptions {
+            name: Some(name),
+            trackers: vec![format!("udp://{tracker}/announce")],
+            piece_length: Some(16384),
+        },
+        &librqbit::spawn_utils::BlockingSpawner::new(1),
+    )
+    .await
+    .unwrap();
+    let bytes = created.as_bytes().unwrap().to_vec();
+    let hash = InfoHash(created.info_hash().0);
+    let session = session(&dir.join("session")).await;
+    let handle = session
+        .add_torrent(
+            AddTorrent::TorrentFileBytes(bytes.clone().into()),
+            Some(AddTorrentOptions {
+                output_folder: Some(content.to_string_lossy().into_owned()),
+                overwrite: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap()
+        .into_handle()
+        .unwrap();
+    handle.wait_until_initialized().await.unwrap();
+    wait_for_seeders(tracker, hash, 1).await;
+    (session, hash, bytes)
+}
+
+/// Polls the tracker until `hash` has at least `n` seeders (bounded).
+pub async fn wait_for_seeders(tracker: SocketAddr, hash: InfoHash, n: u32) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = tokio::task::spawn_blocking(move || {
+            TrackerClient::new(tracker, Duration::from_millis(500))
+                .ok()
+                .and_then(|mut c| c.scrape(&[hash]).ok())
+                .map(|s| s[0].seeders)
+        })
+        .await
+        .unwrap();
+        if got.unwrap_or(0) >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "seeder never announced");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A crawler config on `data`, loopback only, DHT off.
+pub fn crawler_config(data: &Path, tracker: SocketAddr) -> Config {
+    let mut c = Config::default();
+    c.data_dir = data.to_owned();
+    c.crawler.trackers = vec![format!("udp://{tracker}/announce")];
+    c.crawler.dht = false;
+    c.crawler.timeout = 10;
+    c.crawler.poll_interval = 1;
+    c.crawler.status_interval = 1;
+    c
+}
+
+pub fn random_bytes(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8)
+        .collect()
+}
+
+/// Logs to the test output when RUST_LOG is set.
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
