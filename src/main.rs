@@ -101,6 +101,9 @@ impl Cli {
         if let Some(c) = catalog {
             if let Some(bind) = c.bind {
                 f = f.merge(Serialized::default("catalog.bind", bind));
+                if c.base_url.is_none() {
+                    f = f.merge(Serialized::default("catalog.base_url", base_url_for(bind)));
+                }
             }
             if let Some(url) = &c.base_url {
                 f = f.merge(Serialized::default("catalog.base_url", url));
@@ -112,6 +115,17 @@ impl Cli {
             }
         }
         f
+    }
+}
+
+/// The URL a browser on this host uses for a bind address.
+fn base_url_for(bind: SocketAddr) -> String {
+    match bind.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            format!("http://127.0.0.1:{}/", bind.port())
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => format!("http://[::1]:{}/", bind.port()),
+        _ => format!("http://{bind}/"),
     }
 }
 
@@ -127,7 +141,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rocket=error")),
         )
         .init();
 
@@ -157,7 +171,13 @@ fn main() -> anyhow::Result<()> {
             Command::Catalog(_) => magnetar_catalog::run(config, shutdown)
                 .await
                 .context("catalog failed"),
-            Command::Up(_) => magnetar::up(config, shutdown).await,
+            Command::Up(args) => {
+                let options = magnetar::UpOptions {
+                    demo: args.demo,
+                    ..Default::default()
+                };
+                magnetar::up(config, shutdown, options).await
+            }
             Command::PrintConfig => Ok(()),
         }
     })
@@ -187,6 +207,11 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/srv/m"));
         assert_eq!(c.catalog.bind, "[::1]:9000".parse().unwrap());
         assert_eq!(c.catalog.base_url, "http://[200::1]:9000/");
+        let c = config_of(&["magnetar", "catalog", "--bind", "[::]:9001"]);
+        assert_eq!(
+            c.catalog.base_url, "http://[::1]:9001/",
+            "derived from --bind"
+        );
         let t = config_of(&[
             "magnetar",
             "tracker",

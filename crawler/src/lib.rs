@@ -5,6 +5,7 @@
 pub mod backoff;
 pub mod preload;
 pub mod resolver;
+pub mod seeder;
 pub mod sources;
 pub mod status;
 

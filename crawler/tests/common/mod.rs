@@ -4,12 +4,9 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use librqbit::{
-    AddTorrent, AddTorrentOptions, CreateTorrentOptions, ListenerOptions, Session, SessionOptions,
-};
+use magnetar_crawler::seeder::Seeder;
 use magnetar_shared::{Config, InfoHash};
 use magnetar_tracker::client::TrackerClient;
 use magnetar_tracker::RunningTracker;
@@ -43,81 +40,29 @@ pub fn tracker() -> Tracker {
     }
 }
 
-/// A free TCP port on loopback (released for the caller to bind).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A loopback-only librqbit session: no DHT, no LSD, listening on 127.0.0.1
-/// and announcing that port (librqbit announces no port for loopback listeners).
-pub async fn session(dir: &Path) -> Arc<Session> {
-    let port = free_port();
-    Session::new_with_opts(
-        dir.to_owned(),
-        SessionOptions {
-            dht: None,
-            disable_local_service_discovery: true,
-            listen: Some(ListenerOptions {
-                listen_addr: SocketAddr::from(([127, 0, 0, 1], port)),
-                announce_port: Some(port),
-                ipv4_only: true,
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap()
-}
-
 /// Writes `files` under `dir/name/`, makes a torrent announcing to `tracker`
-/// and seeds it. Returns the session, the hash and the .torrent bytes.
+/// and seeds it on 127.0.0.1. Returns the seeder, the hash and the .torrent bytes.
 pub async fn seed(
     dir: &Path,
     name: &str,
     files: &[(&str, Vec<u8>)],
     tracker: SocketAddr,
-) -> (Arc<Session>, InfoHash, Vec<u8>) {
+) -> (Seeder, InfoHash, Vec<u8>) {
     let content = dir.join(name);
     for (path, bytes) in files {
         let p = content.join(path);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, bytes).unwrap();
     }
-    let created = librqbit::create_torrent(
-        &content,
-        CreateTorrentOptions {
-            name: Some(name),
-            trackers: vec![format!("udp://{tracker}/announce")],
-            piece_length: Some(16384),
-        },
-        &librqbit::spawn_utils::BlockingSpawner::new(1),
-    )
-    .await
-    .unwrap();
-    let bytes = created.as_bytes().unwrap().to_vec();
-    let hash = InfoHash(created.info_hash().0);
-    let session = session(&dir.join("session")).await;
-    let handle = session
-        .add_torrent(
-            AddTorrent::TorrentFileBytes(bytes.clone().into()),
-            Some(AddTorrentOptions {
-                output_folder: Some(content.to_string_lossy().into_owned()),
-                overwrite: true,
-                ..Default::default()
-            }),
-        )
+    let seeder = Seeder::start(&dir.join("session"), [127, 0, 0, 1].into())
         .await
-        .unwrap()
-        .into_handle()
         .unwrap();
-    handle.wait_until_initialized().await.unwrap();
+    let (hash, bytes) = seeder
+        .seed(&content, vec![format!("udp://{tracker}/announce")])
+        .await
+        .unwrap();
     wait_for_seeders(tracker, hash, 1).await;
-    (session, hash, bytes)
+    (seeder, hash, bytes)
 }
 
 /// Polls the tracker until `hash` has at least `n` seeders (bounded).

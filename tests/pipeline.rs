@@ -1,0 +1,125 @@
+//! The whole pipeline in one process: a librqbit seeder announces to the
+//! tracker, the crawler resolves the hash, the catalog serves it.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use magnetar::{up, Ready, UpOptions};
+use magnetar_crawler::seeder::Seeder;
+use magnetar_shared::infohash_file::read_infohash_file;
+use magnetar_shared::{Config, Shutdown};
+
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+async fn eventually(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_torrent_flows_from_tracker_to_catalog() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.data_dir = data.path().to_owned();
+    config.tracker.bind = vec!["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()];
+    config.tracker.workers = 1;
+    config.tracker.dump_interval = 1;
+    config.crawler.dht = false;
+    config.crawler.timeout = 10;
+    config.crawler.poll_interval = 1;
+    config.catalog.bind = "127.0.0.1:0".parse().unwrap();
+    config.catalog.swarm_ttl = 2;
+    config.catalog.public_trackers = vec!["udp://[200:1::2]:6969/announce".into()];
+
+    let shutdown = Shutdown::new();
+    let (tx, rx) = tokio::sync::oneshot::channel::<Ready>();
+    let running = tokio::spawn(up(
+        config,
+        shutdown.clone(),
+        UpOptions {
+            demo: false,
+            ready: Some(tx),
+        },
+    ));
+    let ready = tokio::time::timeout(Duration::from_secs(30), rx)
+        .await
+        .unwrap()
+        .unwrap();
+    let tracker = ready
+        .trackers
+        .iter()
+        .find(|a| a.is_ipv4())
+        .copied()
+        .unwrap();
+
+    // A seeder with a generated multi-file torrent.
+    let seed_dir = tempfile::tempdir().unwrap();
+    let content = seed_dir.path().join("Aurora Borealis Timelapse");
+    std::fs::create_dir_all(&content).unwrap();
+    std::fs::write(content.join("aurora.mkv"), vec![7u8; 300_000]).unwrap();
+    std::fs::write(content.join("notes.txt"), b"shot in Tromso").unwrap();
+    let seeder = Seeder::start(&seed_dir.path().join("session"), [127, 0, 0, 1].into())
+        .await
+        .unwrap();
+    let (hash, _) = seeder
+        .seed(&content, vec![format!("udp://{tracker}/announce")])
+        .await
+        .unwrap();
+
+    let bin = data.path().join("infohash.bin");
+    eventually("infohash.bin holds the hash", 30, || {
+        read_infohash_file(&bin)
+            .map(|v| v.contains(&hash))
+            .unwrap_or(false)
+    })
+    .await;
+    let torrent = data.path().join("preload").join(format!("{hash}.torrent"));
+    eventually("the crawler writes the .torrent", 60, || torrent.exists()).await;
+
+    let catalog = ready.catalog;
+    eventually("search finds it by a word of its name", 20, || {
+        http_get(catalog, "/search?q=borealis").contains(&hash.to_hex())
+    })
+    .await;
+    eventually("detail page shows a seeder", 30, || {
+        let page = http_get(catalog, &format!("/{hash}"));
+        page.contains("<span class=\"seed\">1 seeders</span>")
+    })
+    .await;
+    let page = http_get(catalog, &format!("/{hash}"));
+    assert!(
+        page.contains(&format!("href=\"magnet:?xt=urn:btih:{hash}&amp;")),
+        "magnet with the hash"
+    );
+    assert!(
+        page.contains("udp%3A%2F%2F%5B200%3A1%3A%3A2%5D%3A6969%2Fannounce"),
+        "instance tracker in magnet"
+    );
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    seeder.stop().await;
+    assert!(
+        read_infohash_file(&bin).unwrap().contains(&hash),
+        "final dump kept the hash"
+    );
+}
