@@ -6,6 +6,7 @@
 pub mod api;
 pub mod category;
 pub mod download;
+pub mod feeds;
 pub mod index;
 pub mod indexer;
 pub mod magnet;
@@ -95,6 +96,7 @@ pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error
         }))
         .mount("/", pages::routes())
         .mount("/", api::routes())
+        .mount("/", feeds::routes())
         .register("/", rocket::catchers![web::default_catcher]))
 }
 

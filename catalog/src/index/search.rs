@@ -80,6 +80,8 @@ pub struct SearchParams {
     /// 1-based page number.
     pub page: usize,
     pub limit: usize,
+    /// Explicit result offset (Torznab); overrides `page` when set.
+    pub offset: Option<usize>,
 }
 
 /// Raw query-string values, as any interface receives them.
@@ -179,6 +181,7 @@ impl RawSearch {
             sort,
             page,
             limit,
+            offset: None,
         };
         Ok(params)
     }
@@ -291,7 +294,10 @@ impl CatalogIndex {
         let searcher = self.reader.searcher();
         let query = self.query(p);
         let limit = p.limit.clamp(1, MAX_LIMIT);
-        let offset = ((p.page.max(1) - 1) * limit).min(MAX_OFFSET);
+        let offset = p
+            .offset
+            .unwrap_or((p.page.max(1) - 1) * limit)
+            .min(MAX_OFFSET);
         let top = TopDocs::with_limit(limit).and_offset(offset);
         let (total, addrs) = match p.sort {
             Sort::Relevance => {

@@ -1,0 +1,417 @@
+//! XML interfaces: RSS 2.0 feeds, Torznab, OpenSearch. Every document is
+//! written with quick-xml (escaping included) from the same search path as
+//! the pages.
+
+use std::io::Cursor;
+
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::Writer;
+use rocket::http::{ContentType, Status};
+use rocket::{get, routes, Route, State};
+
+use crate::category::Category;
+use crate::index::search::{RawSearch, SearchParams, MAX_LIMIT, MAX_OFFSET};
+use crate::index::IndexedTorrent;
+use crate::magnet::magnet;
+use crate::pages::run_search;
+use crate::web::App;
+
+/// Routes of this module.
+pub fn routes() -> Vec<Route> {
+    routes![rss, torznab, opensearch]
+}
+
+type Xml = (Status, (ContentType, String));
+
+fn rss_type() -> ContentType {
+    ContentType::new("application", "rss+xml").with_params(("charset", "utf-8"))
+}
+
+/// A small builder over quick-xml's writer.
+struct Doc(Writer<Cursor<Vec<u8>>>);
+
+impl Doc {
+    fn new() -> Self {
+        let mut w = Writer::new_with_indent(Cursor::new(Vec::new()), b' ', 1);
+        let _ = w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
+        Self(w)
+    }
+
+    fn open(&mut self, name: &str, attrs: &[(&str, &str)]) -> &mut Self {
+        let mut e = BytesStart::new(name);
+        for a in attrs {
+            e.push_attribute(*a);
+        }
+        let _ = self.0.write_event(Event::Start(e));
+        self
+    }
+
+    fn empty(&mut self, name: &str, attrs: &[(&str, &str)]) -> &mut Self {
+        let mut e = BytesStart::new(name);
+        for a in attrs {
+            e.push_attribute(*a);
+        }
+        let _ = self.0.write_event(Event::Empty(e));
+        self
+    }
+
+    fn close(&mut self, name: &str) -> &mut Self {
+        let _ = self.0.write_event(Event::End(BytesEnd::new(name)));
+        self
+    }
+
+    fn text(&mut self, name: &str, text: &str) -> &mut Self {
+        self.open(name, &[]);
+        let _ = self.0.write_event(Event::Text(BytesText::new(text)));
+        self.close(name)
+    }
+
+    fn finish(self) -> String {
+        String::from_utf8(self.0.into_inner().into_inner()).unwrap_or_default()
+    }
+}
+
+/// Newznab category id of a magnetar category.
+pub fn newznab_id(c: &str) -> u32 {
+    match Category::parse(c) {
+        Some(Category::Video) => 2000,
+        Some(Category::Audio) => 3000,
+        Some(Category::Software) => 4000,
+        Some(Category::Book) => 7000,
+        _ => 8000,
+    }
+}
+
+/// The magnetar category for a Newznab id (subcategories round down).
+pub fn category_of_newznab(id: u32) -> Option<Category> {
+    match id / 1000 {
+        2 | 5 => Some(Category::Video),
+        3 => Some(Category::Audio),
+        4 => Some(Category::Software),
+        7 => Some(Category::Book),
+        8 => Some(Category::Other),
+        _ => None,
+    }
+}
+
+fn item(doc: &mut Doc, app: &App, t: &IndexedTorrent, torznab: bool) {
+    let page = app.url(&t.info_hash.to_hex());
+    let torrent_url = app.url(&format!("{}.torrent", t.info_hash));
+    let magnet = magnet(&t.info_hash, &t.name, t.size, app.trackers_for(&[]));
+    let size = t.size.to_string();
+    doc.open("item", &[]);
+    doc.text("title", &t.name);
+    doc.text("link", &page);
+    doc.open("guid", &[("isPermaLink", "false")]);
+    let _ = doc
+        .0
+        .write_event(Event::Text(BytesText::new(&t.info_hash.to_hex())));
+    doc.close("guid");
+    doc.text("comments", &page);
+    doc.text("pubDate", &t.indexed.to_rfc2822());
+    doc.text(
+        "description",
+        &format!(
+            "{} · {} files · {}",
+            crate::view::human_size(t.size),
+            t.file_count,
+            t.category
+        ),
+    );
+    doc.text("size", &size);
+    doc.empty(
+        "enclosure",
+        &[
+            ("url", &torrent_url),
+            ("length", &size),
+            ("type", "application/x-bittorrent"),
+        ],
+    );
+    doc.text("torrent:infoHash", &t.info_hash.to_hex());
+    doc.text("torrent:magnetURI", &magnet);
+    doc.text("torrent:contentLength", &size);
+    if torznab {
+        let cat = newznab_id(&t.category).to_string();
+        doc.text("category", &cat);
+        let peers = (t.seeders + t.leechers).to_string();
+        for (name, value) in [
+            ("size", size.as_str()),
+            ("seeders", &t.seeders.to_string()),
+            ("peers", &peers),
+            ("infohash", &t.info_hash.to_hex()),
+            ("magneturl", &magnet),
+            ("category", &cat),
+        ] {
+            doc.empty("torznab:attr", &[("name", name), ("value", value)]);
+        }
+    }
+    doc.close("item");
+}
+
+async fn feed(
+    app: &App,
+    params: SearchParams,
+    self_path: &str,
+    torznab: bool,
+) -> Result<String, String> {
+    let results = run_search(app, params.clone())
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let mut doc = Doc::new();
+    let mut attrs = vec![
+        ("version", "2.0"),
+        ("xmlns:atom", "http://www.w3.org/2005/Atom"),
+        ("xmlns:torrent", "http://xmlns.ezrss.it/0.1/"),
+    ];
+    if torznab {
+        attrs.push(("xmlns:torznab", "http://torznab.com/schemas/2015/feed"));
+    }
+    doc.open("rss", &attrs).open("channel", &[]);
+    let title = if params.q.is_empty() {
+        format!("{}: newest torrents", app.config.catalog.title)
+    } else {
+        format!("{}: {}", app.config.catalog.title, params.q)
+    };
+    doc.text("title", &title);
+    doc.text("link", &app.url(""));
+    doc.text("description", "Torrents indexed by magnetar");
+    doc.empty(
+        "atom:link",
+        &[
+            ("href", &app.url(self_path)),
+            ("rel", "self"),
+            ("type", "application/rss+xml"),
+        ],
+    );
+    if torznab {
+        let offset = params.offset.unwrap_or(0).to_string();
+        let total = results.total.to_string();
+        doc.empty(
+            "torznab:response",
+            &[("offset", &offset), ("total", &total)],
+        );
+    }
+    for hit in &results.hits {
+        item(&mut doc, app, &hit.torrent, torznab);
+    }
+    doc.close("channel").close("rss");
+    Ok(doc.finish())
+}
+
+fn xml_error(status: Status, code: u32, message: &str, content_type: ContentType) -> Xml {
+    let mut doc = Doc::new();
+    let code = code.to_string();
+    doc.empty("error", &[("code", &code), ("description", message)]);
+    (status, (content_type, doc.finish()))
+}
+
+#[get("/rss?<params..>")]
+async fn rss(app: &State<App>, params: RawSearch) -> Xml {
+    let p = match params.validate(app.config.catalog.page_size) {
+        Ok(p) => p,
+        Err(e) => return xml_error(Status::BadRequest, 400, &e.0, ContentType::XML),
+    };
+    let query = crate::view::search_query(&p, p.page);
+    let self_path = if query.is_empty() {
+        "rss".to_owned()
+    } else {
+        format!("rss?{query}")
+    };
+    match feed(app, p, &self_path, false).await {
+        Ok(xml) => (Status::Ok, (rss_type(), xml)),
+        Err(e) => {
+            tracing::error!("rss: {e}");
+            xml_error(
+                Status::InternalServerError,
+                900,
+                "internal error",
+                ContentType::XML,
+            )
+        }
+    }
+}
+
+/// Torznab query parameters.
+#[derive(Debug, Default, rocket::FromForm)]
+pub struct TorznabParams {
+    t: Option<String>,
+    q: Option<String>,
+    cat: Option<String>,
+    offset: Option<String>,
+    limit: Option<String>,
+    apikey: Option<String>,
+}
+
+#[get("/api?<params..>")]
+async fn torznab(app: &State<App>, params: TorznabParams) -> Xml {
+    if let Some(key) = &app.config.catalog.torznab_apikey {
+        if params.apikey.as_deref() != Some(key.as_str()) {
+            return xml_error(
+                Status::Unauthorized,
+                100,
+                "Incorrect user credentials",
+                ContentType::XML,
+            );
+        }
+    }
+    match params.t.as_deref() {
+        Some("caps") => (Status::Ok, (ContentType::XML, caps(app))),
+        Some("search" | "tvsearch" | "movie" | "music" | "book") => {
+            let p = match torznab_search(app, &params) {
+                Ok(p) => p,
+                Err(e) => return xml_error(Status::BadRequest, 201, &e, ContentType::XML),
+            };
+            match feed(app, p, "api?t=caps", true).await {
+                Ok(xml) => (Status::Ok, (rss_type(), xml)),
+                Err(e) => {
+                    tracing::error!("torznab: {e}");
+                    xml_error(
+                        Status::InternalServerError,
+                        900,
+                        "internal error",
+                        ContentType::XML,
+                    )
+                }
+            }
+        }
+        Some(other) => xml_error(
+            Status::BadRequest,
+            202,
+            &format!("No such function ({other})"),
+            ContentType::XML,
+        ),
+        None => xml_error(
+            Status::BadRequest,
+            200,
+            "Missing parameter (t)",
+            ContentType::XML,
+        ),
+    }
+}
+
+fn torznab_search(app: &App, t: &TorznabParams) -> Result<SearchParams, String> {
+    let number = |v: &Option<String>, name: &str, max: usize| -> Result<Option<usize>, String> {
+        match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(s) => s
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= max)
+                .map(Some)
+                .ok_or_else(|| format!("{name} must be a number up to {max}")),
+        }
+    };
+    let limit = number(&t.limit, "limit", MAX_LIMIT)?.filter(|n| *n > 0);
+    let offset = number(&t.offset, "offset", MAX_OFFSET)?;
+    let mut cats = Vec::new();
+    for c in t
+        .cat
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        let id: u32 = c.parse().map_err(|_| format!("bad category {c:?}"))?;
+        let cat = category_of_newznab(id).ok_or_else(|| format!("unknown category {id}"))?;
+        if !cats.contains(&cat) {
+            cats.push(cat);
+        }
+    }
+    let raw = RawSearch {
+        q: t.q.clone(),
+        limit: limit.map(|l| l.to_string()),
+        ..Default::default()
+    };
+    let mut p = raw
+        .validate(app.config.catalog.page_size)
+        .map_err(|e| e.0)?;
+    // One requested category filters; several (e.g. movies + TV) map to ours loosely.
+    p.category = if cats.len() == 1 {
+        cats.first().copied()
+    } else {
+        None
+    };
+    p.offset = offset;
+    Ok(p)
+}
+
+fn caps(app: &App) -> String {
+    let mut doc = Doc::new();
+    doc.open("caps", &[]);
+    doc.empty(
+        "server",
+        &[("title", &app.config.catalog.title), ("url", &app.url(""))],
+    );
+    let max = MAX_LIMIT.to_string();
+    let default = app.config.catalog.page_size.clamp(1, MAX_LIMIT).to_string();
+    doc.empty("limits", &[("default", &default), ("max", &max)]);
+    doc.open("searching", &[]);
+    for mode in [
+        "search",
+        "tv-search",
+        "movie-search",
+        "music-search",
+        "book-search",
+    ] {
+        doc.empty(mode, &[("available", "yes"), ("supportedParams", "q")]);
+    }
+    doc.close("searching");
+    doc.open("categories", &[]);
+    for (id, name) in [
+        (2000, "Movies"),
+        (5000, "TV"),
+        (3000, "Audio"),
+        (7000, "Books"),
+        (4000, "PC"),
+        (8000, "Other"),
+    ] {
+        doc.empty("category", &[("id", &id.to_string()), ("name", name)]);
+    }
+    doc.close("categories").close("caps");
+    doc.finish()
+}
+
+#[get("/opensearch.xml")]
+fn opensearch(app: &State<App>) -> (ContentType, String) {
+    let mut doc = Doc::new();
+    doc.open(
+        "OpenSearchDescription",
+        &[("xmlns", "http://a9.com/-/spec/opensearch/1.1/")],
+    );
+    doc.text("ShortName", &app.config.catalog.title);
+    doc.text(
+        "Description",
+        &format!("Search torrents on {}", app.config.catalog.title),
+    );
+    doc.text("InputEncoding", "UTF-8");
+    doc.empty(
+        "Url",
+        &[
+            ("type", "text/html"),
+            ("method", "get"),
+            ("template", &app.url("search?q={searchTerms}")),
+        ],
+    );
+    doc.empty(
+        "Url",
+        &[
+            ("type", "application/rss+xml"),
+            ("method", "get"),
+            ("template", &app.url("rss?q={searchTerms}")),
+        ],
+    );
+    doc.empty(
+        "Url",
+        &[
+            ("type", "application/opensearchdescription+xml"),
+            ("rel", "self"),
+            ("template", &app.url("opensearch.xml")),
+        ],
+    );
+    doc.close("OpenSearchDescription");
+    (
+        ContentType::new("application", "opensearchdescription+xml"),
+        doc.finish(),
+    )
+}
