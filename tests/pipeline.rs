@@ -34,8 +34,7 @@ async fn eventually(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeded_torrent_flows_from_tracker_to_catalog() {
     let data = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.data_dir = data.path().to_owned();
+    let mut config = Config::with_data_dir(data.path());
     config.tracker.bind = vec!["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()];
     config.tracker.workers = 1;
     config.tracker.dump_interval = 1;

@@ -9,8 +9,7 @@ use magnetar_tracker::protocol::{Event, PeerId};
 #[tokio::test]
 async fn detail_page_shows_scraped_swarm_stats_and_sorts_by_seeders() {
     let tdir = tempfile::tempdir().unwrap();
-    let mut tconfig = magnetar_shared::Config::default();
-    tconfig.data_dir = tdir.path().to_owned();
+    let mut tconfig = magnetar_shared::Config::with_data_dir(tdir.path());
     tconfig.tracker.bind = vec!["[::1]:0".parse().unwrap()];
     tconfig.tracker.workers = 1;
     let tracker = magnetar_tracker::RunningTracker::start(&tconfig).unwrap();

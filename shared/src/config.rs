@@ -42,6 +42,14 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Defaults with another data directory.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            ..Self::default()
+        }
+    }
+
     /// Defaults, then `file` (when given, it must exist), then `MAGNETAR_*`
     /// variables, then `overrides` (already-serialized CLI flags).
     pub fn figment(file: Option<&Path>, overrides: Figment) -> Figment {
@@ -320,8 +328,7 @@ mod tests {
 
     #[test]
     fn changed_values_round_trip_through_toml() {
-        let mut c = Config::default();
-        c.data_dir = "/srv/magnetar".into();
+        let mut c = Config::with_data_dir("/srv/magnetar");
         c.tracker.workers = 3;
         c.tracker.metrics_addr = Some("127.0.0.1:9000".parse().unwrap());
         c.crawler.preload.enabled = true;
@@ -343,13 +350,14 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure type, not ours
     fn env_overrides_file() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("m.toml", "[tracker]\nworkers = 2\n")?;
             jail.set_env("MAGNETAR_TRACKER__WORKERS", "5");
             jail.set_env("MAGNETAR_DATA_DIR", "/x");
             let c = Config::load(Config::figment(Some(Path::new("m.toml")), Figment::new()))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| figment::Error::from(e.to_string()))?;
             assert_eq!(c.tracker.workers, 5);
             assert_eq!(c.data_dir, PathBuf::from("/x"));
             Ok(())

@@ -164,7 +164,7 @@ pub fn parse_request(b: &[u8]) -> Result<Request<'_>, RequestError> {
             let hashes = &b[16..];
             if hashes.is_empty() {
                 Err(err(RequestErrorKind::ScrapeEmpty))
-            } else if hashes.len() % 20 != 0 {
+            } else if !hashes.len().is_multiple_of(20) {
                 Err(err(RequestErrorKind::ScrapeMisaligned))
             } else if hashes.len() / 20 > MAX_SCRAPE_HASHES {
                 Err(err(RequestErrorKind::ScrapeTooMany))

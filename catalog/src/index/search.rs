@@ -412,7 +412,7 @@ mod tests {
     #[test]
     fn validation_rejects_bad_input() {
         assert!(raw(&"a".repeat(513)).validate(50).is_err());
-        assert!(raw(&"((((((a))))))".to_string()).validate(50).is_err());
+        assert!(raw("((((((a))))))").validate(50).is_err());
         assert!(raw(&"a ".repeat(40)).validate(50).is_err());
         let mut r = raw("x");
         r.page = Some("99999999999".into());

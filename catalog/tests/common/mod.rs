@@ -59,8 +59,7 @@ pub fn add(data: &Path, name: &str, files: &[(&[&str], u64)], comment: Option<&s
 }
 
 pub fn config(data: &Path) -> Config {
-    let mut c = Config::default();
-    c.data_dir = data.to_owned();
+    let mut c = Config::with_data_dir(data);
     c.catalog.base_url = "http://[200:1::2]:8000/".into();
     c.catalog.public_trackers = vec!["udp://[200:1::2]:6969/announce".into()];
     c.catalog.scrape_trackers = vec![];

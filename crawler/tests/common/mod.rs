@@ -27,8 +27,7 @@ impl Drop for Tracker {
 
 pub fn tracker() -> Tracker {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = Config::default();
-    c.data_dir = dir.path().to_owned();
+    let mut c = Config::with_data_dir(dir.path());
     c.tracker.bind = vec!["127.0.0.1:0".parse().unwrap()];
     c.tracker.workers = 1;
     let t = RunningTracker::start(&c).unwrap();
@@ -87,8 +86,7 @@ pub async fn wait_for_seeders(tracker: SocketAddr, hash: InfoHash, n: u32) {
 
 /// A crawler config on `data`, loopback only, DHT off.
 pub fn crawler_config(data: &Path, tracker: SocketAddr) -> Config {
-    let mut c = Config::default();
-    c.data_dir = data.to_owned();
+    let mut c = Config::with_data_dir(data);
     c.crawler.trackers = vec![format!("udp://{tracker}/announce")];
     c.crawler.dht = false;
     c.crawler.timeout = 10;

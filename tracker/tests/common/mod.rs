@@ -17,8 +17,7 @@ pub struct TestTracker {
 }
 
 pub fn config(dir: &std::path::Path) -> Config {
-    let mut c = Config::default();
-    c.data_dir = dir.to_owned();
+    let mut c = Config::with_data_dir(dir);
     c.tracker.bind = vec!["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()];
     c.tracker.workers = 2;
     c.tracker.dump_interval = 3600;
