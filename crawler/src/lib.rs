@@ -162,11 +162,10 @@ pub async fn run_with(config: Config, shutdown: Shutdown, options: Options) -> R
             }
             resolves_on_session += 1;
             in_flight.insert(hash);
-            let peers = options
-                .peer_source
-                .as_ref()
-                .map(|f| f(&hash))
-                .unwrap_or_default();
+            let mut peers = c.initial_peers.clone();
+            if let Some(source) = &options.peer_source {
+                peers.extend(source(&hash));
+            }
             let (session, preload, announce, preload_cfg) = (
                 session.clone(),
                 preload.clone(),
