@@ -176,6 +176,8 @@ impl Worker {
                 tracing::warn!("watcher error, rescanning preload/: {e}");
                 self.rescan = true;
             }
+            // Reads (including our own) raise access events: not changes.
+            Msg::Fs(Ok(event)) if event.kind.is_access() => {}
             Msg::Fs(Ok(event)) => {
                 self.stats.watcher_events.fetch_add(1, Relaxed);
                 if event.need_rescan() {

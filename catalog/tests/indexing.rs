@@ -30,6 +30,16 @@ async fn added_files_appear_and_removed_files_disappear() {
     assert_eq!(status, 404);
     let (_, metrics) = get(&c, "/metrics").await;
     assert!(metrics.contains("magnetar_catalog_rejected_total "));
+    // Settled: reading files (our own access events) must not re-trigger indexing.
+    let commits = |m: &str| {
+        m.lines()
+            .find(|l| l.starts_with("magnetar_catalog_commits_total "))
+            .map(str::to_owned)
+    };
+    let before = commits(&metrics);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (_, later) = get(&c, "/metrics").await;
+    assert_eq!(commits(&later), before, "no commits without changes");
     assert!(
         !metrics.contains("magnetar_catalog_rejected_total 0"),
         "garbage counted as rejected"

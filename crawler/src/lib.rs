@@ -361,6 +361,8 @@ fn watch_sources(
         .collect();
     let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
         let relevant = match &e {
+            // Our own reads raise access events; only changes matter.
+            Ok(ev) if ev.kind.is_access() => false,
             Ok(ev) => {
                 ev.need_rescan()
                     || ev

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Renders the catalog in headless Chromium (Debian's `chromium`): the home,
+# search and detail pages must contain the demo torrents, screenshots are
+# kept under target/e2e/, and no request may leave loopback.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+trap cleanup EXIT
+
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+[ -n "$CHROMIUM" ] || { log "chromium is not installed"; exit 1; }
+out="$E2E_ROOT/target/e2e"; mkdir -p "$out"
+work=$(mktemp -d /tmp/magnetar-e2e-browser.XXXXXX)
+
+# A catalog with the demo torrents (seeded on loopback).
+TRACKER_PORT=$(free_port); cport=$(free_port); CATALOG="http://127.0.0.1:$cport"
+cat > "$work/magnetar.toml" <<TOML
+data_dir = "$work/data"
+[tracker]
+bind = ["127.0.0.1:$TRACKER_PORT"]
+workers = 1
+[catalog]
+bind = "127.0.0.1:$cport"
+base_url = "$CATALOG/"
+public_trackers = ["udp://127.0.0.1:$TRACKER_PORT/announce"]
+TOML
+RUST_LOG=info "$MAGNETAR" --config "$work/magnetar.toml" up --demo > "$work/magnetar.log" 2>&1 &
+PIDS+=($!)
+wait_for 60 "catalog" curl -sf "$CATALOG/healthz" || { tail -30 "$work/magnetar.log"; exit 1; }
+listed() { [ "$(curl -sf "$CATALOG/api/v1/search?q=gallery" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')" = 1 ]; }
+wait_for 90 "demo torrents in the catalog" listed || { tail -30 "$work/magnetar.log"; exit 1; }
+hash=$(curl -sf "$CATALOG/api/v1/search?q=gallery" | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["info_hash"])')
+
+chrome() {
+  "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --user-data-dir="$work/profile-$RANDOM" --enable-logging=stderr --v=0 \
+    --window-size=1280,900 "$@" 2>>"$work/chromium.log"
+}
+
+fail=0
+check_page() {
+  local name=$1 path=$2 expect=$3
+  chrome --dump-dom "$CATALOG$path" > "$out/$name.html"
+  if grep -q -- "$expect" "$out/$name.html"; then
+    log "$name: DOM contains '$expect'"
+  else
+    log "FAIL $name: '$expect' not in the rendered DOM"; fail=1
+  fi
+  chrome --screenshot="$out/$name.png" "$CATALOG$path" >/dev/null
+  if [ -s "$out/$name.png" ]; then log "$name: screenshot $out/$name.png"; else log "FAIL $name: no screenshot"; fail=1; fi
+}
+check_page home "/" "magnetar demo gallery"
+check_page search "/search?q=notes" "magnetar demo notes"
+check_page detail "/$hash" "$hash"
+check_page mobile "/$hash" "cover.png"
+
+# Console errors (CSP violations, failed loads) and non-loopback requests.
+if grep -E "Refused to|ERR_|Uncaught" "$work/chromium.log" | grep -v -E "chrome-extension|dbus|gcm|GPU|Fontconfig" > "$out/console-errors.txt"; then
+  if [ -s "$out/console-errors.txt" ]; then log "FAIL console errors:"; cat "$out/console-errors.txt" >&2; fail=1; fi
+fi
+for f in "$out"/*.html; do
+  if grep -oE '(src|href)="https?://[^"]+' "$f" | grep -v -E '"https?://(127\.0\.0\.1|\[::1\]|localhost)' | grep -q .; then
+    log "FAIL $(basename "$f") references a non-loopback host"; fail=1
+  fi
+done
+[ $fail -eq 0 ] && log "browser checks passed" || tail -20 "$work/magnetar.log"
+exit $fail

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# End-to-end with real BitTorrent clients (Debian's aria2, transmission-cli,
+# qbittorrent-nox): each installed client seeds a torrent of random data
+# announcing to magnetar's tracker; magnetar must resolve the metadata from
+# that client (BEP 9) and list it; then another client downloads it through
+# the tracker and the tracker's completed counter must read 1.
+# Everything is on 127.0.0.1; each client's outcome is reported by name.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+trap cleanup EXIT
+
+work=$(mktemp -d /tmp/magnetar-e2e-clients.XXXXXX)
+start_magnetar "$work/magnetar" || { tail -50 "$work/magnetar/magnetar.log"; exit 1; }
+ANNOUNCE="udp://127.0.0.1:$TRACKER_PORT/announce"
+log "magnetar up: catalog $CATALOG, tracker $ANNOUNCE"
+
+clients=()
+command -v aria2c >/dev/null && clients+=(aria2)
+command -v transmission-cli >/dev/null && clients+=(transmission)
+command -v qbittorrent-nox >/dev/null && clients+=(qbittorrent)
+if [ ${#clients[@]} -eq 0 ]; then
+  log "no BitTorrent client installed; nothing to test"
+  exit 1
+fi
+
+# seed CLIENT DIR TORRENT: starts CLIENT seeding the data in DIR.
+seed() {
+  local client=$1 dir=$2 torrent=$3 port; port=$(free_port)
+  case $client in
+    aria2)
+      aria2c --dir="$dir" --enable-dht=true --dht-file-path="$dir/../aria2-dht.dat" --dht-listen-port="$(free_port)" \
+        --bt-enable-lpd=false --enable-peer-exchange=false --listen-port="$port" --seed-ratio=0.0 \
+        --check-integrity=true --bt-seed-unverified=false --summary-interval=0 --console-log-level=warn \
+        "$torrent" > "$dir/../$client-seed.log" 2>&1 & ;;
+    transmission)
+      HOME="$dir/.." transmission-cli -D -M -ep -p "$port" -g "$dir/../tr-config" -w "$dir" "$torrent" \
+        > "$dir/../$client-seed.log" 2>&1 & ;;
+    qbittorrent)
+      local profile="$dir/../qb-profile"
+      mkdir -p "$profile/qBittorrent/config"
+      cat > "$profile/qBittorrent/config/qBittorrent.conf" <<CONF
+[LegalNotice]
+Accepted=true
+[BitTorrent]
+Session\DHTEnabled=false
+Session\LSDEnabled=false
+Session\PeXEnabled=false
+Session\Encryption=0
+Session\Port=$port
+[Preferences]
+Connection\UPnP=false
+WebUI\Port=$(free_port)
+WebUI\Address=127.0.0.1
+[Network]
+PortForwardingEnabled=false
+CONF
+      qbittorrent-nox --profile="$profile" --save-path="$dir" --skip-hash-check "$torrent" \
+        > "$dir/../$client-seed.log" 2>&1 & ;;
+  esac
+  PIDS+=($!)
+  echo $!
+}
+
+# leech CLIENT DIR TORRENT: starts CLIENT downloading into DIR.
+leech() {
+  local client=$1 dir=$2 torrent=$3
+  mkdir -p "$dir"
+  case $client in
+    aria2)
+      aria2c --dir="$dir" --enable-dht=true --dht-file-path="$dir/../aria2-leech-dht.dat" --dht-listen-port="$(free_port)" \
+        --bt-enable-lpd=false --enable-peer-exchange=false --listen-port="$(free_port)" --seed-time=0 \
+        --summary-interval=0 --console-log-level=warn "$torrent" > "$dir/../leech.log" 2>&1 & ;;
+    transmission)
+      HOME="$dir/.." transmission-cli -D -M -ep -p "$(free_port)" -g "$dir/../tr-leech-config" -w "$dir" "$torrent" \
+        > "$dir/../leech.log" 2>&1 & ;;
+    qbittorrent)
+      local profile="$dir/../qb-leech"
+      mkdir -p "$profile/qBittorrent/config"
+      printf '[LegalNotice]\nAccepted=true\n[BitTorrent]\nSession\\DHTEnabled=false\nSession\\LSDEnabled=false\nSession\\PeXEnabled=false\nSession\\Port=%s\n[Preferences]\nWebUI\\Port=%s\nWebUI\\Address=127.0.0.1\nConnection\\UPnP=false\n' \
+        "$(free_port)" "$(free_port)" > "$profile/qBittorrent/config/qBittorrent.conf"
+      qbittorrent-nox --profile="$profile" --save-path="$dir" "$torrent" > "$dir/../leech.log" 2>&1 & ;;
+  esac
+  PIDS+=($!)
+  echo $!
+}
+
+listed() { [ "$(search_total "$1")" = 1 ]; }
+completed_is() { [ "$(scrape "$1" | awk '{print $2}')" = "$2" ]; }
+
+failed=()
+for client in "${clients[@]}"; do
+  log "---- $client"
+  case_dir="$work/$client"; data="$case_dir/seed"; mkdir -p "$data"
+  name="e2e${client}sample"
+  head -c 300000 /dev/urandom > "$data/$name.bin"
+  mktorrent -l 15 -a "$ANNOUNCE" -o "$case_dir/$name.torrent" "$data/$name.bin" >/dev/null
+  hash=$(python3 - "$case_dir/$name.torrent" <<'PY'
+import hashlib, sys
+b = open(sys.argv[1], "rb").read()
+i = b.index(b"4:info") + 6
+# the info dict runs to the final 'e' of the top-level dict
+print(hashlib.sha1(b[i:-1]).hexdigest())
+PY
+)
+  seeder=$(seed "$client" "$data" "$case_dir/$name.torrent")
+  if ! wait_for 90 "$client seeding and listed in the catalog" listed "$name"; then
+    log "FAIL $client: catalog never listed $hash"; tail -20 "$case_dir/$client-seed.log"; failed+=("$client"); kill "$seeder" 2>/dev/null; continue
+  fi
+  log "$client: metadata resolved from it and listed ($hash)"
+  leecher_client=""
+  for other in "${clients[@]}"; do [ "$other" != "$client" ] && { leecher_client=$other; break; }; done
+  if [ -z "$leecher_client" ]; then
+    log "only one client installed: skipping the download step for $client"
+  else
+    leech "$leecher_client" "$case_dir/leech" "$case_dir/$name.torrent" >/dev/null
+    if ! wait_for 90 "$leecher_client downloads from $client" cmp -s "$data/$name.bin" "$case_dir/leech/$name.bin"; then
+      log "FAIL $client: $leecher_client did not download the data"; tail -20 "$case_dir/leech.log"; failed+=("$client"); continue
+    fi
+    if ! wait_for 60 "completed counter 1" completed_is "$hash" 1; then
+      log "FAIL $client: completed counter is $(scrape "$hash")"; failed+=("$client"); continue
+    fi
+    log "$client: $leecher_client downloaded it; tracker completed=1"
+  fi
+  log "PASS $client"
+  kill "$seeder" 2>/dev/null || true
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  log "failed clients: ${failed[*]}"
+  tail -40 "$work/magnetar/magnetar.log"
+  exit 1
+fi
+log "all clients passed: ${clients[*]}"
+rm -rf "$work"
