@@ -175,9 +175,9 @@ pub async fn run_with(config: Config, shutdown: Shutdown, options: Options) -> R
             let counters2 = counters.clone();
             tasks.spawn(async move {
                 let result = async {
-                    let torrent =
-                        resolver::fetch_metadata(session.clone(), hash, timeout, peers.clone())
-                            .await?;
+                    let fetched =
+                        resolver::fetch_metadata(session.clone(), hash, timeout, peers).await?;
+                    let torrent = fetched.torrent;
                     let (hash2, torrent2) = (hash, torrent.clone());
                     let meta =
                         tokio::task::spawn_blocking(move || resolver::validate(&hash2, &torrent2))
@@ -190,7 +190,7 @@ pub async fn run_with(config: Config, shutdown: Shutdown, options: Options) -> R
                             &meta,
                             &torrent,
                             &preload_cfg,
-                            peers,
+                            fetched.peers,
                         )
                         .await
                         {

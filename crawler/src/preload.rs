@@ -83,7 +83,8 @@ pub fn remove_stale_temp_dirs(preload: &PreloadDir) {
     }
 }
 
-/// Downloads the selected small files of a resolved torrent; returns how many were kept.
+/// Downloads the selected small files of a resolved torrent from `peers`;
+/// returns how many were kept.
 pub async fn preload(
     session: &Arc<Session>,
     preload: &PreloadDir,
@@ -122,6 +123,9 @@ async fn download(
         only_files: Some(wanted.to_vec()),
         output_folder: Some(temp.to_string_lossy().into_owned()),
         overwrite: true,
+        // Only the peers that served the metadata: never announce, so the
+        // crawler does not show up as a leecher (or a "completed") in swarms.
+        disable_trackers: true,
         initial_peers: (!peers.is_empty()).then_some(peers),
         ..Default::default()
     };

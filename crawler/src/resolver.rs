@@ -77,6 +77,14 @@ pub async fn new_session(config: &CrawlerConfig, data: &DataDir) -> anyhow::Resu
     Session::new_with_opts(dir.join("downloads"), opts).await
 }
 
+/// Metadata fetched from the swarm.
+pub struct Fetched {
+    /// A `.torrent` librqbit built around the exact info dict bytes.
+    pub torrent: bytes::Bytes,
+    /// Peers seen while fetching (used for preloading without announcing).
+    pub peers: Vec<SocketAddr>,
+}
+
 /// Fetches the metadata of `hash` (BEP 9) within `timeout`. The work runs in
 /// its own task: a panic inside librqbit becomes [`ResolveError::Panicked`],
 /// and dropping this future aborts that task.
@@ -85,7 +93,7 @@ pub async fn fetch_metadata(
     hash: InfoHash,
     timeout: Duration,
     peers: Vec<SocketAddr>,
-) -> Result<bytes::Bytes, ResolveError> {
+) -> Result<Fetched, ResolveError> {
     let task = tokio::spawn(async move {
         let opts = AddTorrentOptions {
             list_only: true,
@@ -101,7 +109,10 @@ pub async fn fetch_metadata(
         {
             Err(_) => Err(ResolveError::Timeout),
             Ok(Err(e)) => Err(ResolveError::Failed(format!("{e:#}"))),
-            Ok(Ok(AddTorrentResponse::ListOnly(r))) => Ok(r.torrent_bytes),
+            Ok(Ok(AddTorrentResponse::ListOnly(r))) => Ok(Fetched {
+                torrent: r.torrent_bytes,
+                peers: r.seen_peers,
+            }),
             Ok(Ok(_)) => Err(ResolveError::Failed(
                 "unexpected add_torrent response".into(),
             )),

@@ -34,7 +34,7 @@ chrome() {
   "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
     --user-data-dir="$work/profile-$RANDOM" --enable-logging=stderr --v=0 \
-    --window-size=1280,900 "$@" 2>>"$work/chromium.log"
+    --window-size="${SIZE:-1280,900}" "$@" 2>>"$work/chromium.log"
 }
 
 fail=0
@@ -50,9 +50,9 @@ check_page() {
   if [ -s "$out/$name.png" ]; then log "$name: screenshot $out/$name.png"; else log "FAIL $name: no screenshot"; fail=1; fi
 }
 check_page home "/" "magnetar demo gallery"
-check_page search "/search?q=notes" "magnetar demo notes"
+check_page search "/search?q=notes" "notes</b>"
 check_page detail "/$hash" "$hash"
-check_page mobile "/$hash" "cover.png"
+SIZE=390,844 check_page mobile "/$hash" "cover.png"
 
 # Console errors (CSP violations, failed loads) and non-loopback requests.
 if grep -E "Refused to|ERR_|Uncaught" "$work/chromium.log" | grep -v -E "chrome-extension|dbus|gcm|GPU|Fontconfig" > "$out/console-errors.txt"; then

@@ -51,6 +51,8 @@ dump_interval = 1
 dht = false
 timeout = 20
 poll_interval = 1
+# Clients announce "started" before they verify their data; retry soon.
+backoff_initial = 3
 status_interval = 2
 [catalog]
 bind = "127.0.0.1:$cport"

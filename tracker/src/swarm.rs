@@ -162,7 +162,8 @@ impl Swarms {
         } else {
             let seeder = req.left == 0;
             let expires = now.saturating_add(self.limits.peer_timeout_secs);
-            let known = torrent.peers.contains_key(&req.peer_id);
+            let was_seeder = torrent.peers.get(&req.peer_id).map(|p| p.seeder);
+            let known = was_seeder.is_some();
             if known || torrent.peers.len() < self.limits.max_peers_per_torrent {
                 let peer = torrent.peers.entry(req.peer_id).or_insert(Peer {
                     v4: None,
@@ -184,7 +185,9 @@ impl Swarms {
                     }
                 }
             }
-            if req.event == Event::Completed {
+            // Count a completion once per peer: some clients (librqbit 9.1)
+            // repeat `completed` on every announce while they seed.
+            if req.event == Event::Completed && was_seeder != Some(true) {
                 torrent.completed = torrent.completed.saturating_add(1);
             }
             write_peers(torrent, req, source.is_ipv4(), numwant, random, out);
@@ -389,6 +392,21 @@ mod tests {
         );
         assert_eq!(s.snapshot_seen(), vec![InfoHash([1; 20])]);
         assert_eq!(s.clean(200, 10).seen, 0, "retention drops old hashes");
+    }
+
+    #[test]
+    fn repeated_completed_events_from_a_seeder_count_once() {
+        let s = Swarms::new(limits(), 1);
+        announce(&s, &req(1, 5, Event::Started), "10.0.0.1:1", 0);
+        for now in 1..4 {
+            let (c, _) = announce(&s, &req(1, 0, Event::Completed), "10.0.0.1:1", now);
+            assert_eq!(c.completed, 1);
+        }
+        let (c, _) = announce(&s, &req(2, 0, Event::Completed), "10.0.0.2:1", 5);
+        assert_eq!(
+            c.completed, 2,
+            "an unknown peer reporting completion counts"
+        );
     }
 
     #[test]
