@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Tracker throughput: magnetar vs aquatic_udp 0.9.0 under aquatic_udp_load_test.
+#
+# Both trackers run with one worker pinned to core 0 (taskset), the load
+# tester (default request mix, 1M torrents) on core 1, for DURATION seconds
+# each, in the same invocation; the script prints responses/s of both and
+# the ratio magnetar/aquatic. Target: >= 1.1.
+#
+# Usage: bench/tracker.sh            (DURATION=20 CACHE=~/.cache/magnetar-references)
+# Not a test: numbers depend on the machine; the ratio is what to compare.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+DURATION=${DURATION:-20}
+CACHE=${CACHE:-$HOME/.cache/magnetar-references}
+work=$(mktemp -d)
+trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# The reference programs. aquatic_udp 0.9.0's own lockfile no longer builds
+# with current Rust (its pinned `metrics` crate), so it is installed unlocked.
+for b in aquatic_udp aquatic_udp_load_test; do
+  if [ ! -x "$CACHE/bin/$b" ]; then
+    echo "installing $b 0.9.0 into $CACHE" >&2
+    cargo install "$b" --version 0.9.0 --root "$CACHE" >&2
+  fi
+done
+command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; exit 1; }
+cargo build --release -p magnetar --manifest-path "$root/Cargo.toml" >&2
+MAGNETAR="$root/target/release/magnetar"
+
+port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$CACHE/bin/aquatic_udp_load_test" -p \
+  | sed -e "s/^server_address = .*/server_address = \"127.0.0.1:$port\"/" -e "s/^duration = .*/duration = $DURATION/" \
+  > "$work/load.toml"
+
+load() {
+  sleep 1
+  taskset -c 1 "$CACHE/bin/aquatic_udp_load_test" -c "$work/load.toml" 2>&1 \
+    | awk '/Average responses per second/ {print $NF}'
+}
+
+"$CACHE/bin/aquatic_udp" -p \
+  | sed -e "s/^address = .*/address = \"127.0.0.1:$port\"/" -e "s/^socket_workers = .*/socket_workers = 1/" \
+  > "$work/aquatic.toml"
+taskset -c 0 "$CACHE/bin/aquatic_udp" -c "$work/aquatic.toml" > "$work/aquatic.log" 2>&1 &
+pid=$!
+aquatic=$(load)
+kill $pid; wait $pid 2>/dev/null || true
+
+MAGNETAR_TRACKER__WORKERS=1 RUST_LOG=warn taskset -c 0 "$MAGNETAR" --data-dir "$work/data" tracker \
+  --bind "127.0.0.1:$port" > "$work/magnetar.log" 2>&1 &
+pid=$!
+magnetar=$(load)
+kill $pid; wait $pid 2>/dev/null || true
+
+printf 'aquatic_udp 0.9.0   %12.0f responses/s\n' "$aquatic"
+printf 'magnetar tracker    %12.0f responses/s\n' "$magnetar"
+python3 -c "print(f'ratio magnetar/aquatic: {$magnetar/$aquatic:.2f} (target >= 1.10)')"

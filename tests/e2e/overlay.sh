@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# magnetar over a real Yggdrasil overlay, IPv6 only, on two "hosts": network
+# namespaces A and B joined by a veth pair, each running a yggdrasil node
+# (no public peers, no multicast; B peers with A over the veth). A runs
+# `magnetar up` on its 200::/7 address; B seeds a torrent with qbittorrent-nox
+# announcing to A's overlay tracker. From B, over the overlay, the catalog
+# must list the torrent with 1 seeder, its magnet must carry A's overlay
+# tracker, RSS links must use A's address, and no page may reference an IPv4
+# address or an external host. Needs root; cleans up even on failure.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+
+for cmd in ip yggdrasil qbittorrent-nox mktorrent curl; do
+  command -v "$cmd" >/dev/null || { log "$cmd is required"; exit 1; }
+done
+[ "$(id -u)" = 0 ] || { log "must run as root (network namespaces)"; exit 1; }
+
+tag=$$
+A=mgA$tag; B=mgB$tag; VA=mva$tag; VB=mvb$tag
+work=$(mktemp -d /tmp/magnetar-e2e-overlay.XXXXXX)
+
+overlay_cleanup() {
+  for ns in "$A" "$B"; do
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
+  done
+  sleep 0.5
+  for ns in "$A" "$B"; do
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+    ip netns del "$ns" 2>/dev/null
+  done
+  ip link del "$VA" 2>/dev/null || true
+}
+trap overlay_cleanup EXIT
+
+ip netns add "$A" && ip netns add "$B" || exit 1
+ip link add "$VA" type veth peer name "$VB"
+ip link set "$VA" netns "$A"; ip link set "$VB" netns "$B"
+ip -n "$A" addr add fd99:$tag::1/64 dev "$VA" nodad 2>/dev/null || ip -n "$A" addr add fd99::1/64 dev "$VA" nodad
+ip -n "$B" addr add fd99:$tag::2/64 dev "$VB" nodad 2>/dev/null || ip -n "$B" addr add fd99::2/64 dev "$VB" nodad
+A_LINK=$(ip -n "$A" -6 addr show dev "$VA" | awk '/inet6 fd99/ {sub("/64","",$2); print $2}')
+for ns in "$A" "$B"; do ip -n "$ns" link set lo up; done
+ip -n "$A" link set "$VA" up; ip -n "$B" link set "$VB" up
+
+# yggdrasil configs: A listens on the veth, B peers with it; nothing else.
+gen() {
+  yggdrasil -genconf -json | python3 -c '
+import json, sys
+c = json.load(sys.stdin)
+c["Peers"] = sys.argv[1:2] if sys.argv[1] else []
+c["Listen"] = sys.argv[2:3] if sys.argv[2] else []
+c["MulticastInterfaces"] = []
+c["AdminListen"] = "none"
+c["IfName"] = "ygg0"
+c["NodeInfoPrivacy"] = True
+json.dump(c, sys.stdout)
+' "$1" "$2"
+}
+gen "" "tcp://[$A_LINK]:7443" > "$work/A.json"
+gen "tcp://[$A_LINK]:7443" "" > "$work/B.json"
+ADDR_A=$(yggdrasil -useconffile "$work/A.json" -address)
+ADDR_B=$(yggdrasil -useconffile "$work/B.json" -address)
+log "overlay: A=$ADDR_A B=$ADDR_B (veth $A_LINK)"
+ip netns exec "$A" yggdrasil -useconffile "$work/A.json" > "$work/yggA.log" 2>&1 &
+ip netns exec "$B" yggdrasil -useconffile "$work/B.json" > "$work/yggB.log" 2>&1 &
+
+has_addr() { ip -n "$1" -6 addr show dev ygg0 2>/dev/null | grep -q "$2"; }
+wait_for 30 "A's overlay address" has_addr "$A" "$ADDR_A" || exit 1
+wait_for 30 "B's overlay address" has_addr "$B" "$ADDR_B" || exit 1
+
+# A: magnetar bound to [::], URLs on A's overlay address.
+mkdir -p "$work/a"
+cat > "$work/a/magnetar.toml" <<TOML
+data_dir = "$work/a/data"
+[tracker]
+bind = ["[::]:6969"]
+workers = 1
+dump_interval = 1
+[crawler]
+dht = false
+timeout = 20
+poll_interval = 1
+backoff_initial = 3
+[catalog]
+bind = "[::]:8000"
+base_url = "http://[$ADDR_A]:8000/"
+public_trackers = ["udp://[$ADDR_A]:6969/announce"]
+swarm_ttl = 2
+TOML
+ip netns exec "$A" env RUST_LOG=info "$MAGNETAR" --config "$work/a/magnetar.toml" up > "$work/a/magnetar.log" 2>&1 &
+CAT="http://[$ADDR_A]:8000"
+from_b() { ip netns exec "$B" curl -sfg --max-time 5 "$@"; }
+wait_for 150 "catalog reachable from B over the overlay" from_b "$CAT/healthz" || { tail -20 "$work/a/magnetar.log"; exit 1; }
+log "catalog on A reachable from B at $CAT"
+grep -m1 -a "magnetar is up" "$work/a/magnetar.log" | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-40 >&2
+
+# B: a torrent announcing to A's overlay tracker, seeded by qbittorrent-nox.
+mkdir -p "$work/b/data" "$work/b/qb/qBittorrent/config"
+name=overlaysample$tag
+head -c 200000 /dev/urandom > "$work/b/data/$name.bin"
+mktorrent -l 15 -a "udp://[$ADDR_A]:6969/announce" -o "$work/b/$name.torrent" "$work/b/data/$name.bin" >/dev/null
+cat > "$work/b/qb/qBittorrent/config/qBittorrent.conf" <<CONF
+[LegalNotice]
+Accepted=true
+[BitTorrent]
+Session\DHTEnabled=false
+Session\LSDEnabled=false
+Session\PeXEnabled=false
+Session\Encryption=0
+Session\Port=51413
+[Preferences]
+Connection\UPnP=false
+WebUI\Port=8081
+WebUI\Address=::1
+[Network]
+PortForwardingEnabled=false
+CONF
+ip netns exec "$B" qbittorrent-nox --profile="$work/b/qb" --save-path="$work/b/data" --skip-hash-check "$work/b/$name.torrent" \
+  > "$work/b/qb.log" 2>&1 &
+
+listed() { [ "$(from_b "$CAT/api/v1/search?q=$name" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')" = 1 ]; }
+fail=0
+if wait_for 120 "the torrent listed in A's catalog" listed; then
+  hash=$(from_b "$CAT/api/v1/search?q=$name" | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["info_hash"])')
+  log "listed: $hash"
+  one_seeder() { from_b "$CAT/$hash" | grep -q '<span class="seed">1 seeders</span>'; }
+  wait_for 60 "detail page shows 1 seeder" one_seeder && log "detail page: 1 seeder" || fail=1
+  page=$(from_b "$CAT/$hash")
+  enc_tracker=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "udp://[$ADDR_A]:6969/announce")
+  if grep -q "tr=$enc_tracker" <<<"$page"; then log "magnet carries A's overlay tracker"; else log "FAIL magnet lacks tr=$enc_tracker"; fail=1; fi
+  rss=$(from_b "$CAT/rss")
+  if grep -q "<link>http://\[$ADDR_A\]:8000/$hash</link>" <<<"$rss"; then log "RSS links use A's overlay address"; else log "FAIL RSS links"; fail=1; fi
+  for path in "/" "/$hash" "/search?q=$name" "/stats"; do
+    body=$(from_b "$CAT$path")
+    if grep -qE '([0-9]{1,3}\.){3}[0-9]{1,3}' <<<"$body"; then log "FAIL $path mentions an IPv4 address"; fail=1; fi
+    if grep -oE '(src|href|action)="(https?:)?//[^"]+' <<<"$body" | grep -v "\[$ADDR_A\]" | grep -q .; then
+      log "FAIL $path references an external host"; fail=1
+    fi
+  done
+  [ $fail -eq 0 ] && log "pages reference no IPv4 address and no external host"
+else
+  fail=1
+  tail -20 "$work/a/magnetar.log"; tail -5 "$work/b/qb.log"
+fi
+[ $fail -eq 0 ] && { log "overlay test passed"; rm -rf "$work"; }
+exit $fail
