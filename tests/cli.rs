@@ -61,13 +61,21 @@ fn every_subcommand_has_help() {
 
 #[test]
 fn readme_config_reference_matches_print_config() {
-    let out = magnetar().arg("print-config").env_remove("MAGNETAR_CONFIG").output().unwrap();
+    let out = magnetar()
+        .arg("print-config")
+        .env_remove("MAGNETAR_CONFIG")
+        .output()
+        .unwrap();
     let printed = String::from_utf8(out.stdout).unwrap();
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let block = readme
         .split("<!-- print-config -->\n```toml\n")
         .nth(1)
         .and_then(|rest| rest.split("```\n<!-- /print-config -->").next())
         .expect("README has the print-config block");
-    assert_eq!(block, printed, "regenerate the README block with `magnetar print-config`");
+    assert_eq!(
+        block, printed,
+        "regenerate the README block with `magnetar print-config`"
+    );
 }

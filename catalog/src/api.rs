@@ -185,6 +185,49 @@ pub struct CatalogStats {
     pub ready: bool,
     /// The crawler's `status.json`, when present.
     pub crawler: Option<serde_json::Value>,
+    /// The tracker's counters from `tracker_metrics_url`, when reachable.
+    pub tracker: Option<BTreeMap<String, f64>>,
+}
+
+/// Reads `magnetar_tracker_*` samples from a Prometheus text endpoint
+/// (plain `http://host:port/path`, one-second budget). Labelled samples are
+/// summed per metric name.
+pub fn fetch_tracker_metrics(url: &str) -> Option<BTreeMap<String, f64>> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = rest.split_once('/').map_or((rest, "/"), |(a, p)| (a, p));
+    let addr = authority.to_socket_addrs().ok()?.next()?;
+    let timeout = std::time::Duration::from_secs(1);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    };
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n").ok()?;
+    let mut body = String::new();
+    stream
+        .take(4 * 1024 * 1024)
+        .read_to_string(&mut body)
+        .ok()?;
+    let mut out = BTreeMap::new();
+    for line in body.lines().filter(|l| l.starts_with("magnetar_tracker_")) {
+        let mut parts = line.split_whitespace();
+        let (Some(key), Some(value)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let name = key
+            .split('{')
+            .next()
+            .unwrap_or(key)
+            .trim_start_matches("magnetar_tracker_");
+        if let Ok(v) = value.parse::<f64>() {
+            *out.entry(name.to_owned()).or_insert(0.0) += v;
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// Gathers [`CatalogStats`] off the async runtime.
@@ -192,6 +235,7 @@ pub async fn collect_stats(app: &App) -> Result<CatalogStats, PageError> {
     let index = app.index.clone();
     let status_path = app.config.data().crawler_dir().join("status.json");
     let ready = app.indexer.stats.ready.load(Relaxed);
+    let tracker_url = app.config.catalog.tracker_metrics_url.clone();
     rocket::tokio::task::spawn_blocking(move || {
         let searcher = index.reader.searcher();
         let mut total_size = 0u64;
@@ -219,6 +263,7 @@ pub async fn collect_stats(app: &App) -> Result<CatalogStats, PageError> {
             index_bytes: index.disk_bytes(),
             ready,
             crawler,
+            tracker: tracker_url.as_deref().and_then(fetch_tracker_metrics),
         }
     })
     .await

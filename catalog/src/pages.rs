@@ -349,6 +349,7 @@ struct StatsView {
     categories: Vec<(String, u64)>,
     index_size: String,
     crawler: Option<serde_json::Value>,
+    tracker: Option<Vec<(String, String)>>,
 }
 
 #[get("/stats")]
@@ -362,6 +363,11 @@ async fn stats(app: &State<App>) -> Result<RawHtml<String>, PageError> {
         categories: s.categories.into_iter().collect(),
         index_size: view::human_size(s.index_bytes),
         crawler: s.crawler,
+        tracker: s.tracker.map(|m| {
+            m.into_iter()
+                .map(|(k, v)| (k.replace('_', " "), format!("{v}")))
+                .collect()
+        }),
     };
     app.templates.render("stats.html.tera", &view).map(RawHtml)
 }

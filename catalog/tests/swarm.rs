@@ -30,7 +30,16 @@ async fn detail_page_shows_scraped_swarm_stats_and_sorts_by_seeders() {
         )
         .unwrap();
     }
+    let shared = tracker.shared().clone();
+    let metrics = magnetar_shared::telemetry::spawn_metrics(
+        "127.0.0.1:0".parse().unwrap(),
+        move || shared.stats.snapshot().prometheus(),
+        magnetar_shared::Shutdown::new(),
+    )
+    .await
+    .unwrap();
     let mut cfg = config(dir.path());
+    cfg.catalog.tracker_metrics_url = Some(format!("http://{metrics}/metrics"));
     cfg.catalog.scrape_trackers = vec![format!("udp://{addr}")];
     cfg.catalog.swarm_ttl = 5;
     cfg.catalog.swarm_wait_ms = 2_000;
@@ -57,5 +66,17 @@ async fn detail_page_shows_scraped_swarm_stats_and_sorts_by_seeders() {
     .await;
     let (_, metrics) = get(&client, "/metrics").await;
     assert!(!metrics.contains("magnetar_catalog_scrape_requests_total 0"));
+    // /stats shows the tracker's own counters, fetched from its metrics URL.
+    let (_, stats) = get(&client, "/stats").await;
+    assert!(
+        stats.contains("<dt>torrents</dt><dd>") || stats.contains("<dt>requests total</dt>"),
+        "{stats}"
+    );
+    let (_, json) = get(&client, "/api/v1/stats").await;
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(
+        v["tracker"]["requests_total"].as_f64().unwrap() >= 3.0,
+        "{json}"
+    );
     tracker.stop().unwrap();
 }

@@ -192,3 +192,63 @@ async fn wait_until(mut f: impl FnMut() -> bool, what: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Serves `body` to every HTTP request on loopback; returns the URL.
+async fn serve_http(body: Vec<u8>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                let _ = s.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+            });
+        }
+    });
+    format!("http://{addr}/infohash.bin")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_sources_are_fetched_and_size_capped() {
+    common::init_logs();
+    let (peer, hashes) =
+        common::fake_peer::serve(vec![single("remote.txt", 128), single("toolarge.txt", 128)])
+            .await;
+    let small = serve_http(hashes[0].0.to_vec()).await;
+    let big = serve_http(hashes[1].0.repeat(100)).await;
+    let data = tempfile::tempdir().unwrap();
+    let mut config = offline_config(data.path(), peer);
+    config.crawler.sources = vec![small, big];
+    config.crawler.max_source_bytes = 1000;
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        run_with(
+            config,
+            Shutdown::new(),
+            Options {
+                once: true,
+                ..Default::default()
+            },
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let preload = data.path().join("preload");
+    assert!(
+        preload.join(format!("{}.torrent", hashes[0])).exists(),
+        "hash from the HTTP source resolved"
+    );
+    assert!(
+        !preload.join(format!("{}.torrent", hashes[1])).exists(),
+        "a source over max_source_bytes is skipped"
+    );
+}

@@ -285,3 +285,45 @@ fn access_list_allow_mode_refuses_unlisted_hashes() {
     assert!(matches!(err, ClientError::Tracker(m) if m.contains("not allowed")));
     tracker.stop().unwrap();
 }
+
+#[test]
+fn access_list_file_changes_are_picked_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("allow.txt");
+    std::fs::write(&list, format!("{HASH}\n")).unwrap();
+    let mut config = common::config(dir.path());
+    config.tracker.access_list_mode = magnetar_shared::config::AccessListMode::Allow;
+    config.tracker.access_list_path = Some("allow.txt".into());
+    let tracker = magnetar_tracker::RunningTracker::start(&config).unwrap();
+    let addr = tracker.local_addrs()[0];
+    // The file watcher runs inside `serve`, on a runtime.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let shutdown = magnetar_shared::Shutdown::new();
+    let stop = shutdown.clone();
+    let serving =
+        std::thread::spawn(move || rt.block_on(magnetar_tracker::serve(tracker, &config, stop)));
+    let other = InfoHash([0x98; 20]);
+    let mut c =
+        magnetar_tracker::client::TrackerClient::new(addr, std::time::Duration::from_millis(300))
+            .unwrap();
+    assert!(c
+        .announce(other, peer(1), 1, 0, Event::Started, -1)
+        .is_err());
+    // Rewrite until seen: the watcher may start after the first write.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        std::fs::write(&list, format!("{HASH}\n{other}\n")).unwrap();
+        if c.announce(other, peer(1), 1, 0, Event::Started, -1).is_ok() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "access list change not picked up"
+        );
+    }
+    shutdown.cancel();
+    serving.join().unwrap().unwrap();
+}
