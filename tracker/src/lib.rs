@@ -6,6 +6,8 @@
 //! dumps and logs. `run` wraps this for the async world.
 
 pub mod access_list;
+#[cfg(target_os = "linux")]
+mod batch;
 pub mod client;
 pub mod connection_id;
 pub mod protocol;

@@ -18,7 +18,7 @@ use crate::Shared;
 /// Largest reply payload: fits a 1500-byte MTU with IPv6 + UDP headers.
 pub const MAX_REPLY: usize = 1500 - 40 - 8;
 /// Datagrams this long or longer are dropped as oversized.
-const RECV_BUF: usize = 4096;
+pub(crate) const RECV_BUF: usize = 4096;
 
 pub(crate) struct Worker {
     pub socket: UdpSocket,
@@ -29,22 +29,69 @@ pub(crate) struct Worker {
 
 impl Worker {
     pub fn run(self) {
+        #[cfg(target_os = "linux")]
+        self.run_batched();
+        #[cfg(not(target_os = "linux"))]
+        self.run_simple();
+    }
+
+    fn is_transient(e: &std::io::Error) -> bool {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock
+                | std::io::ErrorKind::TimedOut
+                | std::io::ErrorKind::Interrupted
+        )
+    }
+
+    /// Linux: `recvmmsg`/`sendmmsg`, up to 32 datagrams per syscall.
+    #[cfg(target_os = "linux")]
+    fn run_batched(self) {
+        let mut batch = crate::batch::Batch::new();
+        let mut rng = SmallRng::from_entropy();
+        while !self.stop.load(Ordering::Relaxed) {
+            let n = match batch.receive(&self.socket) {
+                Ok(n) => n,
+                Err(e) if Self::is_transient(&e) => continue,
+                Err(e) => {
+                    tracing::debug!("recvmmsg error: {e}");
+                    continue;
+                }
+            };
+            let mut bytes_in = 0u64;
+            for i in 0..n {
+                let Some(received) = batch.received(i) else {
+                    continue;
+                };
+                bytes_in += received.packet.len() as u64;
+                let (source, truncated) = (received.source, received.truncated);
+                let source = SocketAddr::new(source.ip().to_canonical(), source.port());
+                if truncated {
+                    self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let (packet, out) = batch.reply_slot(i);
+                let len = self.handle(packet, source, out, rng.gen());
+                if len > 0 {
+                    batch.queue_reply(source, len);
+                }
+            }
+            self.stats.bytes_in.fetch_add(bytes_in, Ordering::Relaxed);
+            let sent = batch.send(&self.socket);
+            self.stats.bytes_out.fetch_add(sent, Ordering::Relaxed);
+        }
+    }
+
+    /// Portable loop: one `recv_from` and one `send_to` per datagram.
+    #[cfg_attr(target_os = "linux", allow(dead_code))]
+    fn run_simple(self) {
         let mut recv = [0u8; RECV_BUF];
         let mut send = [0u8; MAX_REPLY];
         let mut rng = SmallRng::from_entropy();
         while !self.stop.load(Ordering::Relaxed) {
             let (len, source) = match self.socket.recv_from(&mut recv) {
                 Ok(r) => r,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock
-                            | std::io::ErrorKind::TimedOut
-                            | std::io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    continue
-                }
+                Err(e) if Self::is_transient(&e) => continue,
                 Err(e) => {
                     tracing::debug!("recv error: {e}");
                     continue;
