@@ -98,6 +98,14 @@ impl RunningTracker {
     pub fn start(config: &Config) -> Result<Self, Error> {
         let tc = &config.tracker;
         let dump_path = config.data().resolve(&tc.dump_file);
+        if let Some(dir) = dump_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::Dump(InfoHashFileError::Io {
+                    path: dir.to_owned(),
+                    source: e,
+                })
+            })?;
+        }
         let workers = if tc.workers == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {

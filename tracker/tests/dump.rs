@@ -40,3 +40,14 @@ fn dump_holds_exactly_the_announced_hashes_and_survives_restart() {
         announced
     );
 }
+
+#[test]
+fn a_missing_data_dir_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("not").join("yet");
+    let mut config = common::config(&data);
+    config.tracker.workers = 1;
+    let t = magnetar_tracker::RunningTracker::start(&config).unwrap();
+    assert_eq!(t.stop().unwrap(), 0);
+    assert!(data.join("infohash.bin").exists());
+}
