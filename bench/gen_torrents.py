@@ -34,7 +34,7 @@ def main():
             pieces -= 1
         info = b({"name": name, "piece length": plen, "pieces": os.urandom(20) * pieces, "files": files})
         h = hashlib.sha1(info).hexdigest()
-        body = b"d8:announce30:udp://127.0.0.1:6969/announce4:info" + info + b"e"
+        body = b"d" + b(b"announce") + b("udp://127.0.0.1:6969/announce") + b(b"info") + info + b"e"
         with open(os.path.join(preload, h + ".torrent"), "wb") as f:
             f.write(body)
         if i and i % 20000 == 0:
