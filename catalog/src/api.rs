@@ -373,14 +373,7 @@ fn metrics(app: &State<App>) -> (ContentType, String) {
         "Swarm stats not fresh in cache.",
         s.cache_misses.load(Relaxed),
     );
-    if let Some(rss) = magnetar_shared::telemetry::resident_memory_bytes() {
-        p.single(
-            "process_resident_memory_bytes",
-            "gauge",
-            "Resident memory.",
-            rss,
-        );
-    }
+    p.process();
     (
         ContentType::new("text", "plain").with_params(("version", "0.0.4")),
         p.finish(),

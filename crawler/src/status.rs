@@ -110,14 +110,7 @@ impl Counters {
         ] {
             p.single(name, "counter", help, v.load(Relaxed));
         }
-        if let Some(rss) = magnetar_shared::telemetry::resident_memory_bytes() {
-            p.single(
-                "process_resident_memory_bytes",
-                "gauge",
-                "Resident memory.",
-                rss,
-            );
-        }
+        p.process();
         p.finish()
     }
 }

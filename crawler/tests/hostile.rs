@@ -71,19 +71,7 @@ async fn hostile_metadata_is_rejected_and_the_good_torrent_still_lands() {
 
     let data = tempfile::tempdir().unwrap();
     write_infohash_file(&data.path().join("infohash.bin"), hashes.clone()).unwrap();
-    let counters = std::sync::Arc::new(magnetar_crawler::status::Counters::default());
-    let options = Options {
-        once: true,
-        counters: Some(counters.clone()),
-        ..Default::default()
-    };
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        run_with(offline_config(data.path(), peer), Shutdown::new(), options),
-    )
-    .await
-    .expect("crawler finished")
-    .expect("crawler did not fail");
+    let counters = common::crawl_once(offline_config(data.path(), peer), 60).await;
 
     let good_hash = hashes[4];
     let written = std::fs::read(
@@ -228,20 +216,7 @@ async fn http_sources_are_fetched_and_size_capped() {
     let mut config = offline_config(data.path(), peer);
     config.crawler.sources = vec![small, big];
     config.crawler.max_source_bytes = 1000;
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        run_with(
-            config,
-            Shutdown::new(),
-            Options {
-                once: true,
-                ..Default::default()
-            },
-        ),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    common::crawl_once(config, 30).await;
     let preload = data.path().join("preload");
     assert!(
         preload.join(format!("{}.torrent", hashes[0])).exists(),

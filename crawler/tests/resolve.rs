@@ -4,9 +4,8 @@ mod common;
 
 use std::time::Duration;
 
-use magnetar_crawler::{run_with, Options};
 use magnetar_shared::infohash_file::write_infohash_file;
-use magnetar_shared::{InfoHash, Shutdown, TorrentMeta};
+use magnetar_shared::{InfoHash, TorrentMeta};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resolves_a_seeded_multi_file_torrent() {
@@ -27,20 +26,7 @@ async fn resolves_a_seeded_multi_file_torrent() {
     let data = tempfile::tempdir().unwrap();
     write_infohash_file(&data.path().join("infohash.bin"), vec![hash]).unwrap();
     let config = common::crawler_config(data.path(), t.addr);
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        run_with(
-            config,
-            Shutdown::new(),
-            Options {
-                once: true,
-                ..Default::default()
-            },
-        ),
-    )
-    .await
-    .expect("crawler --once finished")
-    .unwrap();
+    common::crawl_once(config, 60).await;
 
     let path = data.path().join("preload").join(format!("{hash}.torrent"));
     let bytes = std::fs::read(&path).expect("torrent written");
@@ -91,20 +77,7 @@ async fn preload_keeps_only_the_wanted_small_files() {
     config.crawler.preload.enabled = true;
     config.crawler.preload.max_file_size = 50_000;
     config.crawler.preload.timeout = 30;
-    tokio::time::timeout(
-        Duration::from_secs(90),
-        run_with(
-            config,
-            Shutdown::new(),
-            Options {
-                once: true,
-                ..Default::default()
-            },
-        ),
-    )
-    .await
-    .expect("crawler finished")
-    .unwrap();
+    common::crawl_once(config, 90).await;
     let preload = data.path().join("preload");
     assert!(preload.join(format!("{hash}.torrent")).exists());
     let dir = preload.join(hash.to_hex());
@@ -130,17 +103,7 @@ async fn unknown_hash_times_out_into_a_persisted_backoff() {
     write_infohash_file(&data.path().join("infohash.bin"), vec![unknown]).unwrap();
     let mut config = common::crawler_config(data.path(), t.addr);
     config.crawler.timeout = 2;
-    let once = || Options {
-        once: true,
-        ..Default::default()
-    };
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        run_with(config.clone(), Shutdown::new(), once()),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    common::crawl_once(config.clone(), 30).await;
     assert!(!data
         .path()
         .join("preload")
@@ -152,19 +115,8 @@ async fn unknown_hash_times_out_into_a_persisted_backoff() {
     assert_eq!(backoff[unknown.to_hex()]["failures"], 1);
 
     // A restart remembers the backoff: the hash is not tried again yet.
-    let counters = std::sync::Arc::new(magnetar_crawler::status::Counters::default());
     let started = std::time::Instant::now();
-    run_with(
-        config,
-        Shutdown::new(),
-        Options {
-            once: true,
-            counters: Some(counters.clone()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let counters = common::crawl_once(config, 30).await;
     assert_eq!(
         counters.failed.load(std::sync::atomic::Ordering::Relaxed),
         0,

@@ -61,6 +61,19 @@ impl PromText {
         self.family(name, kind, help).sample(name, &[], value)
     }
 
+    /// Process-level metrics every role exports (resident memory).
+    pub fn process(&mut self) -> &mut Self {
+        if let Some(rss) = resident_memory_bytes() {
+            self.single(
+                "process_resident_memory_bytes",
+                "gauge",
+                "Resident memory.",
+                rss,
+            );
+        }
+        self
+    }
+
     /// The document.
     pub fn finish(self) -> String {
         self.out

@@ -63,5 +63,10 @@ for f in "$out"/*.html; do
     log "FAIL $(basename "$f") references a non-loopback host"; fail=1
   fi
 done
-[ $fail -eq 0 ] && log "browser checks passed" || tail -20 "$work/magnetar.log"
+if [ $fail -eq 0 ]; then
+  log "browser checks passed"
+  finish_ok "$work"
+else
+  tail -20 "$work/magnetar.log"
+fi
 exit $fail

@@ -17,6 +17,13 @@ cleanup() {
   done
 }
 
+# finish_ok DIR: stops everything started, then removes DIR (kept on failure).
+finish_ok() {
+  cleanup
+  PIDS=()
+  rm -rf "$1" 2>/dev/null || true
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -83,4 +90,27 @@ PY
 # search_total QUERY: number of catalog results.
 search_total() {
   curl -sf "$CATALOG/api/v1/search?q=$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])'
+}
+
+# qb_profile DIR PEER_PORT WEBUI_ADDR: a qbittorrent-nox profile that accepts
+# the legal notice and turns off DHT, LSD, PeX, UPnP/NAT-PMP and forced
+# encryption (librqbit speaks plain BitTorrent only).
+qb_profile() {
+  mkdir -p "$1/qBittorrent/config"
+  cat > "$1/qBittorrent/config/qBittorrent.conf" <<CONF
+[LegalNotice]
+Accepted=true
+[BitTorrent]
+Session\DHTEnabled=false
+Session\LSDEnabled=false
+Session\PeXEnabled=false
+Session\Encryption=0
+Session\Port=$2
+[Preferences]
+Connection\UPnP=false
+WebUI\Port=$(free_port)
+WebUI\Address=$3
+[Network]
+PortForwardingEnabled=false
+CONF
 }

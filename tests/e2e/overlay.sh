@@ -91,29 +91,13 @@ CAT="http://[$ADDR_A]:8000"
 from_b() { ip netns exec "$B" curl -sfg --max-time 5 "$@"; }
 wait_for 150 "catalog reachable from B over the overlay" from_b "$CAT/healthz" || { tail -20 "$work/a/magnetar.log"; exit 1; }
 log "catalog on A reachable from B at $CAT"
-grep -m1 -a "magnetar is up" "$work/a/magnetar.log" | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-40 >&2
 
 # B: a torrent announcing to A's overlay tracker, seeded by qbittorrent-nox.
-mkdir -p "$work/b/data" "$work/b/qb/qBittorrent/config"
+mkdir -p "$work/b/data"
+qb_profile "$work/b/qb" 51413 ::1
 name=overlaysample$tag
 head -c 200000 /dev/urandom > "$work/b/data/$name.bin"
 mktorrent -l 15 -a "udp://[$ADDR_A]:6969/announce" -o "$work/b/$name.torrent" "$work/b/data/$name.bin" >/dev/null
-cat > "$work/b/qb/qBittorrent/config/qBittorrent.conf" <<CONF
-[LegalNotice]
-Accepted=true
-[BitTorrent]
-Session\DHTEnabled=false
-Session\LSDEnabled=false
-Session\PeXEnabled=false
-Session\Encryption=0
-Session\Port=51413
-[Preferences]
-Connection\UPnP=false
-WebUI\Port=8081
-WebUI\Address=::1
-[Network]
-PortForwardingEnabled=false
-CONF
 ip netns exec "$B" qbittorrent-nox --profile="$work/b/qb" --save-path="$work/b/data" --skip-hash-check "$work/b/$name.torrent" \
   > "$work/b/qb.log" 2>&1 &
 
@@ -141,5 +125,9 @@ else
   fail=1
   tail -20 "$work/a/magnetar.log"; tail -5 "$work/b/qb.log"
 fi
-[ $fail -eq 0 ] && { log "overlay test passed"; rm -rf "$work"; }
+if [ $fail -eq 0 ]; then
+  log "overlay test passed"
+  overlay_cleanup
+  rm -rf "$work" 2>/dev/null || true
+fi
 exit $fail

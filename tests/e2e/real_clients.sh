@@ -37,23 +37,7 @@ seed() {
         > "$dir/../$client-seed.log" 2>&1 & ;;
     qbittorrent)
       local profile="$dir/../qb-profile"
-      mkdir -p "$profile/qBittorrent/config"
-      cat > "$profile/qBittorrent/config/qBittorrent.conf" <<CONF
-[LegalNotice]
-Accepted=true
-[BitTorrent]
-Session\DHTEnabled=false
-Session\LSDEnabled=false
-Session\PeXEnabled=false
-Session\Encryption=0
-Session\Port=$port
-[Preferences]
-Connection\UPnP=false
-WebUI\Port=$(free_port)
-WebUI\Address=127.0.0.1
-[Network]
-PortForwardingEnabled=false
-CONF
+      qb_profile "$profile" "$port" 127.0.0.1
       qbittorrent-nox --profile="$profile" --save-path="$dir" --skip-hash-check "$torrent" \
         > "$dir/../$client-seed.log" 2>&1 & ;;
   esac
@@ -75,9 +59,7 @@ leech() {
         > "$dir/../leech.log" 2>&1 & ;;
     qbittorrent)
       local profile="$dir/../qb-leech"
-      mkdir -p "$profile/qBittorrent/config"
-      printf '[LegalNotice]\nAccepted=true\n[BitTorrent]\nSession\\DHTEnabled=false\nSession\\LSDEnabled=false\nSession\\PeXEnabled=false\nSession\\Port=%s\n[Preferences]\nWebUI\\Port=%s\nWebUI\\Address=127.0.0.1\nConnection\\UPnP=false\n' \
-        "$(free_port)" "$(free_port)" > "$profile/qBittorrent/config/qBittorrent.conf"
+      qb_profile "$profile" "$(free_port)" 127.0.0.1
       qbittorrent-nox --profile="$profile" --save-path="$dir" "$torrent" > "$dir/../leech.log" 2>&1 & ;;
   esac
   PIDS+=($!)
@@ -135,4 +117,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   exit 1
 fi
 log "all clients passed: ${clients[*]}"
-rm -rf "$work"
+finish_ok "$work"

@@ -28,6 +28,24 @@ pub struct Batch {
     replies: Vec<(SockAddr, usize)>,
 }
 
+/// Points one kernel message header at an address and one buffer.
+fn arm(
+    msg: &mut libc::mmsghdr,
+    name: *mut libc::c_void,
+    name_len: libc::socklen_t,
+    iov: &mut libc::iovec,
+) {
+    let hdr = &mut msg.msg_hdr;
+    hdr.msg_name = name;
+    hdr.msg_namelen = name_len;
+    hdr.msg_iov = iov;
+    hdr.msg_iovlen = 1;
+    hdr.msg_control = null_mut();
+    hdr.msg_controllen = 0;
+    hdr.msg_flags = 0;
+    msg.msg_len = 0;
+}
+
 /// One received datagram.
 pub struct Received<'a> {
     pub packet: &'a [u8],
@@ -57,15 +75,9 @@ impl Batch {
                 iov_base: self.recv[i].as_mut_ptr().cast(),
                 iov_len: self.recv[i].len(),
             };
-            let hdr = &mut self.msgs[i].msg_hdr;
-            hdr.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
-            hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            hdr.msg_iov = &mut self.iov[i];
-            hdr.msg_iovlen = 1;
-            hdr.msg_control = null_mut();
-            hdr.msg_controllen = 0;
-            hdr.msg_flags = 0;
-            self.msgs[i].msg_len = 0;
+            let name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+            let len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            arm(&mut self.msgs[i], name, len, &mut self.iov[i]);
         }
         self.replies.clear();
         // SAFETY: `msgs` holds BATCH initialised headers whose name and iovec
@@ -119,15 +131,12 @@ impl Batch {
                 iov_base: self.send[i].as_mut_ptr().cast(),
                 iov_len: *len,
             };
-            let hdr = &mut self.msgs[i].msg_hdr;
-            hdr.msg_name = addr.as_ptr() as *mut libc::c_void;
-            hdr.msg_namelen = addr.len();
-            hdr.msg_iov = &mut self.iov[i];
-            hdr.msg_iovlen = 1;
-            hdr.msg_control = null_mut();
-            hdr.msg_controllen = 0;
-            hdr.msg_flags = 0;
-            self.msgs[i].msg_len = 0;
+            arm(
+                &mut self.msgs[i],
+                addr.as_ptr() as *mut libc::c_void,
+                addr.len(),
+                &mut self.iov[i],
+            );
         }
         let mut sent = 0usize;
         let mut bytes = 0u64;

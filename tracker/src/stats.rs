@@ -201,14 +201,7 @@ impl StatsSnapshot {
         ] {
             p.single(name, "gauge", help, v);
         }
-        if let Some(rss) = magnetar_shared::telemetry::resident_memory_bytes() {
-            p.single(
-                "process_resident_memory_bytes",
-                "gauge",
-                "Resident memory.",
-                rss,
-            );
-        }
+        p.process();
         p.finish()
     }
 }

@@ -110,3 +110,24 @@ pub fn init_logs() {
         .with_test_writer()
         .try_init();
 }
+
+/// Runs the crawler with `--once` (bounded by `secs`) and returns its counters.
+pub async fn crawl_once(
+    config: Config,
+    secs: u64,
+) -> std::sync::Arc<magnetar_crawler::status::Counters> {
+    let counters = std::sync::Arc::new(magnetar_crawler::status::Counters::default());
+    let options = magnetar_crawler::Options {
+        once: true,
+        counters: Some(counters.clone()),
+        ..Default::default()
+    };
+    tokio::time::timeout(
+        Duration::from_secs(secs),
+        magnetar_crawler::run_with(config, magnetar_shared::Shutdown::new(), options),
+    )
+    .await
+    .expect("crawler --once finished in time")
+    .expect("crawler did not fail");
+    counters
+}
