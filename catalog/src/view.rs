@@ -91,8 +91,7 @@ pub struct Segment {
 pub fn linkify(text: &str) -> Vec<Segment> {
     let mut out = Vec::new();
     let mut plain = String::new();
-    for (i, word) in text.split_inclusive(char::is_whitespace).enumerate() {
-        let _ = i;
+    for word in text.split_inclusive(char::is_whitespace) {
         let trimmed = word.trim_end();
         let is_link = (trimmed.starts_with("http://") || trimmed.starts_with("https://"))
             && trimmed.len() > 8

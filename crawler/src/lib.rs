@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use magnetar_shared::{Config, InfoHash, PreloadEntry, Shutdown};
+use magnetar_shared::{Config, InfoHash, Shutdown};
 use tokio::task::JoinSet;
 
 use crate::backoff::Backoff;
@@ -388,12 +388,4 @@ fn watch_sources(
         }
     }
     Some(watcher)
-}
-
-/// True for a name in `preload/` that is a crawler temp dir.
-pub fn is_temp_entry(name: &std::ffi::OsStr) -> bool {
-    matches!(
-        magnetar_shared::PreloadDir::classify(name),
-        PreloadEntry::Temp(_)
-    )
 }

@@ -157,12 +157,11 @@ impl CatalogIndex {
     pub fn all_hashes(&self) -> Vec<InfoHash> {
         let searcher = self.reader.searcher();
         let mut out = Vec::with_capacity(searcher.num_docs() as usize);
-        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+        for segment in searcher.segment_readers() {
             let Ok(store) = segment.get_store_reader(64) else {
                 continue;
             };
             for doc_id in segment.doc_ids_alive() {
-                let _ = ord;
                 if let Ok(doc) = store.get::<TantivyDocument>(doc_id) {
                     if let Some(h) = doc
                         .get_first(self.fields.info_hash)
