@@ -291,88 +291,93 @@ fn healthz(app: &State<App>) -> (Status, (ContentType, String)) {
 
 #[get("/metrics")]
 fn metrics(app: &State<App>) -> (ContentType, String) {
-    let mut p = PromText::new();
     let i = &app.indexer.stats;
     let s = &app.swarm.metrics;
-    p.single(
-        "magnetar_catalog_documents",
-        "gauge",
-        "Documents in the index.",
-        app.index.doc_count(),
-    );
-    p.single(
-        "magnetar_catalog_index_bytes",
-        "gauge",
-        "Index size on disk.",
-        app.index.disk_bytes(),
-    );
-    p.single(
-        "magnetar_catalog_indexed_total",
-        "counter",
-        "Torrents written to the index.",
-        i.indexed.load(Relaxed),
-    );
-    p.single(
-        "magnetar_catalog_removed_total",
-        "counter",
-        "Torrents removed from the index.",
-        i.removed.load(Relaxed),
-    );
-    p.single(
-        "magnetar_catalog_rejected_total",
-        "counter",
-        "Unreadable or invalid .torrent files skipped.",
-        i.rejected.load(Relaxed),
-    );
-    p.single(
-        "magnetar_catalog_commits_total",
-        "counter",
-        "Index commits.",
-        i.commits.load(Relaxed),
-    );
-    p.single(
-        "magnetar_catalog_watcher_events_total",
-        "counter",
-        "File events from preload/.",
-        i.watcher_events.load(Relaxed),
-    );
-    p.single(
-        "magnetar_catalog_searches_total",
-        "counter",
-        "Searches run.",
-        app.metrics.searches.load(Relaxed),
-    );
-    p.single(
-        "magnetar_catalog_search_errors_total",
-        "counter",
-        "Searches that failed.",
-        app.metrics.search_errors.load(Relaxed),
-    );
-    app.metrics.write_histogram(&mut p);
-    p.single(
-        "magnetar_catalog_scrape_requests_total",
-        "counter",
-        "UDP scrape requests sent.",
-        s.requests.load(Relaxed),
-    );
-    p.single(
-        "magnetar_catalog_scrape_errors_total",
-        "counter",
-        "UDP scrapes that failed.",
-        s.errors.load(Relaxed),
-    );
-    p.single(
-        "magnetar_catalog_swarm_cache_hits_total",
-        "counter",
-        "Swarm stats served from cache.",
-        s.cache_hits.load(Relaxed),
-    );
-    p.single(
-        "magnetar_catalog_swarm_cache_misses_total",
-        "counter",
-        "Swarm stats not fresh in cache.",
-        s.cache_misses.load(Relaxed),
-    );
+    let m = &app.metrics;
+    let mut p = PromText::new();
+    for (name, kind, help, value) in [
+        (
+            "magnetar_catalog_documents",
+            "gauge",
+            "Documents in the index.",
+            app.index.doc_count(),
+        ),
+        (
+            "magnetar_catalog_index_bytes",
+            "gauge",
+            "Index size on disk.",
+            app.index.disk_bytes(),
+        ),
+        (
+            "magnetar_catalog_indexed_total",
+            "counter",
+            "Torrents written to the index.",
+            i.indexed.load(Relaxed),
+        ),
+        (
+            "magnetar_catalog_removed_total",
+            "counter",
+            "Torrents removed from the index.",
+            i.removed.load(Relaxed),
+        ),
+        (
+            "magnetar_catalog_rejected_total",
+            "counter",
+            "Unreadable or invalid .torrent files skipped.",
+            i.rejected.load(Relaxed),
+        ),
+        (
+            "magnetar_catalog_commits_total",
+            "counter",
+            "Index commits.",
+            i.commits.load(Relaxed),
+        ),
+        (
+            "magnetar_catalog_watcher_events_total",
+            "counter",
+            "File events from preload/.",
+            i.watcher_events.load(Relaxed),
+        ),
+        (
+            "magnetar_catalog_searches_total",
+            "counter",
+            "Searches run.",
+            m.searches.load(Relaxed),
+        ),
+        (
+            "magnetar_catalog_search_errors_total",
+            "counter",
+            "Searches that failed.",
+            m.search_errors.load(Relaxed),
+        ),
+        (
+            "magnetar_catalog_scrape_requests_total",
+            "counter",
+            "UDP scrape requests sent.",
+            s.requests.load(Relaxed),
+        ),
+        (
+            "magnetar_catalog_scrape_errors_total",
+            "counter",
+            "UDP scrapes that failed.",
+            s.errors.load(Relaxed),
+        ),
+        (
+            "magnetar_catalog_swarm_cache_hits_total",
+            "counter",
+            "Swarm stats served from cache.",
+            s.cache_hits.load(Relaxed),
+        ),
+        (
+            "magnetar_catalog_swarm_cache_misses_total",
+            "counter",
+            "Swarm stats not fresh in cache.",
+            s.cache_misses.load(Relaxed),
+        ),
+    ] {
+        p.single(name, kind, help, value);
+    }
+    m.write_histogram(&mut p);
     p.process();
     (
         ContentType::new("text", "plain").with_params(("version", "0.0.4")),
