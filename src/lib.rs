@@ -27,7 +27,7 @@ pub struct Ready {
 }
 
 /// An address clients on this host can use: unspecified becomes loopback.
-fn reachable(addr: SocketAddr) -> SocketAddr {
+pub fn reachable(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
             SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())

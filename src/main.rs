@@ -120,13 +120,7 @@ impl Cli {
 
 /// The URL a browser on this host uses for a bind address.
 fn base_url_for(bind: SocketAddr) -> String {
-    match bind.ip() {
-        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
-            format!("http://127.0.0.1:{}/", bind.port())
-        }
-        std::net::IpAddr::V6(ip) if ip.is_unspecified() => format!("http://[::1]:{}/", bind.port()),
-        _ => format!("http://{bind}/"),
-    }
+    format!("http://{}/", magnetar::reachable(bind))
 }
 
 fn main() -> anyhow::Result<()> {

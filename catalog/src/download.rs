@@ -24,12 +24,11 @@ pub fn torrent_file(app: &App, meta: &TorrentMeta, stored: &[u8]) -> (Vec<u8>, S
         return (stored.to_vec(), filename);
     };
     let own = meta.trackers();
-    let trackers: Vec<String> = app.trackers_for(&own).fold(Vec::new(), |mut v, t| {
-        if !v.iter().any(|x: &String| x == t) {
-            v.push(t.to_owned());
-        }
-        v
-    });
+    let trackers: Vec<String> = app
+        .trackers_for(&own)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     let body = build_torrent_file(
         info,
         &trackers,

@@ -38,14 +38,15 @@ impl App {
         Duration::from_millis(self.config.catalog.swarm_wait_ms)
     }
 
-    /// Instance trackers first, then the torrent's own.
-    pub fn trackers_for<'a>(&'a self, own: &'a [String]) -> impl Iterator<Item = &'a str> {
-        self.config
-            .catalog
-            .public_trackers
-            .iter()
-            .chain(own.iter())
-            .map(String::as_str)
+    /// Instance trackers first, then the torrent's own, each once.
+    pub fn trackers_for<'a>(&'a self, own: &'a [String]) -> Vec<&'a str> {
+        let mut out: Vec<&str> = Vec::new();
+        for t in self.config.catalog.public_trackers.iter().chain(own) {
+            if !t.is_empty() && !out.contains(&t.as_str()) {
+                out.push(t);
+            }
+        }
+        out
     }
 }
 

@@ -116,7 +116,6 @@ pub async fn run_with(config: Config, shutdown: Shutdown, options: Options) -> R
         .unwrap_or_default()
         .into_iter()
         .collect();
-    let mut known: HashSet<InfoHash> = HashSet::new();
     let mut queue: VecDeque<InfoHash> = VecDeque::new();
     let mut in_flight: HashSet<InfoHash> = HashSet::new();
     let mut tasks: JoinSet<(InfoHash, Result<(), ResolveError>)> = JoinSet::new();
@@ -131,7 +130,7 @@ pub async fn run_with(config: Config, shutdown: Shutdown, options: Options) -> R
         if refresh || last_refresh.elapsed() >= Duration::from_secs(c.poll_interval.max(1)) {
             refresh = false;
             last_refresh = Instant::now();
-            known = sources::read_all(&sources, &http, c.max_source_bytes).await;
+            let known = sources::read_all(&sources, &http, c.max_source_bytes).await;
             if let Ok(listed) = preload.list_torrents() {
                 done.extend(listed);
             }
@@ -202,7 +201,7 @@ pub async fn run_with(config: Config, shutdown: Shutdown, options: Options) -> R
                     }
                     // The .torrent appears last: its presence means "done".
                     tokio::task::spawn_blocking(move || {
-                        resolver::store(&preload, &hash, &torrent, &announce)
+                        resolver::store(&preload, &meta, &torrent, &announce)
                     })
                     .await
                     .map_err(|_| ResolveError::Panicked)??;
@@ -253,12 +252,8 @@ pub async fn run_with(config: Config, shutdown: Shutdown, options: Options) -> R
                 while changed_rx.try_recv().is_ok() {}
                 refresh = true;
             }
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                if queue.is_empty() && !known.is_empty() {
-                    // Retries that came due.
-                    queue = build_queue(&known, &done, &in_flight, &backoff, unix_now());
-                }
-            }
+            // Wake up to check the poll timer (its refresh also queues retries that came due).
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = shutdown.cancelled() => {}
         }
 

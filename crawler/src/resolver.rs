@@ -151,19 +151,18 @@ pub fn validate(hash: &InfoHash, torrent: &[u8]) -> Result<TorrentMeta, ResolveE
     Ok(meta)
 }
 
-/// Validates fetched metadata with magnetar's own checks (depth, size,
-/// pieces, file count, paths) and writes `<hex>.torrent` atomically, with
-/// the exact info dict bytes and the given announce URLs.
+/// Writes `<hex>.torrent` atomically for metadata that passed [`validate`]
+/// (taking its result is the proof), with the exact info dict bytes and the
+/// given announce URLs.
 pub fn store(
     preload: &PreloadDir,
-    hash: &InfoHash,
+    meta: &TorrentMeta,
     torrent: &[u8],
     announce: &[String],
-) -> Result<TorrentMeta, ResolveError> {
-    let meta = validate(hash, torrent)?;
+) -> Result<(), ResolveError> {
     let info = info_bytes_of(torrent).map_err(|e| ResolveError::Rejected(e.to_string()))?;
     let file = build_torrent_file(info, announce, None, None, None);
     std::fs::create_dir_all(preload.root())?;
-    magnetar_shared::write_atomic(&preload.torrent_path(hash), &file)?;
-    Ok(meta)
+    magnetar_shared::write_atomic(&preload.torrent_path(&meta.info_hash), &file)?;
+    Ok(())
 }

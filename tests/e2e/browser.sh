@@ -13,16 +13,7 @@ work=$(mktemp -d /tmp/magnetar-e2e-browser.XXXXXX)
 
 # A catalog with the demo torrents (seeded on loopback).
 TRACKER_PORT=$(free_port); cport=$(free_port); CATALOG="http://127.0.0.1:$cport"
-cat > "$work/magnetar.toml" <<TOML
-data_dir = "$work/data"
-[tracker]
-bind = ["127.0.0.1:$TRACKER_PORT"]
-workers = 1
-[catalog]
-bind = "127.0.0.1:$cport"
-base_url = "$CATALOG/"
-public_trackers = ["udp://127.0.0.1:$TRACKER_PORT/announce"]
-TOML
+write_config "$work/magnetar.toml" "$work/data" "127.0.0.1:$TRACKER_PORT" "127.0.0.1:$cport" "$CATALOG/" "udp://127.0.0.1:$TRACKER_PORT/announce"
 RUST_LOG=info "$MAGNETAR" --config "$work/magnetar.toml" up --demo > "$work/magnetar.log" 2>&1 &
 PIDS+=($!)
 wait_for 60 "catalog" curl -sf "$CATALOG/healthz" || { tail -30 "$work/magnetar.log"; exit 1; }

@@ -41,32 +41,38 @@ wait_for() {
   done
 }
 
-# start_magnetar DIR: runs `magnetar up` on loopback; sets TRACKER_PORT, CATALOG.
-start_magnetar() {
-  local dir=$1
-  TRACKER_PORT=$(free_port)
-  local cport; cport=$(free_port)
-  CATALOG="http://127.0.0.1:$cport"
-  mkdir -p "$dir"
-  cat > "$dir/magnetar.toml" <<TOML
-data_dir = "$dir/data"
+# write_config FILE DATA_DIR TRACKER_BIND CATALOG_BIND BASE_URL PUBLIC_TRACKER:
+# a magnetar config for end-to-end runs (fast dumps and polls, no DHT).
+write_config() {
+  mkdir -p "$(dirname "$1")"
+  cat > "$1" <<TOML
+data_dir = "$2"
 [tracker]
-bind = ["127.0.0.1:$TRACKER_PORT"]
+bind = ["$3"]
 workers = 1
 dump_interval = 1
 [crawler]
 dht = false
 timeout = 20
 poll_interval = 1
+status_interval = 2
 # Clients announce "started" before they verify their data; retry soon.
 backoff_initial = 3
-status_interval = 2
 [catalog]
-bind = "127.0.0.1:$cport"
-base_url = "$CATALOG/"
-public_trackers = ["udp://127.0.0.1:$TRACKER_PORT/announce"]
-swarm_ttl = 1
+bind = "$4"
+base_url = "$5"
+public_trackers = ["$6"]
+swarm_ttl = 2
 TOML
+}
+
+# start_magnetar DIR: runs `magnetar up` on loopback; sets TRACKER_PORT, CATALOG.
+start_magnetar() {
+  local dir=$1
+  TRACKER_PORT=$(free_port)
+  local cport; cport=$(free_port)
+  CATALOG="http://127.0.0.1:$cport"
+  write_config "$dir/magnetar.toml" "$dir/data" "127.0.0.1:$TRACKER_PORT" "127.0.0.1:$cport" "$CATALOG/" "udp://127.0.0.1:$TRACKER_PORT/announce"
   RUST_LOG=${RUST_LOG:-info} "$MAGNETAR" --config "$dir/magnetar.toml" up > "$dir/magnetar.log" 2>&1 &
   PIDS+=($!)
   wait_for 60 "catalog at $CATALOG" curl -sf "$CATALOG/healthz"

@@ -68,24 +68,7 @@ wait_for 30 "A's overlay address" has_addr "$A" "$ADDR_A" || exit 1
 wait_for 30 "B's overlay address" has_addr "$B" "$ADDR_B" || exit 1
 
 # A: magnetar bound to [::], URLs on A's overlay address.
-mkdir -p "$work/a"
-cat > "$work/a/magnetar.toml" <<TOML
-data_dir = "$work/a/data"
-[tracker]
-bind = ["[::]:6969"]
-workers = 1
-dump_interval = 1
-[crawler]
-dht = false
-timeout = 20
-poll_interval = 1
-backoff_initial = 3
-[catalog]
-bind = "[::]:8000"
-base_url = "http://[$ADDR_A]:8000/"
-public_trackers = ["udp://[$ADDR_A]:6969/announce"]
-swarm_ttl = 2
-TOML
+write_config "$work/a/magnetar.toml" "$work/a/data" "[::]:6969" "[::]:8000" "http://[$ADDR_A]:8000/" "udp://[$ADDR_A]:6969/announce"
 ip netns exec "$A" env RUST_LOG=info "$MAGNETAR" --config "$work/a/magnetar.toml" up > "$work/a/magnetar.log" 2>&1 &
 CAT="http://[$ADDR_A]:8000"
 from_b() { ip netns exec "$B" curl -sfg --max-time 5 "$@"; }
