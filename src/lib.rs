@@ -61,7 +61,7 @@ pub async fn up(mut config: Config, shutdown: Shutdown, options: UpOptions) -> a
         config.crawler.dht = false;
         config.crawler.preload.enabled = true;
     }
-    let tracker = RunningTracker::start(&config).context("tracker")?;
+    let tracker = RunningTracker::start_with(&config, &shutdown).context("tracker")?;
     let local: Vec<SocketAddr> = tracker
         .local_addrs()
         .iter()

@@ -9,6 +9,7 @@ use figment::providers::Serialized;
 use figment::Figment;
 use magnetar_shared::config::Config;
 use magnetar_shared::shutdown::cancel_on_signal;
+use magnetar_shared::task;
 use magnetar_shared::Shutdown;
 
 /// Self-hosted BitTorrent tracker, metadata crawler and search catalog.
@@ -149,9 +150,18 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let shutdown = Shutdown::new();
-        tokio::spawn(cancel_on_signal(shutdown.clone()));
-        match cli.command {
-            Command::Tracker(_) => magnetar_tracker::run(config, shutdown)
+        let on_signal = shutdown.clone();
+        let signals = task::spawn(
+            "signals",
+            &shutdown,
+            task::Criticality::BestEffort,
+            async move {
+                cancel_on_signal(on_signal).await;
+                Ok::<(), std::convert::Infallible>(())
+            },
+        );
+        let result = match cli.command {
+            Command::Tracker(_) => magnetar_tracker::run(config, shutdown.clone())
                 .await
                 .context("tracker failed"),
             Command::Crawler(args) => {
@@ -159,11 +169,11 @@ fn main() -> anyhow::Result<()> {
                     once: args.once,
                     ..Default::default()
                 };
-                magnetar_crawler::run_with(config, shutdown, options)
+                magnetar_crawler::run_with(config, shutdown.clone(), options)
                     .await
                     .context("crawler failed")
             }
-            Command::Catalog(_) => magnetar_catalog::run(config, shutdown)
+            Command::Catalog(_) => magnetar_catalog::run(config, shutdown.clone())
                 .await
                 .context("catalog failed"),
             Command::Up(args) => {
@@ -171,10 +181,13 @@ fn main() -> anyhow::Result<()> {
                     demo: args.demo,
                     ..Default::default()
                 };
-                magnetar::up(config, shutdown, options).await
+                magnetar::up(config, shutdown.clone(), options).await
             }
             Command::PrintConfig => Ok(()),
-        }
+        };
+        shutdown.cancel();
+        signals.join().await;
+        result
     })
 }
 

@@ -1,43 +1,16 @@
-//! Downloads: `.torrent` files with instance trackers, preloaded images.
+//! Download helpers: safe file names and headers for `.torrent` downloads,
+//! and the checks on preloaded images.
 
 use std::io::Read;
 use std::path::Path;
 
-use magnetar_shared::metainfo::{build_torrent_file, info_bytes_of};
-use magnetar_shared::TorrentMeta;
 use rocket::http::{ContentType, Header};
 
-use crate::magnet::encode;
-use crate::web::{App, PageError};
+use crate::links::encode;
+use crate::query::QueryError;
 
 /// Largest preloaded file served.
 const MAX_PRELOADED_BYTES: u64 = 16 * 1024 * 1024;
-
-/// The stored `.torrent`, with the instance's public trackers put first when
-/// configured, and a safe download file name.
-pub fn torrent_file(app: &App, meta: &TorrentMeta, stored: &[u8]) -> (Vec<u8>, String) {
-    let filename = format!("{}.torrent", safe_filename(&meta.name));
-    if app.config.catalog.public_trackers.is_empty() {
-        return (stored.to_vec(), filename);
-    }
-    let Ok(info) = info_bytes_of(stored) else {
-        return (stored.to_vec(), filename);
-    };
-    let own = meta.trackers();
-    let trackers: Vec<String> = app
-        .trackers_for(&own)
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let body = build_torrent_file(
-        info,
-        &trackers,
-        meta.comment.as_deref(),
-        meta.created_by.as_deref(),
-        meta.creation_date,
-    );
-    (body, filename)
-}
 
 /// ASCII-only file name for the plain `filename=` parameter.
 pub fn safe_filename(name: &str) -> String {
@@ -74,8 +47,8 @@ pub fn disposition(filename: &str) -> Header<'static> {
 
 /// Serves a file from a torrent's preload dir only if it stays inside that
 /// dir (symlinks resolved) and its content is an allow-listed image.
-pub fn preloaded_image(dir: &Path, rel: &Path) -> Result<(ContentType, Vec<u8>), PageError> {
-    let not_found = || PageError::NotFound("No such file.".into());
+pub fn preloaded_image(dir: &Path, rel: &Path) -> Result<(ContentType, Vec<u8>), QueryError> {
+    let not_found = || QueryError::NotFound("No such file.".into());
     if rel
         .components()
         .any(|c| !matches!(c, std::path::Component::Normal(_)))

@@ -9,11 +9,9 @@ use quick_xml::Writer;
 use rocket::http::{ContentType, Status};
 use rocket::{get, routes, Route, State};
 
-use crate::category::Category;
-use crate::index::search::{RawSearch, SearchParams, MAX_LIMIT, MAX_OFFSET};
-use crate::index::IndexedTorrent;
-use crate::magnet::magnet;
-use crate::pages::run_search;
+use crate::query::{
+    Category, IndexedTorrent, QueryError, RawSearch, SearchParams, MAX_LIMIT, MAX_OFFSET,
+};
 use crate::web::App;
 
 /// Routes of this module.
@@ -95,9 +93,10 @@ pub fn category_of_newznab(id: u32) -> Option<Category> {
 }
 
 fn item(doc: &mut Doc, app: &App, t: &IndexedTorrent, torznab: bool) {
-    let page = app.url(&t.info_hash.to_hex());
-    let torrent_url = app.url(&format!("{}.torrent", t.info_hash));
-    let magnet = magnet(&t.info_hash, &t.name, t.size, app.trackers_for(&[]));
+    let links = app.catalog.links();
+    let page = links.page(&t.info_hash);
+    let torrent_url = links.torrent(&t.info_hash);
+    let magnet = links.magnet(&t.info_hash, &t.name, t.size, &[]);
     let size = t.size.to_string();
     doc.open("item", &[]);
     doc.text("title", &t.name);
@@ -153,10 +152,9 @@ async fn feed(
     params: SearchParams,
     self_path: &str,
     torznab: bool,
-) -> Result<String, String> {
-    let results = run_search(app, params.clone())
-        .await
-        .map_err(|e| format!("{e:?}"))?;
+) -> Result<String, QueryError> {
+    let results = app.catalog.search(params.clone()).await?;
+    let links = app.catalog.links();
     let mut doc = Doc::new();
     let mut attrs = vec![
         ("version", "2.0"),
@@ -168,17 +166,17 @@ async fn feed(
     }
     doc.open("rss", &attrs).open("channel", &[]);
     let title = if params.q.is_empty() {
-        format!("{}: newest torrents", app.config.catalog.title)
+        format!("{}: newest torrents", app.title())
     } else {
-        format!("{}: {}", app.config.catalog.title, params.q)
+        format!("{}: {}", app.title(), params.q)
     };
     doc.text("title", &title);
-    doc.text("link", &app.url(""));
+    doc.text("link", &links.url(""));
     doc.text("description", "Torrents indexed by magnetar");
     doc.empty(
         "atom:link",
         &[
-            ("href", &app.url(self_path)),
+            ("href", &links.url(self_path)),
             ("rel", "self"),
             ("type", "application/rss+xml"),
         ],
@@ -198,6 +196,24 @@ async fn feed(
     Ok(doc.finish())
 }
 
+/// A failed search as a feed answers it: the user's mistake as a 400 with
+/// its message, our fault as a logged 500 "internal error".
+fn query_error(e: QueryError, what: &str) -> Xml {
+    match e {
+        QueryError::BadParam(m) => xml_error(Status::BadRequest, 201, &m, ContentType::XML),
+        QueryError::NotFound(m) => xml_error(Status::NotFound, 300, &m, ContentType::XML),
+        e @ QueryError::Internal { .. } => {
+            tracing::error!("{what}: {e}");
+            xml_error(
+                Status::InternalServerError,
+                900,
+                "internal error",
+                ContentType::XML,
+            )
+        }
+    }
+}
+
 fn xml_error(status: Status, code: u32, message: &str, content_type: ContentType) -> Xml {
     let mut doc = Doc::new();
     let code = code.to_string();
@@ -207,9 +223,12 @@ fn xml_error(status: Status, code: u32, message: &str, content_type: ContentType
 
 #[get("/rss?<params..>")]
 async fn rss(app: &State<App>, params: RawSearch) -> Xml {
-    let p = match params.validate(app.config.catalog.page_size) {
+    let p = match app.catalog.params(&params) {
         Ok(p) => p,
-        Err(e) => return xml_error(Status::BadRequest, 400, &e.0, ContentType::XML),
+        Err(QueryError::BadParam(m)) => {
+            return xml_error(Status::BadRequest, 400, &m, ContentType::XML)
+        }
+        Err(e) => return query_error(e, "rss"),
     };
     let query = crate::view::search_query(&p, p.page);
     let self_path = if query.is_empty() {
@@ -219,15 +238,7 @@ async fn rss(app: &State<App>, params: RawSearch) -> Xml {
     };
     match feed(app, p, &self_path, false).await {
         Ok(xml) => (Status::Ok, (rss_type(), xml)),
-        Err(e) => {
-            tracing::error!("rss: {e}");
-            xml_error(
-                Status::InternalServerError,
-                900,
-                "internal error",
-                ContentType::XML,
-            )
-        }
+        Err(e) => query_error(e, "rss"),
     }
 }
 
@@ -244,7 +255,7 @@ pub struct TorznabParams {
 
 #[get("/api?<params..>")]
 async fn torznab(app: &State<App>, params: TorznabParams) -> Xml {
-    if let Some(key) = &app.config.catalog.torznab_apikey {
+    if let Some(key) = &app.catalog.config().torznab_apikey {
         if params.apikey.as_deref() != Some(key.as_str()) {
             return xml_error(
                 Status::Unauthorized,
@@ -263,15 +274,7 @@ async fn torznab(app: &State<App>, params: TorznabParams) -> Xml {
             };
             match feed(app, p, "api?t=caps", true).await {
                 Ok(xml) => (Status::Ok, (rss_type(), xml)),
-                Err(e) => {
-                    tracing::error!("torznab: {e}");
-                    xml_error(
-                        Status::InternalServerError,
-                        900,
-                        "internal error",
-                        ContentType::XML,
-                    )
-                }
+                Err(e) => query_error(e, "torznab"),
             }
         }
         Some(other) => xml_error(
@@ -323,9 +326,7 @@ fn torznab_search(app: &App, t: &TorznabParams) -> Result<SearchParams, String> 
         limit: limit.map(|l| l.to_string()),
         ..Default::default()
     };
-    let mut p = raw
-        .validate(app.config.catalog.page_size)
-        .map_err(|e| e.0)?;
+    let mut p = app.catalog.params(&raw).map_err(|e| e.to_string())?;
     // One requested category filters; several (e.g. movies + TV) map to ours loosely.
     p.category = if cats.len() == 1 {
         cats.first().copied()
@@ -341,10 +342,18 @@ fn caps(app: &App) -> String {
     doc.open("caps", &[]);
     doc.empty(
         "server",
-        &[("title", &app.config.catalog.title), ("url", &app.url(""))],
+        &[
+            ("title", app.title()),
+            ("url", &app.catalog.links().url("")),
+        ],
     );
     let max = MAX_LIMIT.to_string();
-    let default = app.config.catalog.page_size.clamp(1, MAX_LIMIT).to_string();
+    let default = app
+        .catalog
+        .config()
+        .page_size
+        .clamp(1, MAX_LIMIT)
+        .to_string();
     doc.empty("limits", &[("default", &default), ("max", &max)]);
     doc.open("searching", &[]);
     for mode in [
@@ -379,10 +388,11 @@ fn opensearch(app: &State<App>) -> (ContentType, String) {
         "OpenSearchDescription",
         &[("xmlns", "http://a9.com/-/spec/opensearch/1.1/")],
     );
-    doc.text("ShortName", &app.config.catalog.title);
+    let links = app.catalog.links();
+    doc.text("ShortName", app.title());
     doc.text(
         "Description",
-        &format!("Search torrents on {}", app.config.catalog.title),
+        &format!("Search torrents on {}", app.title()),
     );
     doc.text("InputEncoding", "UTF-8");
     doc.empty(
@@ -390,7 +400,7 @@ fn opensearch(app: &State<App>) -> (ContentType, String) {
         &[
             ("type", "text/html"),
             ("method", "get"),
-            ("template", &app.url("search?q={searchTerms}")),
+            ("template", &links.url("search?q={searchTerms}")),
         ],
     );
     doc.empty(
@@ -398,7 +408,7 @@ fn opensearch(app: &State<App>) -> (ContentType, String) {
         &[
             ("type", "application/rss+xml"),
             ("method", "get"),
-            ("template", &app.url("rss?q={searchTerms}")),
+            ("template", &links.url("rss?q={searchTerms}")),
         ],
     );
     doc.empty(
@@ -406,7 +416,7 @@ fn opensearch(app: &State<App>) -> (ContentType, String) {
         &[
             ("type", "application/opensearchdescription+xml"),
             ("rel", "self"),
-            ("template", &app.url("opensearch.xml")),
+            ("template", &links.url("opensearch.xml")),
         ],
     );
     doc.close("OpenSearchDescription");

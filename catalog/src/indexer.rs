@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use magnetar_shared::config::CatalogConfig;
+use magnetar_shared::task::{self, Criticality, Task};
 use magnetar_shared::{InfoHash, PreloadDir, PreloadEntry, Shutdown, TorrentMeta};
 use notify::{RecursiveMode, Watcher};
 use tantivy::IndexWriter;
@@ -48,15 +50,16 @@ pub struct IndexerStats {
 pub struct Indexer {
     tx: Sender<Msg>,
     pub stats: Arc<IndexerStats>,
-    thread: Arc<parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>>,
+    thread: Arc<parking_lot::Mutex<Option<Task>>>,
 }
 
 impl Indexer {
     /// Waits for the thread to finish (after shutdown was cancelled), so the
     /// index writer lock is released and the last batch committed.
     pub fn join(&self) {
-        if let Some(t) = self.thread.lock().take() {
-            let _ = t.join();
+        let thread = self.thread.lock().take();
+        if let Some(t) = thread {
+            t.join_blocking();
         }
     }
 
@@ -71,13 +74,17 @@ pub fn start(
     index: CatalogIndex,
     preload: PreloadDir,
     swarm: Arc<SwarmCache>,
+    config: &CatalogConfig,
     shutdown: Shutdown,
 ) -> Result<Indexer, IndexError> {
     std::fs::create_dir_all(preload.root()).map_err(|source| IndexError::Io {
         path: preload.root().to_owned(),
         source,
     })?;
-    let writer: IndexWriter = index.index.writer(64 * 1024 * 1024)?;
+    // Tantivy refuses budgets under 15 MB per thread.
+    let writer: IndexWriter = index
+        .index
+        .writer(config.index_writer_bytes.max(15_000_000))?;
     let (tx, rx) = channel();
     let stats = Arc::new(IndexerStats::default());
     let watch_tx = tx.clone();
@@ -106,17 +113,23 @@ pub fn start(
         stats: stats.clone(),
         pending: HashSet::new(),
         rescan: false,
+        commit_every: config.index_commit_every.max(1),
     };
-    let thread = std::thread::Builder::new()
-        .name("catalog-indexer".into())
-        .spawn(move || {
+    let token = shutdown.clone();
+    let thread = task::spawn_thread(
+        "catalog-indexer",
+        &shutdown,
+        Criticality::BestEffort,
+        move || {
             let _watcher = watcher;
-            worker.run(rx, shutdown)
-        })
-        .map_err(|source| IndexError::Io {
-            path: PathBuf::from("indexer thread"),
-            source,
-        })?;
+            worker.run(rx, token);
+            Ok::<(), std::convert::Infallible>(())
+        },
+    )
+    .map_err(|source| IndexError::Io {
+        path: PathBuf::from("indexer thread"),
+        source,
+    })?;
     Ok(Indexer {
         tx,
         stats,
@@ -132,6 +145,8 @@ struct Worker {
     stats: Arc<IndexerStats>,
     pending: HashSet<InfoHash>,
     rescan: bool,
+    /// Commit after this many torrents during a (re)build.
+    commit_every: usize,
 }
 
 impl Worker {
@@ -223,7 +238,7 @@ impl Worker {
                 let eta = (total - i - 1) as f64 / rate.max(0.001);
                 tracing::info!("indexed {}/{total} ({rate:.0}/s, ETA {eta:.0}s)", i + 1);
             }
-            if (i + 1) % 50_000 == 0 {
+            if (i + 1) % self.commit_every == 0 {
                 self.commit();
             }
         }

@@ -3,30 +3,36 @@
 //! [`build`] makes the Rocket instance (used by `run` and by the tests);
 //! [`run`] binds it and serves until shutdown.
 
-pub mod api;
-pub mod category;
-pub mod download;
-pub mod feeds;
-pub mod index;
-pub mod indexer;
-pub mod magnet;
-pub mod metrics;
-pub mod pages;
-pub mod swarm;
-pub mod view;
-pub mod web;
+mod api;
+mod category;
+mod download;
+mod feeds;
+mod index;
+mod indexer;
+mod links;
+mod metrics;
+mod pages;
+pub mod query;
+mod swarm;
+mod tracker_metrics;
+mod view;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use magnetar_shared::task::{self, Criticality};
 use magnetar_shared::{Config, Shutdown};
 use rocket::fairing::AdHoc;
 use rocket::{Build, Rocket};
 
 use crate::index::CatalogIndex;
+use crate::query::Catalog;
 use crate::swarm::SwarmCache;
 use crate::web::{App, SecurityHeaders, Templates};
+
+pub use crate::index::IndexError;
 
 /// Errors that stop the catalog.
 #[derive(Debug, thiserror::Error)]
@@ -50,22 +56,28 @@ pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error
     let swarm = Arc::new(SwarmCache::new(
         &config.catalog.scrape_trackers,
         Duration::from_secs(config.catalog.swarm_ttl.max(1)),
+        Duration::from_millis(config.catalog.scrape_timeout_ms.max(1)),
     ));
+    // Background work of the catalog stops with it: on `shutdown`, or when
+    // Rocket shuts down by itself.
+    let role = shutdown.child_token();
     let indexer = indexer::start(
         index.clone(),
         data.preload(),
         swarm.clone(),
-        shutdown.clone(),
+        &config.catalog,
+        role.clone(),
     )?;
     let templates = Templates::load(config.catalog.templates_dir.as_deref())?;
+    let refresher = (
+        index.clone(),
+        swarm.clone(),
+        indexer.clone(),
+        Duration::from_secs(config.catalog.swarm_ttl.max(5)),
+    );
     let app = App {
-        config: config.clone(),
-        index,
-        indexer,
-        swarm,
+        catalog: Catalog::new(config, index, indexer, swarm),
         templates,
-        metrics: Default::default(),
-        shutdown: shutdown.clone(),
     };
     let figment = rocket::Config::figment()
         .merge(("address", config.catalog.bind.ip()))
@@ -74,21 +86,27 @@ pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error
         .merge(("log_level", rocket::config::LogLevel::Off))
         .merge(("cli_colors", false))
         .merge(("shutdown.ctrlc", false));
-    let stop = shutdown.clone();
+    let tasks = Arc::new(parking_lot::Mutex::new(task::TaskSet::new()));
+    let (start_role, start_tasks) = (role.clone(), tasks.clone());
     Ok(rocket::custom(figment)
         .manage(app)
         .attach(SecurityHeaders)
-        .attach(AdHoc::on_liftoff("swarm refresher", |rocket| {
-            Box::pin(async move {
-                if let Some(app) = rocket.state::<App>() {
-                    spawn_swarm_refresher(app);
-                }
-            })
+        .attach(AdHoc::on_liftoff("swarm refresher", move |_| {
+            let (index, swarm, indexer, every) = refresher;
+            start_tasks.lock().push(task::spawn(
+                "catalog-swarm-refresher",
+                &start_role,
+                Criticality::BestEffort,
+                swarm::refresh_forever(index, swarm, indexer, every),
+            ));
+            Box::pin(async {})
         }))
-        .attach(AdHoc::on_shutdown("stop indexer", move |rocket| {
-            stop.cancel();
-            let indexer = rocket.state::<App>().map(|a| a.indexer.clone());
+        .attach(AdHoc::on_shutdown("stop background work", move |rocket| {
+            role.cancel();
+            let indexer = rocket.state::<App>().map(|a| a.catalog.indexer().clone());
+            let tasks = std::mem::take(&mut *tasks.lock());
             Box::pin(async move {
+                tasks.join_all().await;
                 if let Some(indexer) = indexer {
                     let _ = rocket::tokio::task::spawn_blocking(move || indexer.join()).await;
                 }
@@ -98,35 +116,6 @@ pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error
         .mount("/", api::routes())
         .mount("/", feeds::routes())
         .register("/", rocket::catchers![web::default_catcher]))
-}
-
-/// Periodically scrapes every indexed torrent and reindexes changed counts.
-fn spawn_swarm_refresher(app: &App) {
-    let (index, swarm, indexer, shutdown) = (
-        app.index.clone(),
-        app.swarm.clone(),
-        app.indexer.clone(),
-        app.shutdown.clone(),
-    );
-    let every = Duration::from_secs(app.config.catalog.swarm_ttl.max(5));
-    rocket::tokio::spawn(async move {
-        loop {
-            let (index, swarm) = (index.clone(), swarm.clone());
-            let changed = rocket::tokio::task::spawn_blocking(move || {
-                swarm.refresh_blocking(&index.all_hashes())
-            })
-            .await
-            .unwrap_or_default();
-            if !changed.is_empty() {
-                tracing::debug!(torrents = changed.len(), "swarm counts changed");
-                indexer.reindex(changed);
-            }
-            rocket::tokio::select! {
-                _ = rocket::tokio::time::sleep(every) => {}
-                _ = shutdown.cancelled() => return,
-            }
-        }
-    });
 }
 
 /// Chooses the address to listen on: `[::]` falls back to `0.0.0.0` where
@@ -167,14 +156,18 @@ pub async fn run_with(
         .await
         .map_err(Box::new)?;
     let handle = rocket.shutdown();
-    let stop = shutdown.clone();
-    rocket::tokio::spawn(async move {
-        stop.cancelled().await;
-        handle.notify();
-    });
-    rocket.launch().await.map_err(Box::new)?;
+    let launched = rocket.launch();
+    rocket::tokio::pin!(launched);
+    let result = rocket::tokio::select! {
+        r = &mut launched => r,
+        _ = shutdown.cancelled() => {
+            handle.notify();
+            launched.await
+        }
+    };
+    // Rocket may also stop by itself (e.g. a listener error): stop the rest.
     shutdown.cancel();
-    Ok(())
+    result.map(|_| ()).map_err(|e| Error::Rocket(Box::new(e)))
 }
 
 /// Serves the catalog until `shutdown` is cancelled.

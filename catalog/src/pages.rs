@@ -1,19 +1,16 @@
 //! HTML pages: home, search, detail, download, preloaded files, statistics.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
-use magnetar_shared::{InfoHash, TorrentMeta};
-use magnetar_tracker::SwarmCounts;
 use rocket::http::{ContentType, Header};
 use rocket::response::content::RawHtml;
 use rocket::response::Redirect;
 use rocket::{get, routes, Route, State};
 use serde::Serialize;
 
-use crate::category::Category;
-use crate::index::search::{format_date, Hit, RawSearch, SearchParams, SearchResults, Sort};
-use crate::magnet::magnet;
+use crate::query::{
+    format_date, Category, Hit, InfoHash, RawSearch, SearchParams, SearchResults, Sort, SwarmCounts,
+};
 use crate::view::{self, Segment, TreeItem};
 use crate::web::{App, PageError, STYLE_CSS};
 
@@ -69,25 +66,6 @@ struct ListView {
     is_search: bool,
 }
 
-/// Runs a validated search on the blocking pool and records metrics.
-pub async fn run_search(app: &App, params: SearchParams) -> Result<SearchResults, PageError> {
-    let index = app.index.clone();
-    let started = Instant::now();
-    let result = rocket::tokio::task::spawn_blocking(move || index.search(&params))
-        .await
-        .map_err(|e| PageError::Internal(e.to_string()))?
-        .map_err(|e| PageError::Internal(e.to_string()));
-    match &result {
-        Ok(_) => app.metrics.observe_search(started.elapsed()),
-        Err(_) => {
-            app.metrics
-                .search_errors
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-    result
-}
-
 fn list_view(app: &App, p: &SearchParams, r: SearchResults, is_search: bool) -> ListView {
     let rows = r
         .hits
@@ -99,7 +77,10 @@ fn list_view(app: &App, p: &SearchParams, r: SearchResults, is_search: bool) -> 
                  file_html,
              }| Row {
                 hash: t.info_hash.to_hex(),
-                magnet: magnet(&t.info_hash, &t.name, t.size, app.trackers_for(&[])),
+                magnet: app
+                    .catalog
+                    .links()
+                    .magnet(&t.info_hash, &t.name, t.size, &[]),
                 name: t.name,
                 name_html,
                 file_html,
@@ -123,7 +104,7 @@ fn list_view(app: &App, p: &SearchParams, r: SearchResults, is_search: bool) -> 
     let query = view::search_query(p, 1);
     let opt = |v: &Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
     ListView {
-        site_title: app.config.catalog.title.clone(),
+        site_title: app.title().to_owned(),
         title: if p.q.is_empty() {
             "Newest torrents".into()
         } else {
@@ -149,7 +130,7 @@ fn list_view(app: &App, p: &SearchParams, r: SearchResults, is_search: bool) -> 
             })
             .collect(),
         total: r.total,
-        total_docs: app.index.doc_count(),
+        total_docs: app.catalog.documents(),
         rows,
         page: r.page,
         pages: r.pages,
@@ -170,10 +151,8 @@ async fn list_page(
     raw: RawSearch,
     is_search: bool,
 ) -> Result<RawHtml<String>, PageError> {
-    let params = raw
-        .validate(app.config.catalog.page_size)
-        .map_err(|e| PageError::BadRequest(e.0))?;
-    let results = run_search(app, params.clone()).await?;
+    let params = app.catalog.params(&raw)?;
+    let results = app.catalog.search(params.clone()).await?;
     let view = list_view(app, &params, results, is_search);
     app.templates.render("list.html.tera", &view).map(RawHtml)
 }
@@ -229,20 +208,6 @@ struct DetailView {
     previews: Vec<String>,
 }
 
-/// Reads and parses a stored `.torrent` (off the async runtime).
-pub async fn load_torrent(app: &App, hash: InfoHash) -> Result<(TorrentMeta, Vec<u8>), PageError> {
-    let path = app.config.data().preload().torrent_path(&hash);
-    rocket::tokio::task::spawn_blocking(move || {
-        let bytes = std::fs::read(&path)
-            .map_err(|_| PageError::NotFound(format!("No torrent {hash} in this catalog.")))?;
-        let meta = TorrentMeta::from_torrent_bytes(&bytes)
-            .map_err(|e| PageError::Internal(format!("{}: {e}", path.display())))?;
-        Ok((meta, bytes))
-    })
-    .await
-    .map_err(|e| PageError::Internal(e.to_string()))?
-}
-
 /// Parses `/<id>`: 40 hex, 32 base32, or either followed by `.torrent`.
 fn parse_id(id: &str) -> Result<(InfoHash, bool, bool), PageError> {
     let (raw, download) = match id.strip_suffix(".torrent") {
@@ -267,27 +232,23 @@ async fn by_id(app: &State<App>, id: &str) -> Result<ById, PageError> {
         };
         return Ok(ById::Redirect(Redirect::permanent(target)));
     }
-    let (meta, bytes) = load_torrent(app, hash).await?;
+    let catalog = &app.catalog;
+    let torrent = catalog.torrent(hash).await?;
     if download {
-        let (body, filename) = crate::download::torrent_file(app, &meta, &bytes);
+        let (body, filename) = catalog.torrent_file(&torrent);
         return Ok(ById::Torrent(
             body,
             ContentType::new("application", "x-bittorrent"),
             crate::download::disposition(&filename),
         ));
     }
-    let indexed = app.index.get(&hash);
-    let swarm = app.swarm.get(hash, app.swarm_wait()).await;
+    let swarm = catalog.swarm(hash).await;
+    let previews = catalog.previews(&torrent);
+    let indexed = torrent.indexed.as_ref().map(|t| format_date(&t.indexed));
+    let meta = torrent.meta;
     let own = meta.trackers();
-    let previews = view_previews(
-        indexed
-            .as_ref()
-            .map(|t| t.preloaded.as_slice())
-            .unwrap_or(&[]),
-        &hash,
-    );
     let view = DetailView {
-        site_title: app.config.catalog.title.clone(),
+        site_title: app.title().to_owned(),
         title: meta.name.clone(),
         hash: hash.to_hex(),
         size: view::human_size(meta.total_size),
@@ -300,14 +261,16 @@ async fn by_id(app: &State<App>, id: &str) -> Result<ById, PageError> {
         private: meta.private,
         created_by: meta.created_by.clone(),
         created: meta.creation_date.as_ref().map(format_date),
-        indexed: indexed.as_ref().map(|t| format_date(&t.indexed)),
+        indexed,
         category: Category::of_torrent(&meta).as_str().to_owned(),
         comment: meta
             .comment
             .as_deref()
             .map(view::linkify)
             .unwrap_or_default(),
-        magnet: magnet(&hash, &meta.name, meta.total_size, app.trackers_for(&own)),
+        magnet: catalog
+            .links()
+            .magnet(&hash, &meta.name, meta.total_size, &own),
         trackers: own,
         swarm,
         previews,
@@ -318,15 +281,6 @@ async fn by_id(app: &State<App>, id: &str) -> Result<ById, PageError> {
         .map(|h| ById::Page(RawHtml(h)))
 }
 
-fn view_previews(preloaded: &[String], hash: &InfoHash) -> Vec<String> {
-    preloaded
-        .iter()
-        .filter(|p| view::is_image_name(p))
-        .take(8)
-        .map(|p| view::preload_url(hash, p))
-        .collect()
-}
-
 #[get("/<id>/files/<path..>")]
 async fn preloaded_file(
     app: &State<App>,
@@ -334,10 +288,7 @@ async fn preloaded_file(
     path: PathBuf,
 ) -> Result<(ContentType, Vec<u8>), PageError> {
     let hash = InfoHash::from_hex(id).map_err(|_| PageError::NotFound("No such file.".into()))?;
-    let dir = app.config.data().preload().data_dir(&hash);
-    rocket::tokio::task::spawn_blocking(move || crate::download::preloaded_image(&dir, &path))
-        .await
-        .map_err(|e| PageError::Internal(e.to_string()))?
+    Ok(app.catalog.preloaded_file(hash, path).await?)
 }
 
 #[derive(Serialize)]
@@ -354,9 +305,9 @@ struct StatsView {
 
 #[get("/stats")]
 async fn stats(app: &State<App>) -> Result<RawHtml<String>, PageError> {
-    let s = crate::api::collect_stats(app).await?;
+    let s = app.catalog.stats().await?;
     let view = StatsView {
-        site_title: app.config.catalog.title.clone(),
+        site_title: app.title().to_owned(),
         title: "Statistics".into(),
         torrents: s.torrents,
         total_size: view::human_size(s.total_size),

@@ -31,6 +31,8 @@ pub struct SwarmMetrics {
 pub struct SwarmCache {
     trackers: Vec<SocketAddr>,
     ttl: Duration,
+    /// Longest wait for one scrape reply.
+    timeout: Duration,
     entries: Mutex<HashMap<InfoHash, (SwarmCounts, Instant)>>,
     /// Counts last written into the index, to detect changes.
     indexed: Mutex<HashMap<InfoHash, SwarmCounts>>,
@@ -38,8 +40,9 @@ pub struct SwarmCache {
 }
 
 impl SwarmCache {
-    /// A cache scraping the given `udp://` trackers (unparsable ones are logged and skipped).
-    pub fn new(tracker_urls: &[String], ttl: Duration) -> Self {
+    /// A cache scraping the given `udp://` trackers (unparsable ones are
+    /// logged and skipped), waiting `timeout` for each reply.
+    pub fn new(tracker_urls: &[String], ttl: Duration, timeout: Duration) -> Self {
         let trackers = tracker_urls
             .iter()
             .filter_map(|u| {
@@ -53,6 +56,7 @@ impl SwarmCache {
         Self {
             trackers,
             ttl,
+            timeout,
             entries: Mutex::default(),
             indexed: Mutex::default(),
             metrics: SwarmMetrics::default(),
@@ -77,7 +81,7 @@ impl SwarmCache {
     pub fn scrape_blocking(&self, hashes: &[InfoHash]) -> HashMap<InfoHash, SwarmCounts> {
         let mut out: HashMap<InfoHash, SwarmCounts> = HashMap::new();
         for tracker in &self.trackers {
-            let mut client = match TrackerClient::new(*tracker, Duration::from_secs(1)) {
+            let mut client = match TrackerClient::new(*tracker, self.timeout) {
                 Ok(c) => c,
                 Err(e) => {
                     self.metrics.errors.fetch_add(1, Relaxed);
@@ -148,5 +152,27 @@ impl SwarmCache {
             .filter(|(h, c)| indexed.get(h).copied().unwrap_or_default() != *c)
             .map(|(h, _)| h)
             .collect()
+    }
+}
+
+/// Scrapes every indexed torrent each `every` and asks the indexer to
+/// rewrite the documents whose counts changed (so sorting by seeders works).
+/// Runs until its task is stopped.
+pub async fn refresh_forever(
+    index: crate::index::CatalogIndex,
+    swarm: Arc<SwarmCache>,
+    indexer: crate::indexer::Indexer,
+    every: Duration,
+) -> Result<(), tokio::task::JoinError> {
+    loop {
+        let (index, swarm) = (index.clone(), swarm.clone());
+        let changed =
+            tokio::task::spawn_blocking(move || swarm.refresh_blocking(&index.all_hashes()))
+                .await?;
+        if !changed.is_empty() {
+            tracing::debug!(torrents = changed.len(), "swarm counts changed");
+            indexer.reindex(changed);
+        }
+        tokio::time::sleep(every).await;
     }
 }

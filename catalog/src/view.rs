@@ -6,7 +6,7 @@ use magnetar_shared::{FileEntry, InfoHash};
 use serde::Serialize;
 
 use crate::index::search::{SearchParams, Sort};
-use crate::magnet::encode;
+use crate::links::encode;
 
 /// `1536` → `1.5 KiB`.
 pub fn human_size(bytes: u64) -> String {

@@ -1,52 +1,23 @@
 //! Shared web plumbing: application state, templates, errors, security headers.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use magnetar_shared::{Config, Shutdown};
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{ContentType, Header, Status};
 use rocket::response::{self, Responder};
 use rocket::{Request, Response};
 use serde::Serialize;
 
-use crate::index::CatalogIndex;
-use crate::indexer::Indexer;
-use crate::metrics::Metrics;
-use crate::swarm::SwarmCache;
+use crate::query::{Catalog, QueryError};
 
-/// Everything a request handler needs.
+/// Everything a request handler needs: the query service and the templates.
 pub struct App {
-    pub config: Config,
-    pub index: CatalogIndex,
-    pub indexer: Indexer,
-    pub swarm: Arc<SwarmCache>,
+    pub catalog: Catalog,
     pub templates: Templates,
-    pub metrics: Metrics,
-    pub shutdown: Shutdown,
 }
 
 impl App {
-    /// `base_url` joined with a site-relative path (`"rss"`, `"/x"`).
-    pub fn url(&self, path: &str) -> String {
-        let base = self.config.catalog.base_url.trim_end_matches('/');
-        format!("{base}/{}", path.trim_start_matches('/'))
-    }
-
-    /// How long a page waits for swarm stats.
-    pub fn swarm_wait(&self) -> Duration {
-        Duration::from_millis(self.config.catalog.swarm_wait_ms)
-    }
-
-    /// Instance trackers first, then the torrent's own, each once.
-    pub fn trackers_for<'a>(&'a self, own: &'a [String]) -> Vec<&'a str> {
-        let mut out: Vec<&str> = Vec::new();
-        for t in self.config.catalog.public_trackers.iter().chain(own) {
-            if !t.is_empty() && !out.contains(&t.as_str()) {
-                out.push(t);
-            }
-        }
-        out
+    /// The site's title.
+    pub fn title(&self) -> &str {
+        &self.catalog.config().title
     }
 }
 
@@ -138,6 +109,16 @@ struct ErrorView<'a> {
     message: &'a str,
 }
 
+impl From<QueryError> for PageError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::NotFound(m) => Self::NotFound(m),
+            QueryError::BadParam(m) => Self::BadRequest(m),
+            e @ QueryError::Internal { .. } => Self::Internal(e.to_string()),
+        }
+    }
+}
+
 impl PageError {
     fn status(&self) -> Status {
         match self {
@@ -156,7 +137,7 @@ pub fn error_page(
 ) -> (Status, (ContentType, String)) {
     let view = ErrorView {
         title: status.reason().unwrap_or("Error"),
-        site_title: app.map_or("magnetar", |a| a.config.catalog.title.as_str()),
+        site_title: app.map_or("magnetar", App::title),
         status: status.code,
         message,
     };

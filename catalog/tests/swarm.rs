@@ -31,10 +31,11 @@ async fn detail_page_shows_scraped_swarm_stats_and_sorts_by_seeders() {
         .unwrap();
     }
     let shared = tracker.shared().clone();
-    let metrics = magnetar_shared::telemetry::spawn_metrics(
+    let (metrics, _metrics_task) = magnetar_shared::telemetry::spawn_metrics(
+        "tracker-metrics",
         "127.0.0.1:0".parse().unwrap(),
         move || shared.stats.snapshot().prometheus(),
-        magnetar_shared::Shutdown::new(),
+        &magnetar_shared::Shutdown::new(),
     )
     .await
     .unwrap();

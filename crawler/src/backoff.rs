@@ -92,11 +92,6 @@ impl Backoff {
         self.entries.len()
     }
 
-    /// True when no hash is in backoff.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// Writes the state atomically if it changed.
     pub fn save(&mut self) -> std::io::Result<()> {
         if !self.dirty {
@@ -143,7 +138,7 @@ mod tests {
         let path = dir.path().join("backoff.json");
         std::fs::write(&path, b"{garbage").unwrap();
         let mut b = Backoff::load(&path, 1, 1, 2);
-        assert!(b.is_empty());
+        assert_eq!(b.len(), 0);
         let h = InfoHash([2; 20]);
         b.failed(h, 0);
         b.failed(h, 0);

@@ -33,14 +33,16 @@ impl Source {
     }
 }
 
-/// Reads every source and returns the union of their hashes. A source that
-/// fails is logged and skipped: the crawler never stops because of one.
+/// Reads every source and returns the union of their hashes and how many
+/// sources failed. A source that fails is logged and skipped: the crawler
+/// never stops because of one.
 pub async fn read_all(
     sources: &[Source],
     http: &reqwest::Client,
     max_bytes: u64,
-) -> HashSet<InfoHash> {
+) -> (HashSet<InfoHash>, u64) {
     let mut out = HashSet::new();
+    let mut failed = 0;
     for s in sources {
         match s {
             Source::File(path) => {
@@ -63,8 +65,14 @@ pub async fn read_all(
                     Ok(Err(e)) if e.is_empty() => {
                         tracing::debug!(source = %s.label(), "source does not exist yet")
                     }
-                    Ok(Err(e)) => tracing::warn!(source = %s.label(), "cannot read source: {e}"),
-                    Err(e) => tracing::warn!(source = %s.label(), "source reader failed: {e}"),
+                    Ok(Err(e)) => {
+                        failed += 1;
+                        tracing::warn!(source = %s.label(), "cannot read source: {e}")
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        tracing::warn!(source = %s.label(), "source reader failed: {e}")
+                    }
                 }
             }
             Source::Url(url) => match fetch(http, url, max_bytes).await {
@@ -73,11 +81,14 @@ pub async fn read_all(
                         InfoHashReader::new(bytes.as_slice(), url.clone()).filter_map(Result::ok);
                     out.extend(hashes);
                 }
-                Err(e) => tracing::warn!(source = %url, "cannot fetch source: {e}"),
+                Err(e) => {
+                    failed += 1;
+                    tracing::warn!(source = %url, "cannot fetch source: {e}")
+                }
             },
         }
     }
-    out
+    (out, failed)
 }
 
 async fn fetch(http: &reqwest::Client, url: &str, max_bytes: u64) -> Result<Vec<u8>, String> {

@@ -17,6 +17,8 @@ pub struct Counters {
     pub rejected: AtomicU64,
     pub timeouts: AtomicU64,
     pub preloaded_files: AtomicU64,
+    pub session_recycles: AtomicU64,
+    pub source_errors: AtomicU64,
 }
 
 /// What `status.json` holds.
@@ -106,6 +108,16 @@ impl Counters {
                 "magnetar_crawler_preloaded_files_total",
                 &self.preloaded_files,
                 "Small files preloaded.",
+            ),
+            (
+                "magnetar_crawler_session_recycles_total",
+                &self.session_recycles,
+                "librqbit sessions replaced after session_recycle_after resolves.",
+            ),
+            (
+                "magnetar_crawler_source_errors_total",
+                &self.source_errors,
+                "Source reads or downloads that failed (source_timeout, max_source_bytes).",
             ),
         ] {
             p.single(name, "counter", help, v.load(Relaxed));

@@ -131,6 +131,12 @@ pub struct TrackerConfig {
     pub stats_interval: u64,
     /// Serve Prometheus text on this TCP address (off when unset).
     pub metrics_addr: Option<SocketAddr>,
+    /// Receive buffer asked for each UDP socket, bytes. The kernel caps it at
+    /// `net.core.rmem_max` (a warning at start says so): raise that with
+    /// `sysctl -w net.core.rmem_max=8388608` for bursts of announces.
+    /// `magnetar_tracker_udp_receive_buffer_errors` counts datagrams the
+    /// kernel dropped because a buffer was full.
+    pub socket_recv_buffer: usize,
 }
 
 impl Default for TrackerConfig {
@@ -155,6 +161,7 @@ impl Default for TrackerConfig {
             access_list_path: None,
             stats_interval: 60,
             metrics_addr: None,
+            socket_recv_buffer: 8 * 1024 * 1024,
         }
     }
 }
@@ -176,10 +183,14 @@ impl TrackerConfig {
 pub struct CrawlerConfig {
     /// `infohash.bin` files (relative to the data dir) or `http(s)://` URLs of such files.
     pub sources: Vec<String>,
-    /// How often sources are re-read even without a change event, seconds.
+    /// How often sources are re-read even without a change event (and retries
+    /// that came due are queued), seconds.
     pub poll_interval: u64,
     /// Largest source file downloaded over HTTP, bytes.
     pub max_source_bytes: u64,
+    /// Give up on one HTTP source download after this many seconds (a
+    /// failed fetch is logged and counted in `magnetar_crawler_source_errors_total`).
+    pub source_timeout: u64,
     /// Trackers asked for peers (both address families, so IPv6-only peers are found).
     pub trackers: Vec<String>,
     /// Trackers written into `<hex>.torrent` files; empty = the ones that were asked.
@@ -218,6 +229,7 @@ impl Default for CrawlerConfig {
             sources: vec!["infohash.bin".into()],
             poll_interval: 30,
             max_source_bytes: 512 * 1024 * 1024,
+            source_timeout: 60,
             trackers: vec![
                 "udp://127.0.0.1:6969/announce".into(),
                 "udp://[::1]:6969/announce".into(),
@@ -296,6 +308,22 @@ pub struct CatalogConfig {
     pub torznab_apikey: Option<String>,
     /// Prometheus URL of the tracker, shown on /stats.
     pub tracker_metrics_url: Option<String>,
+    /// Longest wait for the tracker's metrics on /stats, milliseconds
+    /// (failures: `magnetar_catalog_tracker_metrics_errors_total`).
+    pub tracker_metrics_timeout_ms: u64,
+    /// Largest metrics document read from the tracker, bytes.
+    pub tracker_metrics_max_bytes: u64,
+    /// Longest wait for one UDP scrape reply, milliseconds (a lost reply
+    /// counts in `magnetar_catalog_scrape_errors_total`).
+    pub scrape_timeout_ms: u64,
+    /// Most image previews shown on a detail page.
+    pub max_previews: usize,
+    /// Memory budget of the index writer, bytes (Tantivy flushes a segment
+    /// when it is used up; at least 15 MB).
+    pub index_writer_bytes: usize,
+    /// While (re)building the index, commit after this many torrents so
+    /// progress survives a crash (`magnetar_catalog_commits_total`).
+    pub index_commit_every: usize,
 }
 
 impl Default for CatalogConfig {
@@ -312,6 +340,12 @@ impl Default for CatalogConfig {
             templates_dir: None,
             torznab_apikey: None,
             tracker_metrics_url: None,
+            tracker_metrics_timeout_ms: 1_000,
+            tracker_metrics_max_bytes: 4 * 1024 * 1024,
+            scrape_timeout_ms: 1_000,
+            max_previews: 8,
+            index_writer_bytes: 64 * 1024 * 1024,
+            index_commit_every: 50_000,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod layout;
 pub mod metainfo;
 pub mod path;
 pub mod shutdown;
+pub mod task;
 pub mod telemetry;
 
 pub use atomic::{write_atomic, write_atomic_with};

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use crate::task::{self, Criticality, Task};
 use crate::Shutdown;
 
 /// Builds a Prometheus text document.
@@ -117,20 +118,26 @@ where
     }
 }
 
-/// Binds `addr` and spawns [`serve_metrics`] on it; returns the bound address.
+/// Binds `addr` and spawns [`serve_metrics`] on it as the task `name`;
+/// returns the bound address and the task (joined by the caller on shutdown).
 pub async fn spawn_metrics<F>(
+    name: &str,
     addr: SocketAddr,
     render: F,
-    shutdown: Shutdown,
-) -> std::io::Result<SocketAddr>
+    shutdown: &Shutdown,
+) -> std::io::Result<(SocketAddr, Task)>
 where
     F: Fn() -> String + Send + Sync + 'static,
 {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     tracing::info!("metrics on http://{local}/metrics");
-    tokio::spawn(serve_metrics(listener, render, shutdown));
-    Ok(local)
+    let serve = serve_metrics(listener, render, shutdown.clone());
+    let task = task::spawn(name, shutdown, Criticality::BestEffort, async move {
+        serve.await;
+        Ok::<(), std::convert::Infallible>(())
+    });
+    Ok((local, task))
 }
 
 /// Resident memory of this process in bytes (Linux), for metrics.
@@ -160,10 +167,11 @@ mod tests {
     #[tokio::test]
     async fn serves_metrics_over_http() {
         let shutdown = Shutdown::new();
-        let addr = spawn_metrics(
+        let (addr, task) = spawn_metrics(
+            "test-metrics",
             "127.0.0.1:0".parse().unwrap(),
             || "m 1\n".into(),
-            shutdown.clone(),
+            &shutdown,
         )
         .await
         .unwrap();
@@ -174,5 +182,6 @@ mod tests {
         assert!(got.starts_with("HTTP/1.1 200 OK"));
         assert!(got.ends_with("\r\n\r\nm 1\n"));
         shutdown.cancel();
+        task.join().await;
     }
 }

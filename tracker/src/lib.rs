@@ -3,27 +3,30 @@
 //!
 //! Threads, not async: each worker owns a socket (SO_REUSEPORT) and handles
 //! requests inline against sharded state; one housekeeping thread cleans,
-//! dumps and logs. `run` wraps this for the async world.
+//! dumps and logs. `run` wraps this for the async world. Every thread is
+//! started with [`magnetar_shared::task::spawn_thread`] under the tracker's
+//! shutdown signal; a worker that dies stops the tracker (with a final dump).
 
-pub mod access_list;
+mod access_list;
 #[cfg(target_os = "linux")]
 mod batch;
 pub mod client;
-pub mod connection_id;
+mod connection_id;
+mod housekeeping;
 pub mod protocol;
+mod reload;
+mod sockets;
 pub mod stats;
-pub mod swarm;
+mod swarm;
 mod worker;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use magnetar_shared::config::TrackerConfig;
 use magnetar_shared::infohash_file::{self, InfoHashFileError};
+use magnetar_shared::task::{self, Criticality, TaskSet};
 use magnetar_shared::{Config, InfoHash, Shutdown};
 
 use crate::access_list::AccessList;
@@ -53,6 +56,8 @@ pub enum Error {
     Thread(#[source] std::io::Error),
     #[error("metrics listener: {0}")]
     Metrics(#[source] std::io::Error),
+    #[error("a tracker thread failed (see the log above); stopped")]
+    ThreadFailed,
 }
 
 /// Seconds since the tracker started, as a compact timestamp for peers.
@@ -67,9 +72,10 @@ impl Clock {
 
 /// State shared by workers, housekeeping and in-process readers.
 pub struct Shared {
-    pub swarms: Swarms,
+    pub(crate) swarms: Swarms,
+    /// Request, reply and swarm counters (Prometheus text via `snapshot()`).
     pub stats: Stats,
-    pub access: AccessList,
+    pub(crate) access: AccessList,
     validator: ConnectionValidator,
     clock: Clock,
     interval: u32,
@@ -84,18 +90,28 @@ impl Shared {
     }
 }
 
-/// A started tracker: its threads run until [`RunningTracker::stop`].
+/// A started tracker: its threads run until [`RunningTracker::stop`] or
+/// until its shutdown signal is cancelled.
 pub struct RunningTracker {
     local_addrs: Vec<SocketAddr>,
     shared: Arc<Shared>,
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    /// The tracker's own signal: a child of the caller's, also cancelled by
+    /// a worker that fails, so one dead thread stops the whole tracker.
+    shutdown: Shutdown,
+    threads: TaskSet,
     dump_path: PathBuf,
 }
 
 impl RunningTracker {
-    /// Loads the previous dump, binds every address and starts the threads.
+    /// Loads the previous dump, binds every address and starts the threads,
+    /// with a shutdown signal of its own (see [`RunningTracker::start_with`]).
     pub fn start(config: &Config) -> Result<Self, Error> {
+        Self::start_with(config, &Shutdown::new())
+    }
+
+    /// Like [`RunningTracker::start`], with threads that also stop when
+    /// `shutdown` is cancelled.
+    pub fn start_with(config: &Config, shutdown: &Shutdown) -> Result<Self, Error> {
         let tc = &config.tracker;
         let dump_path = config.data().resolve(&tc.dump_file);
         if let Some(dir) = dump_path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -145,39 +161,52 @@ impl RunningTracker {
             Err(e) => tracing::warn!("cannot load previous dump, starting empty: {e}"),
         }
 
-        let sockets = bind_sockets(&tc.bind, workers)?;
+        let sockets = sockets::bind_sockets(&tc.bind, workers, tc.socket_recv_buffer)?;
         let local_addrs: Vec<SocketAddr> = sockets
             .iter()
             .step_by(workers)
             .filter_map(|s| s.local_addr().ok())
             .collect();
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut threads = Vec::new();
+        let shutdown = shutdown.child_token();
+        let mut threads = TaskSet::new();
         for (i, socket) in sockets.into_iter().enumerate() {
             let worker = worker::Worker {
                 socket,
                 stats: shared.stats.worker(),
                 shared: shared.clone(),
-                stop: stop.clone(),
+                shutdown: shutdown.clone(),
             };
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("tracker-worker-{i}"))
-                    .spawn(move || worker.run())
-                    .map_err(Error::Thread)?,
+            let started = task::spawn_thread(
+                &format!("tracker-worker-{i}"),
+                &shutdown,
+                Criticality::Critical,
+                move || {
+                    worker.run();
+                    Ok::<(), Error>(())
+                },
             );
+            threads.push(started.map_err(|e| {
+                shutdown.cancel();
+                Error::Thread(e)
+            })?);
         }
-        let housekeeping = Housekeeping {
+        let housekeeping = housekeeping::Housekeeping {
             shared: shared.clone(),
-            stop: stop.clone(),
+            shutdown: shutdown.clone(),
             dump_path: dump_path.clone(),
             config: tc.clone(),
         };
         threads.push(
-            std::thread::Builder::new()
-                .name("tracker-housekeeping".into())
-                .spawn(move || housekeeping.run())
-                .map_err(Error::Thread)?,
+            task::spawn_thread(
+                "tracker-housekeeping",
+                &shutdown,
+                Criticality::Critical,
+                move || housekeeping.run(),
+            )
+            .map_err(|e| {
+                shutdown.cancel();
+                Error::Thread(e)
+            })?,
         );
         for addr in &local_addrs {
             tracing::info!("tracker listening on udp://{addr}/announce ({workers} workers)");
@@ -185,7 +214,7 @@ impl RunningTracker {
         Ok(Self {
             local_addrs,
             shared,
-            stop,
+            shutdown,
             threads,
             dump_path,
         })
@@ -203,196 +232,74 @@ impl RunningTracker {
 
     /// Writes `infohash.bin` now; returns the number of hashes written.
     pub fn dump(&self) -> Result<usize, Error> {
-        dump(&self.shared, &self.dump_path)
+        housekeeping::dump(&self.shared, &self.dump_path)
     }
 
     /// Stops the threads and writes a final dump.
-    pub fn stop(mut self) -> Result<usize, Error> {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-        let n = self.dump()?;
+    pub fn stop(self) -> Result<usize, Error> {
+        self.shutdown.cancel();
+        let Self {
+            threads,
+            shared,
+            dump_path,
+            ..
+        } = self;
+        threads.join_all_blocking();
+        let n = housekeeping::dump(&shared, &dump_path)?;
         tracing::info!(hashes = n, "tracker stopped, dump written");
         Ok(n)
     }
 }
 
-fn dump(shared: &Shared, path: &std::path::Path) -> Result<usize, Error> {
-    let hashes = shared.swarms.snapshot_seen();
-    infohash_file::write_sorted_unique(path, &hashes)?;
-    Ok(hashes.len())
-}
-
-/// Binds `workers` sockets per address with SO_REUSEPORT; with port 0 the
-/// first socket picks the port and the others share it.
-fn bind_sockets(addrs: &[SocketAddr], workers: usize) -> Result<Vec<UdpSocket>, Error> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    if addrs.is_empty() {
-        return Err(Error::NoBind);
-    }
-    let mut out = Vec::new();
-    for &configured in addrs {
-        let mut addr = configured;
-        for _ in 0..workers {
-            let bind = |addr: SocketAddr| -> std::io::Result<UdpSocket> {
-                let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-                if addr.is_ipv6() {
-                    s.set_only_v6(true)?;
-                }
-                s.set_reuse_port(true)?;
-                let _ = s.set_recv_buffer_size(8 * 1024 * 1024);
-                s.bind(&addr.into())?;
-                let s: UdpSocket = s.into();
-                s.set_read_timeout(Some(Duration::from_millis(100)))?;
-                Ok(s)
-            };
-            let socket = bind(addr).map_err(|source| Error::Bind {
-                addr: configured,
-                source,
-            })?;
-            if addr.port() == 0 {
-                addr = socket.local_addr().map_err(|source| Error::Bind {
-                    addr: configured,
-                    source,
-                })?;
-            }
-            out.push(socket);
-        }
-    }
-    Ok(out)
-}
-
-struct Housekeeping {
-    shared: Arc<Shared>,
-    stop: Arc<AtomicBool>,
-    dump_path: PathBuf,
-    config: TrackerConfig,
-}
-
-impl Housekeeping {
-    fn run(self) {
-        let every = |secs: u64| Duration::from_secs(secs.max(1));
-        let (mut last_clean, mut last_dump, mut last_stats) =
-            (Instant::now(), Instant::now(), Instant::now());
-        let retention = u32::try_from(self.config.retention).unwrap_or(u32::MAX);
-        while !self.stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(100));
-            if last_clean.elapsed() >= every(self.config.cleaning_interval) {
-                last_clean = Instant::now();
-                let t = self.shared.swarms.clean(self.shared.clock.now(), retention);
-                let s = &self.shared.stats;
-                s.torrents.store(t.torrents, Ordering::Relaxed);
-                s.seeders.store(t.seeders, Ordering::Relaxed);
-                s.leechers.store(t.leechers, Ordering::Relaxed);
-                s.hashes_seen.store(t.seen, Ordering::Relaxed);
-            }
-            if last_dump.elapsed() >= every(self.config.dump_interval) {
-                last_dump = Instant::now();
-                match dump(&self.shared, &self.dump_path) {
-                    Ok(n) => tracing::debug!(hashes = n, "info-hash dump written"),
-                    Err(e) => tracing::error!("info-hash dump failed: {e}"),
-                }
-            }
-            if last_stats.elapsed() >= every(self.config.stats_interval) {
-                last_stats = Instant::now();
-                let s = self.shared.stats.snapshot();
-                tracing::info!(
-                    requests = s.total_requests(),
-                    torrents = s.torrents,
-                    seeders = s.seeders,
-                    leechers = s.leechers,
-                    hashes = s.hashes_seen,
-                    malformed = s.malformed,
-                    "tracker stats"
-                );
-            }
-        }
-    }
-}
-
 /// Runs the tracker until `shutdown` is cancelled, then writes the final dump.
 pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
-    let tracker = RunningTracker::start(&config)?;
+    let tracker = RunningTracker::start_with(&config, &shutdown)?;
     serve(tracker, &config, shutdown).await
 }
 
 /// Serves an already started tracker (metrics, access-list reloads) until
-/// `shutdown`, then stops it.
+/// `shutdown` or until one of its threads fails, then stops it: the final
+/// dump is written on every path, errors included.
 pub async fn serve(
     tracker: RunningTracker,
     config: &Config,
     shutdown: Shutdown,
 ) -> Result<(), Error> {
+    let own = tracker.shutdown.clone();
+    let mut tasks = TaskSet::new();
+    let mut outcome = Ok(());
     if let Some(addr) = config.tracker.metrics_addr {
         let shared = tracker.shared().clone();
-        magnetar_shared::telemetry::spawn_metrics(
+        match magnetar_shared::telemetry::spawn_metrics(
+            "tracker-metrics",
             addr,
             move || shared.stats.snapshot().prometheus(),
-            shutdown.clone(),
+            &own,
         )
         .await
-        .map_err(Error::Metrics)?;
+        {
+            Ok((_, task)) => tasks.push(task),
+            Err(e) => outcome = Err(Error::Metrics(e)),
+        }
     }
-    let _watcher = watch_access_list(tracker.shared().clone(), shutdown.clone());
-    shutdown.cancelled().await;
-    tokio::task::spawn_blocking(move || tracker.stop())
-        .await
-        .map_err(|e| Error::Thread(std::io::Error::other(e)))?
-        .map(|_| ())
-}
-
-/// Reloads the access list when its file changes or on SIGHUP.
-fn watch_access_list(
-    shared: Arc<Shared>,
-    shutdown: Shutdown,
-) -> Option<notify::RecommendedWatcher> {
-    use notify::{RecursiveMode, Watcher};
-    let path = shared.access.path()?.to_owned();
-    #[cfg(unix)]
-    {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let Ok(mut hup) = signal(SignalKind::hangup()) else {
-                return;
-            };
-            loop {
-                tokio::select! {
-                    _ = hup.recv() => {
-                        if let Err(e) = shared.access.reload() {
-                            tracing::warn!("access list reload failed: {e}");
-                        }
-                    }
-                    _ = shutdown.cancelled() => return,
-                }
-            }
-        });
-    }
-    let target = path.clone();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event {
-            if event
-                .paths
-                .iter()
-                .any(|p| p.file_name() == target.file_name())
-                && !event.kind.is_access()
-            {
-                if let Err(e) = shared.access.reload() {
-                    tracing::warn!("access list reload failed: {e}");
+    let reloader = reload::start(tracker.shared().clone(), &own);
+    if outcome.is_ok() {
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = own.cancelled() => {
+                if !shutdown.is_cancelled() {
+                    outcome = Err(Error::ThreadFailed);
                 }
             }
         }
-    })
-    .map_err(|e| tracing::warn!("cannot watch access list: {e}"))
-    .ok()?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    watcher
-        .watch(dir, RecursiveMode::NonRecursive)
-        .map_err(|e| tracing::warn!("cannot watch {}: {e}", dir.display()))
-        .ok()?;
-    Some(watcher)
+    }
+    let stopped = tokio::task::spawn_blocking(move || tracker.stop())
+        .await
+        .map_err(|e| Error::Thread(std::io::Error::other(e)))
+        .and_then(|r| r);
+    if let Some(hangup) = reloader.hangup {
+        tasks.push(hangup);
+    }
+    tasks.join_all().await;
+    outcome.and(stopped.map(|_| ()))
 }

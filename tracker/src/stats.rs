@@ -201,6 +201,14 @@ impl StatsSnapshot {
         ] {
             p.single(name, "gauge", help, v);
         }
+        if let Some(n) = crate::sockets::kernel_recv_buffer_errors() {
+            p.single(
+                "magnetar_tracker_udp_receive_buffer_errors",
+                "counter",
+                "UDP datagrams the kernel dropped on this host because a receive buffer was full (raise socket_recv_buffer and net.core.rmem_max).",
+                n,
+            );
+        }
         p.process();
         p.finish()
     }

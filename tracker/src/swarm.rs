@@ -263,11 +263,6 @@ impl Swarms {
         out.sort_unstable();
         out
     }
-
-    /// Torrents with at least one peer.
-    pub fn torrent_count(&self) -> usize {
-        self.torrents.load(Ordering::Relaxed)
-    }
 }
 
 fn write_peers(

@@ -4,7 +4,7 @@
 //! is parsed in place and the reply written into a fixed send buffer.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use rand::rngs::SmallRng;
@@ -24,7 +24,9 @@ pub(crate) struct Worker {
     pub socket: UdpSocket,
     pub shared: Arc<Shared>,
     pub stats: Arc<WorkerStats>,
-    pub stop: Arc<AtomicBool>,
+    /// Cancelled when the tracker stops; checked after every receive
+    /// (the socket's read timeout bounds the wait).
+    pub shutdown: magnetar_shared::Shutdown,
 }
 
 impl Worker {
@@ -49,7 +51,7 @@ impl Worker {
     fn run_batched(self) {
         let mut batch = crate::batch::Batch::new();
         let mut rng = SmallRng::from_entropy();
-        while !self.stop.load(Ordering::Relaxed) {
+        while !self.shutdown.is_cancelled() {
             let n = match batch.receive(&self.socket) {
                 Ok(n) => n,
                 Err(e) if Self::is_transient(&e) => continue,
@@ -88,7 +90,7 @@ impl Worker {
         let mut recv = [0u8; RECV_BUF];
         let mut send = [0u8; MAX_REPLY];
         let mut rng = SmallRng::from_entropy();
-        while !self.stop.load(Ordering::Relaxed) {
+        while !self.shutdown.is_cancelled() {
             let (len, source) = match self.socket.recv_from(&mut recv) {
                 Ok(r) => r,
                 Err(e) if Self::is_transient(&e) => continue,

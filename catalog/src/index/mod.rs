@@ -61,6 +61,13 @@ pub struct IndexedTorrent {
     pub completed: u64,
 }
 
+/// What [`CatalogIndex::totals`] counts.
+pub struct Totals {
+    pub torrents: u64,
+    pub total_size: u64,
+    pub categories: std::collections::BTreeMap<String, u64>,
+}
+
 impl CatalogIndex {
     /// Opens the index in `dir`, or creates an empty one there when it is
     /// missing, corrupt or of another schema version. The flag is true when
@@ -139,6 +146,32 @@ impl CatalogIndex {
                     .sum()
             })
             .unwrap_or(0)
+    }
+
+    /// Count, total size and per-category counts of the searchable torrents
+    /// (a scan of fast fields: run it off the async workers).
+    pub fn totals(&self) -> Totals {
+        let searcher = self.reader.searcher();
+        let mut total_size = 0u64;
+        for segment in searcher.segment_readers() {
+            if let Ok(col) = segment.fast_fields().u64("size") {
+                for doc in segment.doc_ids_alive() {
+                    total_size = total_size.saturating_add(col.first(doc).unwrap_or(0));
+                }
+            }
+        }
+        let mut categories = std::collections::BTreeMap::new();
+        for c in Category::ALL {
+            let term = Term::from_field_text(self.fields.category, c.as_str());
+            let q = tantivy::query::TermQuery::new(term, tantivy::schema::IndexRecordOption::Basic);
+            let n = searcher.search(&q, &tantivy::collector::Count).unwrap_or(0);
+            categories.insert(c.as_str().to_owned(), n as u64);
+        }
+        Totals {
+            torrents: searcher.num_docs(),
+            total_size,
+            categories,
+        }
     }
 
     /// The stored document of one torrent.

@@ -1,0 +1,334 @@
+//! The catalog's query service: every question a front-end asks (search,
+//! one torrent, its swarm, catalog statistics, health, a preloaded file)
+//! is answered here, off the async workers where it touches the index or
+//! the disk, with one error type. HTML pages, the JSON API and the XML
+//! feeds only format what it returns; none of them imports another.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use magnetar_shared::config::CatalogConfig;
+use magnetar_shared::metainfo::{build_torrent_file, info_bytes_of};
+use magnetar_shared::telemetry::PromText;
+use magnetar_shared::{Config, PreloadDir};
+use rocket::http::ContentType;
+use serde::Serialize;
+
+use crate::index::CatalogIndex;
+use crate::indexer::Indexer;
+use crate::metrics::Metrics;
+use crate::swarm::SwarmCache;
+use crate::tracker_metrics::TrackerMetrics;
+
+pub use crate::category::Category;
+pub use crate::index::search::{
+    format_date, Hit, RawSearch, SearchParams, SearchResults, Sort, MAX_LIMIT, MAX_OFFSET,
+};
+pub use crate::index::IndexedTorrent;
+pub use crate::links::Links;
+pub use magnetar_shared::{InfoHash, TorrentMeta};
+pub use magnetar_tracker::SwarmCounts;
+
+/// Why a question could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// Nothing at this address (message for the user).
+    #[error("{0}")]
+    NotFound(String),
+    /// A parameter is not acceptable (message for the user).
+    #[error("{0}")]
+    BadParam(String),
+    /// Our fault: logged, and shown to the user only as "internal error".
+    #[error("{context}: {source}")]
+    Internal {
+        context: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl QueryError {
+    fn internal(
+        context: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Internal {
+            context,
+            source: source.into(),
+        }
+    }
+}
+
+/// A stored torrent: parsed metadata, the file as stored, its index entry.
+pub struct Torrent {
+    pub meta: TorrentMeta,
+    pub bytes: Vec<u8>,
+    /// The indexed document (indexing date, preloaded files), if indexed yet.
+    pub indexed: Option<IndexedTorrent>,
+}
+
+/// Catalog-wide numbers, for `/stats` and `/api/v1/stats`.
+#[derive(Serialize)]
+pub struct CatalogStats {
+    pub torrents: u64,
+    pub total_size: u64,
+    pub categories: BTreeMap<String, u64>,
+    pub index_bytes: u64,
+    pub ready: bool,
+    /// The crawler's `status.json`, when present.
+    pub crawler: Option<serde_json::Value>,
+    /// The tracker's counters from `tracker_metrics_url`, when reachable.
+    pub tracker: Option<BTreeMap<String, f64>>,
+}
+
+/// Whether the catalog can answer searches yet.
+pub struct Health {
+    /// The first reconcile (or rebuild) of the index is committed.
+    pub ready: bool,
+    pub documents: u64,
+}
+
+/// The service: owns the index reader, the indexer handle, the swarm cache.
+pub struct Catalog {
+    config: CatalogConfig,
+    preload: PreloadDir,
+    crawler_status: PathBuf,
+    index: CatalogIndex,
+    indexer: Indexer,
+    swarm: Arc<SwarmCache>,
+    metrics: Metrics,
+    tracker_metrics: Option<TrackerMetrics>,
+    links: Links,
+}
+
+async fn blocking<T: Send + 'static>(
+    context: &'static str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, QueryError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| QueryError::internal(context, e))
+}
+
+impl Catalog {
+    /// The service over an open index and a started indexer.
+    pub fn new(
+        config: &Config,
+        index: CatalogIndex,
+        indexer: Indexer,
+        swarm: Arc<SwarmCache>,
+    ) -> Self {
+        let c = &config.catalog;
+        let tracker_metrics = c.tracker_metrics_url.as_deref().and_then(|url| {
+            TrackerMetrics::new(
+                url,
+                Duration::from_millis(c.tracker_metrics_timeout_ms.max(1)),
+                c.tracker_metrics_max_bytes,
+            )
+            .map_err(|e| tracing::warn!("cannot use tracker_metrics_url {url:?}: {e}"))
+            .ok()
+        });
+        Self {
+            config: c.clone(),
+            preload: config.data().preload(),
+            crawler_status: config.data().crawler_dir().join("status.json"),
+            index,
+            indexer,
+            swarm,
+            metrics: Metrics::default(),
+            tracker_metrics,
+            links: Links::new(c),
+        }
+    }
+
+    /// The catalog's configuration.
+    pub fn config(&self) -> &CatalogConfig {
+        &self.config
+    }
+
+    /// The link builder.
+    pub fn links(&self) -> &Links {
+        &self.links
+    }
+
+    /// The indexer (joined on shutdown; asked to re-index changed counts).
+    pub fn indexer(&self) -> &Indexer {
+        &self.indexer
+    }
+
+    /// Validates raw query-string values with the configured page size.
+    pub fn params(&self, raw: &RawSearch) -> Result<SearchParams, QueryError> {
+        raw.validate(self.config.page_size)
+            .map_err(|e| QueryError::BadParam(e.0))
+    }
+
+    /// Runs a validated search and records its latency.
+    pub async fn search(&self, params: SearchParams) -> Result<SearchResults, QueryError> {
+        let index = self.index.clone();
+        let started = Instant::now();
+        let result = blocking("search task", move || index.search(&params))
+            .await?
+            .map_err(|e| QueryError::internal("search", e));
+        match &result {
+            Ok(_) => self.metrics.observe_search(started.elapsed()),
+            Err(_) => {
+                self.metrics.search_errors.fetch_add(1, Relaxed);
+            }
+        }
+        result
+    }
+
+    /// Documents currently searchable.
+    pub fn documents(&self) -> u64 {
+        self.index.doc_count()
+    }
+
+    /// Reads and parses a stored `.torrent`, with its index entry.
+    pub async fn torrent(&self, hash: InfoHash) -> Result<Torrent, QueryError> {
+        let path = self.preload.torrent_path(&hash);
+        let index = self.index.clone();
+        blocking("torrent task", move || {
+            let bytes = std::fs::read(&path)
+                .map_err(|_| QueryError::NotFound(format!("No torrent {hash} in this catalog.")))?;
+            let meta = TorrentMeta::from_torrent_bytes(&bytes)
+                .map_err(|e| QueryError::internal("stored torrent unreadable", e))?;
+            Ok(Torrent {
+                meta,
+                bytes,
+                indexed: index.get(&hash),
+            })
+        })
+        .await?
+    }
+
+    /// Swarm counts, waiting at most `swarm_wait_ms` for a scrape.
+    pub async fn swarm(&self, hash: InfoHash) -> Option<SwarmCounts> {
+        let wait = Duration::from_millis(self.config.swarm_wait_ms);
+        self.swarm.get(hash, wait).await
+    }
+
+    /// The `.torrent` to download (the instance's trackers first when it
+    /// has any) and its file name.
+    pub fn torrent_file(&self, t: &Torrent) -> (Vec<u8>, String) {
+        let meta = &t.meta;
+        let filename = format!("{}.torrent", crate::download::safe_filename(&meta.name));
+        if self.config.public_trackers.is_empty() {
+            return (t.bytes.clone(), filename);
+        }
+        let Ok(info) = info_bytes_of(&t.bytes) else {
+            return (t.bytes.clone(), filename);
+        };
+        let own = meta.trackers();
+        let trackers: Vec<String> = self
+            .links
+            .trackers_for(&own)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let body = build_torrent_file(
+            info,
+            &trackers,
+            meta.comment.as_deref(),
+            meta.created_by.as_deref(),
+            meta.creation_date,
+        );
+        (body, filename)
+    }
+
+    /// Site-relative URLs of a torrent's preloaded images, at most `max_previews`.
+    pub fn previews(&self, t: &Torrent) -> Vec<String> {
+        let hash = t.meta.info_hash;
+        t.indexed
+            .as_ref()
+            .map(|i| i.preloaded.as_slice())
+            .unwrap_or(&[])
+            .iter()
+            .filter(|p| crate::view::is_image_name(p))
+            .take(self.config.max_previews)
+            .map(|p| crate::view::preload_url(&hash, p))
+            .collect()
+    }
+
+    /// A preloaded image of a torrent, checked by path and content.
+    pub async fn preloaded_file(
+        &self,
+        hash: InfoHash,
+        path: PathBuf,
+    ) -> Result<(ContentType, Vec<u8>), QueryError> {
+        let dir = self.preload.data_dir(&hash);
+        blocking("preloaded file task", move || {
+            crate::download::preloaded_image(&dir, &path)
+        })
+        .await?
+    }
+
+    /// Catalog-wide numbers, the crawler's status and the tracker's counters.
+    pub async fn stats(&self) -> Result<CatalogStats, QueryError> {
+        let index = self.index.clone();
+        let status_path = self.crawler_status.clone();
+        let (totals, crawler) = blocking("stats task", move || {
+            let crawler = std::fs::read(&status_path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            (index.totals(), crawler)
+        })
+        .await?;
+        let tracker = match &self.tracker_metrics {
+            Some(t) => t.fetch().await,
+            None => None,
+        };
+        Ok(CatalogStats {
+            torrents: totals.torrents,
+            total_size: totals.total_size,
+            categories: totals.categories,
+            index_bytes: self.index.disk_bytes(),
+            ready: self.indexer.stats.ready.load(Relaxed),
+            crawler,
+            tracker,
+        })
+    }
+
+    /// Whether the index is ready, and its size.
+    pub fn health(&self) -> Health {
+        Health {
+            ready: self.indexer.stats.ready.load(Relaxed),
+            documents: self.index.doc_count(),
+        }
+    }
+
+    /// Everything `/metrics` exports, as Prometheus text.
+    pub fn prometheus(&self) -> String {
+        let i = &self.indexer.stats;
+        let s = &self.swarm.metrics;
+        let m = &self.metrics;
+        let mut p = PromText::new();
+        let tracker_errors = self
+            .tracker_metrics
+            .as_ref()
+            .map_or(0, |t| t.errors.load(Relaxed));
+        for (name, kind, help, value) in [
+            ("magnetar_catalog_documents", "gauge", "Documents in the index.", self.index.doc_count()),
+            ("magnetar_catalog_index_bytes", "gauge", "Index size on disk.", self.index.disk_bytes()),
+            ("magnetar_catalog_indexed_total", "counter", "Torrents written to the index.", i.indexed.load(Relaxed)),
+            ("magnetar_catalog_removed_total", "counter", "Torrents removed from the index.", i.removed.load(Relaxed)),
+            ("magnetar_catalog_rejected_total", "counter", "Unreadable or invalid .torrent files skipped.", i.rejected.load(Relaxed)),
+            ("magnetar_catalog_commits_total", "counter", "Index commits.", i.commits.load(Relaxed)),
+            ("magnetar_catalog_watcher_events_total", "counter", "File events from preload/.", i.watcher_events.load(Relaxed)),
+            ("magnetar_catalog_searches_total", "counter", "Searches run.", m.searches.load(Relaxed)),
+            ("magnetar_catalog_search_errors_total", "counter", "Searches that failed.", m.search_errors.load(Relaxed)),
+            ("magnetar_catalog_scrape_requests_total", "counter", "UDP scrape requests sent.", s.requests.load(Relaxed)),
+            ("magnetar_catalog_scrape_errors_total", "counter", "UDP scrapes that failed or timed out (scrape_timeout_ms).", s.errors.load(Relaxed)),
+            ("magnetar_catalog_swarm_cache_hits_total", "counter", "Swarm stats served from cache.", s.cache_hits.load(Relaxed)),
+            ("magnetar_catalog_swarm_cache_misses_total", "counter", "Swarm stats not fresh in cache.", s.cache_misses.load(Relaxed)),
+            ("magnetar_catalog_tracker_metrics_errors_total", "counter", "Failed reads of tracker_metrics_url (tracker_metrics_timeout_ms, tracker_metrics_max_bytes).", tracker_errors),
+        ] {
+            p.single(name, kind, help, value);
+        }
+        m.write_histogram(&mut p);
+        p.process();
+        p.finish()
+    }
+}

@@ -1,0 +1,409 @@
+//! The crawler's loop as a struct: the state it keeps between turns, and
+//! one method per step (`refresh` the queue from the sources, `fill` the
+//! free resolve slots, `finish` a resolve, `report` progress).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use librqbit::Session;
+use magnetar_shared::config::CrawlerConfig;
+use magnetar_shared::{DataDir, InfoHash, PreloadDir, Shutdown};
+use tokio::task::{Id, JoinError, JoinSet};
+
+use crate::backoff::Backoff;
+use crate::pipeline::{self, Job};
+use crate::resolver::{self, ResolveError};
+use crate::sources::{self, Source};
+use crate::status::Counters;
+use crate::{Error, Options};
+
+/// Everything the crawler loop keeps between two turns.
+pub(crate) struct Crawler {
+    /// The role's configuration.
+    config: CrawlerConfig,
+    /// The data directory (status and backoff files live in `crawler/`).
+    data: DataDir,
+    /// Where `.torrent` files and preloads are written.
+    preload: PreloadDir,
+    /// Where hashes come from.
+    sources: Vec<Source>,
+    /// Client for URL sources (timeout: `source_timeout`).
+    http: reqwest::Client,
+    /// The one librqbit session; replaced after `session_recycle_after`
+    /// resolves, once the resolves running on it have finished.
+    session: Arc<Session>,
+    /// Resolves started on the current session.
+    resolves_on_session: u64,
+    /// What every resolve needs besides its hash.
+    job: Arc<Job>,
+    /// Failure counts and next-try times, persisted.
+    backoff: Backoff,
+    /// Hashes whose `.torrent` exists.
+    done: HashSet<InfoHash>,
+    /// Hashes to start, new ones first, then due retries.
+    queue: VecDeque<InfoHash>,
+    /// Resolves running, by task id, so a task that panics still frees its hash.
+    in_flight: HashMap<Id, InfoHash>,
+    /// The same hashes, for lookups by hash.
+    in_flight_hashes: HashSet<InfoHash>,
+    /// The resolve tasks; aborted on shutdown.
+    tasks: JoinSet<Outcome>,
+    /// Progress counters shared with metrics and `status.json`.
+    counters: Arc<Counters>,
+    /// Caller's options (extra peer source, run once).
+    options: Options,
+    /// Set when a source changed or a resolve freed the queue: re-read sources.
+    refresh_due: bool,
+    /// When the sources were last read (they are polled every `poll_interval`).
+    last_refresh: Instant,
+    /// When progress was last reported, and the resolved count then.
+    last_report: (Instant, u64),
+}
+
+impl Crawler {
+    /// Creates the directories, the librqbit session and the saved state.
+    pub(crate) async fn new(
+        config: CrawlerConfig,
+        data: DataDir,
+        options: Options,
+    ) -> Result<Self, Error> {
+        let preload = data.preload();
+        for dir in [preload.root().to_owned(), data.crawler_dir()] {
+            std::fs::create_dir_all(&dir).map_err(|source| Error::Dir {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        crate::preload::remove_stale_temp_dirs(&preload);
+        let counters = options.counters.clone().unwrap_or_default();
+        let sources = config
+            .sources
+            .iter()
+            .map(|s| Source::parse(s, &data))
+            .collect();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.source_timeout.max(1)))
+            .build()?;
+        let session = resolver::new_session(&config, &data)
+            .await
+            .map_err(Error::Session)?;
+        let backoff = Backoff::load(
+            &data.crawler_dir().join("backoff.json"),
+            config.backoff_initial,
+            config.backoff_max,
+            config.max_attempts,
+        );
+        let job = Arc::new(Job {
+            preload: preload.clone(),
+            announce: if config.announce.is_empty() {
+                config.trackers.clone()
+            } else {
+                config.announce.clone()
+            },
+            timeout: Duration::from_secs(config.timeout.max(1)),
+            preload_config: config.preload.clone(),
+            counters: counters.clone(),
+        });
+        let done = preload
+            .list_torrents()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let resolved = counters.resolved.load(Relaxed);
+        Ok(Self {
+            config,
+            data,
+            preload,
+            sources,
+            http,
+            session,
+            resolves_on_session: 0,
+            job,
+            backoff,
+            done,
+            queue: VecDeque::new(),
+            in_flight: HashMap::new(),
+            in_flight_hashes: HashSet::new(),
+            tasks: JoinSet::new(),
+            counters,
+            options,
+            refresh_due: true,
+            last_refresh: Instant::now(),
+            last_report: (Instant::now(), resolved),
+        })
+    }
+
+    /// The sources, for the caller's file watcher.
+    pub(crate) fn sources(&self) -> &[Source] {
+        &self.sources
+    }
+
+    /// Runs turns until `shutdown` is cancelled (or, with `once`, until the
+    /// queue is empty), then stops every resolve and saves the state.
+    pub(crate) async fn run(
+        mut self,
+        shutdown: &Shutdown,
+        mut changed: tokio::sync::mpsc::UnboundedReceiver<()>,
+    ) -> Result<(), Error> {
+        tracing::info!(
+            sources = self.sources.len(),
+            concurrency = self.config.concurrency.max(1),
+            "crawler started"
+        );
+        loop {
+            if self.refresh_due
+                || self.last_refresh.elapsed()
+                    >= Duration::from_secs(self.config.poll_interval.max(1))
+            {
+                self.refresh().await;
+            }
+            if !shutdown.is_cancelled() {
+                self.fill().await?;
+            }
+            self.update_gauges();
+            if shutdown.is_cancelled()
+                || (self.options.once && self.tasks.is_empty() && self.queue.is_empty())
+            {
+                break;
+            }
+            tokio::select! {
+                Some(joined) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
+                    self.finish(joined);
+                }
+                Some(()) = changed.recv() => {
+                    while changed.try_recv().is_ok() {}
+                    self.refresh_due = true;
+                }
+                // Wake up to check the poll timer (its refresh also queues retries that came due).
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.cancelled() => {}
+            }
+            if self.last_report.0.elapsed()
+                >= Duration::from_secs(self.config.status_interval.max(1))
+            {
+                self.report();
+            }
+        }
+        self.stop().await;
+        Ok(())
+    }
+
+    /// Re-reads every source and rebuilds the queue: new hashes first, then
+    /// retries that are due.
+    async fn refresh(&mut self) {
+        self.refresh_due = false;
+        self.last_refresh = Instant::now();
+        let (known, failed) =
+            sources::read_all(&self.sources, &self.http, self.config.max_source_bytes).await;
+        self.counters.source_errors.fetch_add(failed, Relaxed);
+        if let Ok(listed) = self.preload.list_torrents() {
+            self.done.extend(listed);
+        }
+        self.queue = build_queue(
+            &known,
+            &self.done,
+            &self.in_flight_hashes,
+            &self.backoff,
+            unix_now(),
+        );
+        self.counters.known.store(known.len() as u64, Relaxed);
+    }
+
+    /// Whether the session has served its share of resolves.
+    fn recycle_due(&self) -> bool {
+        self.config.session_recycle_after > 0
+            && self.resolves_on_session >= self.config.session_recycle_after
+    }
+
+    /// Starts resolves until `concurrency` run or the queue is empty. When
+    /// the session is due for recycling no new resolve starts: the running
+    /// ones drain, then the session is replaced.
+    async fn fill(&mut self) -> Result<(), Error> {
+        let concurrency = self.config.concurrency.max(1);
+        while self.tasks.len() < concurrency && !self.queue.is_empty() {
+            if self.recycle_due() {
+                if !self.tasks.is_empty() {
+                    return Ok(());
+                }
+                tracing::info!(
+                    resolves = self.resolves_on_session,
+                    "recycling the librqbit session"
+                );
+                self.session.stop().await;
+                self.session = resolver::new_session(&self.config, &self.data)
+                    .await
+                    .map_err(Error::Session)?;
+                self.resolves_on_session = 0;
+                self.counters.session_recycles.fetch_add(1, Relaxed);
+            }
+            let Some(hash) = self.queue.pop_front() else {
+                break;
+            };
+            if self.done.contains(&hash)
+                || self.in_flight_hashes.contains(&hash)
+                || !self.backoff.is_due(&hash, unix_now())
+            {
+                continue;
+            }
+            self.resolves_on_session += 1;
+            let mut peers = self.config.initial_peers.clone();
+            if let Some(source) = &self.options.peer_source {
+                peers.extend(source(&hash));
+            }
+            let (job, session) = (self.job.clone(), self.session.clone());
+            let handle = self
+                .tasks
+                .spawn(async move { pipeline::resolve(&job, session, hash, peers).await });
+            self.in_flight.insert(handle.id(), hash);
+            self.in_flight_hashes.insert(hash);
+        }
+        Ok(())
+    }
+
+    /// Records the end of one resolve: success, failure (into backoff), or a
+    /// panic, which counts as a rejected resolve of its hash.
+    fn finish(&mut self, joined: Result<(Id, Outcome), JoinError>) {
+        let (id, result) = match joined {
+            Ok((id, result)) => (id, result),
+            Err(e) => {
+                let id = e.id();
+                if e.is_cancelled() {
+                    self.forget(id);
+                    return;
+                }
+                (id, Err(ResolveError::Panicked))
+            }
+        };
+        let Some(hash) = self.forget(id) else { return };
+        match result {
+            Ok(()) => {
+                self.done.insert(hash);
+                self.backoff.succeeded(&hash);
+                self.counters.resolved.fetch_add(1, Relaxed);
+                tracing::info!(%hash, "resolved");
+            }
+            Err(e) => {
+                self.counters.failed.fetch_add(1, Relaxed);
+                match &e {
+                    ResolveError::Timeout => {
+                        self.counters.timeouts.fetch_add(1, Relaxed);
+                    }
+                    ResolveError::Rejected(_) | ResolveError::Panicked => {
+                        self.counters.rejected.fetch_add(1, Relaxed);
+                    }
+                    _ => {}
+                }
+                let attempt = self.backoff.failed(hash, unix_now());
+                tracing::info!(%hash, failures = attempt.failures, "resolve failed: {e}");
+            }
+        }
+        if self.queue.is_empty() {
+            self.refresh_due = true;
+        }
+    }
+
+    fn forget(&mut self, id: Id) -> Option<InfoHash> {
+        let hash = self.in_flight.remove(&id)?;
+        self.in_flight_hashes.remove(&hash);
+        Some(hash)
+    }
+
+    fn update_gauges(&self) {
+        self.counters.queue.store(self.queue.len() as u64, Relaxed);
+        self.counters
+            .in_flight
+            .store(self.tasks.len() as u64, Relaxed);
+        self.counters
+            .backoff
+            .store(self.backoff.len() as u64, Relaxed);
+    }
+
+    /// Logs progress, writes `status.json` and saves the backoff state.
+    fn report(&mut self) {
+        let resolved = self.counters.resolved.load(Relaxed);
+        let (since, before) = self.last_report;
+        let rate = resolved.saturating_sub(before) as f64 * 60.0
+            / since.elapsed().as_secs_f64().max(0.001);
+        self.last_report = (Instant::now(), resolved);
+        write_status(&self.counters, rate, &self.data);
+        if let Err(e) = self.backoff.save() {
+            tracing::warn!("cannot save backoff state: {e}");
+        }
+    }
+
+    /// Aborts the running resolves, saves the state and stops the session.
+    async fn stop(mut self) {
+        self.tasks.shutdown().await;
+        self.in_flight.clear();
+        self.in_flight_hashes.clear();
+        self.counters.in_flight.store(0, Relaxed);
+        if let Err(e) = self.backoff.save() {
+            tracing::warn!("cannot save backoff state: {e}");
+        }
+        write_status(&self.counters, 0.0, &self.data);
+        self.session.stop().await;
+        tracing::info!(
+            resolved = self.counters.resolved.load(Relaxed),
+            failed = self.counters.failed.load(Relaxed),
+            "crawler stopped"
+        );
+    }
+}
+
+/// How one resolve ended (its hash is known by the task's id).
+type Outcome = Result<(), ResolveError>;
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// New hashes first, then retries that are due.
+fn build_queue(
+    known: &HashSet<InfoHash>,
+    done: &HashSet<InfoHash>,
+    in_flight: &HashSet<InfoHash>,
+    backoff: &Backoff,
+    now: i64,
+) -> VecDeque<InfoHash> {
+    let mut fresh = Vec::new();
+    let mut retries = Vec::new();
+    for h in known {
+        if done.contains(h) || in_flight.contains(h) || !backoff.is_due(h, now) {
+            continue;
+        }
+        match backoff.get(h) {
+            None => fresh.push(*h),
+            Some(a) => retries.push((a.next_try, *h)),
+        }
+    }
+    retries.sort_unstable();
+    fresh
+        .into_iter()
+        .chain(retries.into_iter().map(|(_, h)| h))
+        .collect()
+}
+
+fn write_status(counters: &Counters, rate: f64, data: &DataDir) {
+    let status = counters.status(rate);
+    tracing::info!(
+        known = status.known,
+        queue = status.queue,
+        in_flight = status.in_flight,
+        resolved = status.resolved,
+        failed = status.failed,
+        rate_per_minute = format!("{rate:.1}"),
+        "crawler progress"
+    );
+    match serde_json::to_vec_pretty(&status) {
+        Ok(bytes) => {
+            if let Err(e) =
+                magnetar_shared::write_atomic(&data.crawler_dir().join("status.json"), &bytes)
+            {
+                tracing::warn!("cannot write status.json: {e}");
+            }
+        }
+        Err(e) => tracing::warn!("cannot encode status: {e}"),
+    }
+}
