@@ -18,11 +18,21 @@ fn free_udp_port() -> u16 {
         .port()
 }
 
+/// Names of leftover temp files of dumps by the process `pid`.
+fn temp_files_of(dir: &std::path::Path, pid: Option<u32>) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| magnetar_shared::atomic::is_temp_name(n))
+        .filter(|n| pid.is_none_or(|p| n.contains(&format!(".tmp.{p}."))))
+        .collect()
+}
+
 #[test]
 fn kill_9_during_dumps_never_leaves_a_torn_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("infohash.bin");
-    let original: Vec<InfoHash> = (0u32..300_000)
+    let original: Vec<InfoHash> = (0u32..100_000)
         .map(|i| {
             let mut b = [0u8; 20];
             b[..4].copy_from_slice(&(i * 7).to_be_bytes());
@@ -31,8 +41,9 @@ fn kill_9_during_dumps_never_leaves_a_torn_file() {
         .collect();
     write_sorted_unique(&path, &original).unwrap();
     let mut announced = Vec::new();
+    let mut killed_pid: Option<u32> = None;
 
-    for round in 0..4u8 {
+    for round in 0..20u8 {
         let port = free_udp_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_magnetar"))
             .args([
@@ -49,14 +60,15 @@ fn kill_9_during_dumps_never_leaves_a_torn_file() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        // Wait (bounded) until it answers, then announce a new hash.
+        // Wait (bounded) until it answers, then announce a new hash, so
+        // every periodic dump has something new to write.
         let mut client = TrackerClient::new(
             format!("127.0.0.1:{port}").parse().unwrap(),
             Duration::from_millis(200),
         )
         .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let hash = InfoHash([0xf0 + round; 20]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let hash = InfoHash([0xf0 ^ round; 20]);
         loop {
             if client
                 .announce(hash, PeerId([1; 20]), 1, 0, Event::Started, -1)
@@ -66,11 +78,26 @@ fn kill_9_during_dumps_never_leaves_a_torn_file() {
             }
             assert!(Instant::now() < deadline, "tracker did not start");
         }
+        // The previous round's process died mid-dump: its temp files are
+        // gone now that a tracker has started on the same directory.
+        assert_eq!(
+            temp_files_of(dir.path(), killed_pid),
+            Vec::<String>::new(),
+            "stale temp files swept at start"
+        );
         announced.push(hash);
-        // Kill at a different point of the dump cycle each round.
-        std::thread::sleep(Duration::from_millis(700 + 400 * u64::from(round)));
+        // Kill while a dump is being written, for certain: as soon as one
+        // of its temp files exists.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while temp_files_of(dir.path(), Some(child.id())).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "no dump started in round {round}"
+            );
+        }
         child.kill().unwrap();
         child.wait().unwrap();
+        killed_pid = Some(child.id());
 
         let bytes = std::fs::metadata(&path).unwrap().len();
         assert_eq!(bytes % 20, 0, "torn file of {bytes} bytes");
@@ -81,11 +108,4 @@ fn kill_9_during_dumps_never_leaves_a_torn_file() {
         assert_eq!(old.len(), original.len(), "every original hash kept");
         assert!(new.iter().all(|h| announced.contains(h)));
     }
-    // Temp files of interrupted dumps are never mistaken for the dump.
-    let names: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !magnetar_shared::atomic::is_temp_name(n))
-        .collect();
-    assert_eq!(names, vec!["infohash.bin".to_string()]);
 }

@@ -113,13 +113,37 @@ pub struct TrackerConfig {
     pub max_torrents: usize,
     /// Most peers kept per torrent.
     pub max_peers_per_torrent: usize,
+    /// Most peers kept over all torrents (about 100 bytes each); announces
+    /// that would add one more are refused (`magnetar_tracker_refused_total{reason="peer_budget"}`).
+    pub max_peers: usize,
+    /// Most peers one source holds at once (a source is an IPv4 address or
+    /// an IPv6 prefix of `ipv6_source_prefix` bits, so one host cannot
+    /// rotate addresses). A seedbox holds one peer per torrent it seeds.
+    pub max_peers_per_source: usize,
+    /// New torrents one source may add per minute.
+    pub source_new_torrents_per_minute: u32,
+    /// Announces per second one source may send on average (token bucket;
+    /// 0 = no limit) …
+    pub source_announce_rate: u32,
+    /// … and in one burst.
+    pub source_announce_burst: u32,
+    /// Sources whose limits are tracked at once; past it, new sources share
+    /// one bucket until idle ones are cleaned.
+    pub max_sources: usize,
+    /// IPv6 sources are grouped by this prefix length (64 = one subnet).
+    pub ipv6_source_prefix: u8,
+    /// Most info-hashes kept for `infohash.bin`; past it the ones announced
+    /// longest ago are evicted (`magnetar_tracker_hashes_evicted_total`).
+    pub max_hashes: usize,
     /// Peers returned when an announce asks for a default (-1) number.
     pub default_numwant: usize,
     /// Upper bound for numwant (further capped so a reply fits 1500 bytes).
     pub max_numwant: usize,
     /// How often `infohash.bin` is written, seconds.
     pub dump_interval: u64,
-    /// Keep hashes in the dump this many seconds after their last announce; 0 = forever.
+    /// Keep hashes in the dump this many seconds after their last announce;
+    /// 0 = until `max_hashes` forces the oldest out. Last-announce times
+    /// survive restarts in `<dump_file>.seen`.
     pub retention: u64,
     /// Path of the dump, relative to the data dir.
     pub dump_file: PathBuf,
@@ -152,6 +176,14 @@ impl Default for TrackerConfig {
             cleaning_interval: 60,
             max_torrents: 10_000_000,
             max_peers_per_torrent: 10_000,
+            max_peers: 2_000_000,
+            max_peers_per_source: 20_000,
+            source_new_torrents_per_minute: 1_000,
+            source_announce_rate: 500,
+            source_announce_burst: 5_000,
+            max_sources: 1_000_000,
+            ipv6_source_prefix: 64,
+            max_hashes: 10_000_000,
             default_numwant: 50,
             max_numwant: 200,
             dump_interval: 60,

@@ -21,7 +21,7 @@ pub enum InfoHashFileError {
 }
 
 impl InfoHashFileError {
-    fn io(path: &Path, source: io::Error) -> Self {
+    pub fn io(path: &Path, source: io::Error) -> Self {
         Self::Io {
             path: path.to_owned(),
             source,

@@ -45,6 +45,11 @@ impl TrackerClient {
         } else {
             Ipv6Addr::UNSPECIFIED.into()
         };
+        Self::from_address(local, tracker, timeout)
+    }
+
+    /// A client sending from `local` (e.g. another loopback address).
+    pub fn from_address(local: IpAddr, tracker: SocketAddr, timeout: Duration) -> io::Result<Self> {
         let socket = UdpSocket::bind((local, 0))?;
         socket.connect(tracker)?;
         socket.set_read_timeout(Some(timeout))?;

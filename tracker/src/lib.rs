@@ -16,21 +16,24 @@ mod housekeeping;
 pub mod protocol;
 mod reload;
 mod sockets;
+mod sources;
 pub mod stats;
 mod swarm;
 mod worker;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
-use magnetar_shared::infohash_file::{self, InfoHashFileError};
+use magnetar_shared::infohash_file::InfoHashFileError;
 use magnetar_shared::task::{self, Criticality, TaskSet};
 use magnetar_shared::{Config, InfoHash, Shutdown};
 
 use crate::access_list::AccessList;
 use crate::connection_id::ConnectionValidator;
+use crate::sources::SourceLimitsConfig;
 use crate::stats::Stats;
 use crate::swarm::{SwarmLimits, Swarms};
 
@@ -60,13 +63,33 @@ pub enum Error {
     ThreadFailed,
 }
 
-/// Seconds since the tracker started, as a compact timestamp for peers.
-pub struct Clock(Instant);
+/// Wall-clock time that never goes backwards: the unix time at start plus
+/// a monotonic elapsed time. Peers expire and hashes age by it; last-seen
+/// times survive restarts because they are unix seconds.
+pub struct Clock {
+    started: Instant,
+    start_unix_ms: u64,
+}
 
 impl Clock {
-    /// Seconds since start.
+    fn new() -> Self {
+        let start_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Self {
+            started: Instant::now(),
+            start_unix_ms,
+        }
+    }
+
+    /// Unix milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.start_unix_ms + self.started.elapsed().as_millis() as u64
+    }
+
+    /// Unix seconds (as u32: good until 2106).
     pub fn now(&self) -> u32 {
-        u32::try_from(self.0.elapsed().as_secs()).unwrap_or(u32::MAX)
+        u32::try_from(self.now_ms() / 1000).unwrap_or(u32::MAX)
     }
 }
 
@@ -78,6 +101,8 @@ pub struct Shared {
     pub(crate) access: AccessList,
     validator: ConnectionValidator,
     clock: Clock,
+    /// Generation of the recorded set at the last dump (skip if unchanged).
+    dumped_generation: AtomicU64,
     interval: u32,
     default_numwant: usize,
     max_numwant: usize,
@@ -139,27 +164,31 @@ impl RunningTracker {
                 SwarmLimits {
                     max_torrents: tc.max_torrents,
                     max_peers_per_torrent: tc.max_peers_per_torrent,
+                    max_peers: tc.max_peers,
+                    max_hashes: tc.max_hashes,
                     peer_timeout_secs: u32::try_from(tc.peer_timeout_secs()).unwrap_or(u32::MAX),
+                    ipv6_source_prefix: tc.ipv6_source_prefix,
+                    sources: SourceLimitsConfig {
+                        announce_rate: tc.source_announce_rate,
+                        announce_burst: tc.source_announce_burst,
+                        new_torrents_per_minute: tc.source_new_torrents_per_minute,
+                        max_peers: tc.max_peers_per_source,
+                        max_sources: tc.max_sources,
+                    },
                 },
                 (workers * 16).next_power_of_two(),
             ),
             stats: Stats::default(),
             access,
             validator: ConnectionValidator::new(),
-            clock: Clock(Instant::now()),
+            clock: Clock::new(),
+            dumped_generation: AtomicU64::new(u64::MAX),
             interval: tc.announce_interval,
             default_numwant: tc.default_numwant,
             max_numwant: tc.max_numwant,
         });
 
-        match infohash_file::read_infohash_file(&dump_path) {
-            Ok(hashes) => {
-                tracing::info!(hashes = hashes.len(), path = %dump_path.display(), "loaded previous info-hash dump");
-                shared.swarms.load_seen(hashes, 0);
-            }
-            Err(e) if e.is_not_found() => {}
-            Err(e) => tracing::warn!("cannot load previous dump, starting empty: {e}"),
-        }
+        housekeeping::load_dump(&shared, &dump_path);
 
         let sockets = sockets::bind_sockets(&tc.bind, workers, tc.socket_recv_buffer)?;
         let local_addrs: Vec<SocketAddr> = sockets
@@ -230,9 +259,10 @@ impl RunningTracker {
         &self.shared
     }
 
-    /// Writes `infohash.bin` now; returns the number of hashes written.
+    /// Writes `infohash.bin` now (even if unchanged); returns the number
+    /// of hashes written.
     pub fn dump(&self) -> Result<usize, Error> {
-        housekeeping::dump(&self.shared, &self.dump_path)
+        Ok(housekeeping::dump(&self.shared, &self.dump_path, true)?.unwrap_or(0))
     }
 
     /// Stops the threads and writes a final dump.
@@ -245,9 +275,11 @@ impl RunningTracker {
             ..
         } = self;
         threads.join_all_blocking();
-        let n = housekeeping::dump(&shared, &dump_path)?;
-        tracing::info!(hashes = n, "tracker stopped, dump written");
-        Ok(n)
+        match housekeeping::dump(&shared, &dump_path, false)? {
+            Some(n) => tracing::info!(hashes = n, "tracker stopped, dump written"),
+            None => tracing::info!("tracker stopped, dump unchanged"),
+        }
+        Ok(shared.swarms.recorded())
     }
 }
 

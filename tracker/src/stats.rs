@@ -8,6 +8,9 @@ use magnetar_shared::telemetry::PromText;
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use crate::sources::Limit;
+use crate::swarm::Refusal;
+
 /// Request kinds counted separately.
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {
@@ -28,12 +31,37 @@ pub struct WorkerStats {
     pub malformed: AtomicU64,
     pub bad_connection_id: AtomicU64,
     pub refused_torrents: AtomicU64,
+    /// Refusals by [`REFUSALS`] reason.
+    refused: [AtomicU64; 4],
     pub denied: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
 }
 
+/// Reasons an announce is refused by a budget (label values).
+const REFUSALS: [&str; 4] = [
+    "announce_rate",
+    "new_torrents",
+    "source_peers",
+    "peer_budget",
+];
+
 impl WorkerStats {
+    /// Counts a refused announce.
+    pub(crate) fn refused(&self, r: Refusal) {
+        let i = match r {
+            Refusal::TorrentLimit => {
+                self.refused_torrents.fetch_add(1, Relaxed);
+                return;
+            }
+            Refusal::Source(Limit::AnnounceRate) => 0,
+            Refusal::Source(Limit::NewTorrents) => 1,
+            Refusal::Source(Limit::SourcePeers) => 2,
+            Refusal::PeerBudget => 3,
+        };
+        self.refused[i].fetch_add(1, Relaxed);
+    }
+
     /// Counts a well-formed request.
     pub fn request(&self, kind: Kind, v6: bool) {
         self.requests[kind as usize][usize::from(v6)].fetch_add(1, Relaxed);
@@ -55,6 +83,9 @@ pub struct StatsSnapshot {
     pub malformed: u64,
     pub bad_connection_id: u64,
     pub refused_torrents: u64,
+    /// Announces refused by budget: announce rate, new torrents per
+    /// source, peers per source, global peer budget.
+    pub refused: [u64; 4],
     pub denied: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
@@ -62,6 +93,9 @@ pub struct StatsSnapshot {
     pub seeders: u64,
     pub leechers: u64,
     pub hashes_seen: u64,
+    pub hashes_evicted: u64,
+    pub hashes_refused: u64,
+    pub sources: u64,
 }
 
 /// All statistics of a tracker.
@@ -72,6 +106,9 @@ pub struct Stats {
     pub seeders: AtomicUsize,
     pub leechers: AtomicUsize,
     pub hashes_seen: AtomicUsize,
+    pub hashes_evicted: AtomicU64,
+    pub hashes_refused: AtomicU64,
+    pub sources: AtomicUsize,
 }
 
 impl Stats {
@@ -89,6 +126,9 @@ impl Stats {
             seeders: self.seeders.load(Relaxed) as u64,
             leechers: self.leechers.load(Relaxed) as u64,
             hashes_seen: self.hashes_seen.load(Relaxed) as u64,
+            hashes_evicted: self.hashes_evicted.load(Relaxed),
+            hashes_refused: self.hashes_refused.load(Relaxed),
+            sources: self.sources.load(Relaxed) as u64,
             ..Default::default()
         };
         for w in self.workers.lock().iter() {
@@ -102,6 +142,9 @@ impl Stats {
             s.malformed += w.malformed.load(Relaxed);
             s.bad_connection_id += w.bad_connection_id.load(Relaxed);
             s.refused_torrents += w.refused_torrents.load(Relaxed);
+            for (total, n) in s.refused.iter_mut().zip(&w.refused) {
+                *total += n.load(Relaxed);
+            }
             s.denied += w.denied.load(Relaxed);
             s.bytes_in += w.bytes_in.load(Relaxed);
             s.bytes_out += w.bytes_out.load(Relaxed);
@@ -138,7 +181,22 @@ impl StatsSnapshot {
                 }
             }
         }
+        let refused = "magnetar_tracker_refused_total";
+        p.family(refused, "counter", "Announces refused by a budget, by reason (announce_rate, new_torrents and source_peers are per source).");
+        for (reason, n) in REFUSALS.iter().zip(self.refused) {
+            p.sample(refused, &[("reason", reason)], n);
+        }
         for (name, v, help) in [
+            (
+                "magnetar_tracker_hashes_evicted_total",
+                self.hashes_evicted,
+                "Recorded hashes evicted (announced longest ago) because max_hashes was near.",
+            ),
+            (
+                "magnetar_tracker_hashes_refused_total",
+                self.hashes_refused,
+                "Announced hashes not recorded because max_hashes was reached.",
+            ),
             (
                 "magnetar_tracker_errors_sent_total",
                 self.errors_sent,
@@ -197,6 +255,11 @@ impl StatsSnapshot {
                 "magnetar_tracker_hashes_seen",
                 self.hashes_seen,
                 "Info-hashes in the dump set.",
+            ),
+            (
+                "magnetar_tracker_sources",
+                self.sources,
+                "Sources (IPv4 addresses, IPv6 prefixes) whose limits are tracked.",
             ),
         ] {
             p.single(name, "gauge", help, v);

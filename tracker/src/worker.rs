@@ -11,6 +11,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::protocol::{self, Request, RequestErrorKind, Writer};
+use crate::sources::Limit;
 use crate::stats::{Kind, WorkerStats};
 use crate::swarm::Refusal;
 use crate::Shared;
@@ -143,6 +144,15 @@ impl Worker {
                 if req.port == 0 {
                     return self.error(out, req.transaction_id, "invalid port 0", MAX_REPLY);
                 }
+                let now_ms = shared.clock.now_ms();
+                if !shared
+                    .swarms
+                    .admit_announce(shared.swarms.source_of(source.ip()), now_ms)
+                {
+                    self.stats.refused(Refusal::Source(Limit::AnnounceRate));
+                    let msg = Refusal::Source(Limit::AnnounceRate).message();
+                    return self.error(out, req.transaction_id, msg, packet.len());
+                }
                 if !shared.access.allows(&req.info_hash) {
                     self.stats.denied.fetch_add(1, Ordering::Relaxed);
                     return self.error(out, req.transaction_id, "info-hash not allowed", MAX_REPLY);
@@ -157,14 +167,10 @@ impl Worker {
 
                 let (head, peers) = out.split_at_mut(protocol::ANNOUNCE_HEADER_LEN);
                 let mut w = Writer::new(peers);
-                match shared.swarms.announce(
-                    &req,
-                    source,
-                    shared.clock.now(),
-                    numwant,
-                    random,
-                    &mut w,
-                ) {
+                match shared
+                    .swarms
+                    .announce(&req, source, now_ms, numwant, random, &mut w)
+                {
                     Ok(counts) => {
                         let peers_len = w.len();
                         let mut h = Writer::new(head);
@@ -178,9 +184,10 @@ impl Worker {
                         self.stats.response(Kind::Announce, v6);
                         protocol::ANNOUNCE_HEADER_LEN + peers_len
                     }
-                    Err(Refusal::TorrentLimit) => {
-                        self.stats.refused_torrents.fetch_add(1, Ordering::Relaxed);
-                        self.error(out, req.transaction_id, "tracker is full", MAX_REPLY)
+                    Err(refusal) => {
+                        self.stats.refused(refusal);
+                        // Never more bytes than the request (no amplification).
+                        self.error(out, req.transaction_id, refusal.message(), packet.len())
                     }
                 }
             }
