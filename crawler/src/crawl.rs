@@ -1,8 +1,15 @@
 //! The crawler's loop as a struct: the state it keeps between turns, and
 //! one method per step (`refresh` the queue from the sources, `fill` the
 //! free resolve slots, `finish` a resolve, `report` progress).
+//!
+//! Linear at millions of hashes: the queue is a heap ordered by next
+//! attempt, updated with what a source adds (not rebuilt), unchanged source
+//! files are not read again, `preload/` is listed once at start off the
+//! runtime (a hash's `.torrent` is checked with one `stat` before its
+//! resolve starts), and the backoff state is written off the runtime.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,8 +21,9 @@ use tokio::task::{Id, JoinError, JoinSet};
 
 use crate::backoff::Backoff;
 use crate::pipeline::{self, Job};
+use crate::preload::PreloadBudget;
 use crate::resolver::{self, ResolveError};
-use crate::sources::{self, Source};
+use crate::sources::{Source, Sources};
 use crate::status::Counters;
 use crate::{Error, Options};
 
@@ -28,7 +36,9 @@ pub(crate) struct Crawler {
     /// Where `.torrent` files and preloads are written.
     preload: PreloadDir,
     /// Where hashes come from.
-    sources: Vec<Source>,
+    sources: Sources,
+    /// The union of the sources at their last read.
+    known: HashSet<InfoHash>,
     /// Client for URL sources (timeout: `source_timeout`).
     http: reqwest::Client,
     /// The one librqbit session; replaced after `session_recycle_after`
@@ -42,8 +52,9 @@ pub(crate) struct Crawler {
     backoff: Backoff,
     /// Hashes whose `.torrent` exists.
     done: HashSet<InfoHash>,
-    /// Hashes to start, new ones first, then due retries.
-    queue: VecDeque<InfoHash>,
+    /// Hashes to start, by next attempt (new ones at 0). Entries that went
+    /// stale (resolved, left every source) are skipped when popped.
+    queue: BinaryHeap<Reverse<(i64, InfoHash)>>,
     /// Resolves running, by task id, so a task that panics still frees its hash.
     in_flight: HashMap<Id, InfoHash>,
     /// The same hashes, for lookups by hash.
@@ -54,7 +65,7 @@ pub(crate) struct Crawler {
     counters: Arc<Counters>,
     /// Caller's options (extra peer source, run once).
     options: Options,
-    /// Set when a source changed or a resolve freed the queue: re-read sources.
+    /// Set when a source changed: re-read the sources.
     refresh_due: bool,
     /// When the sources were last read (they are polled every `poll_interval`).
     last_refresh: Instant,
@@ -76,13 +87,30 @@ impl Crawler {
                 source,
             })?;
         }
-        crate::preload::remove_stale_temp_dirs(&preload);
         let counters = options.counters.clone().unwrap_or_default();
-        let sources = config
-            .sources
-            .iter()
-            .map(|s| Source::parse(s, &data))
-            .collect();
+        let sources = Sources::new(
+            config
+                .sources
+                .iter()
+                .map(|s| Source::parse(s, &data))
+                .collect(),
+        );
+        // The one walk of preload/: off the runtime.
+        let walk = preload.clone();
+        let (done, preloaded) = tokio::task::spawn_blocking(move || {
+            crate::preload::remove_stale_temp_dirs(&walk);
+            let done: HashSet<InfoHash> = walk
+                .list_torrents()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            (done, crate::preload::used_bytes(&walk))
+        })
+        .await
+        .map_err(|e| Error::Dir {
+            path: preload.root().to_owned(),
+            source: std::io::Error::other(e),
+        })?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.source_timeout.max(1)))
             .build()?;
@@ -90,7 +118,7 @@ impl Crawler {
             .await
             .map_err(Error::Session)?;
         let backoff = Backoff::load(
-            &data.crawler_dir().join("backoff.json"),
+            &data.crawler_dir().join("backoff.bin"),
             config.backoff_initial,
             config.backoff_max,
             config.max_attempts,
@@ -104,26 +132,23 @@ impl Crawler {
             },
             timeout: Duration::from_secs(config.timeout.max(1)),
             preload_config: config.preload.clone(),
+            preload_budget: PreloadBudget::new(config.preload.max_total_bytes, preloaded),
             counters: counters.clone(),
         });
-        let done = preload
-            .list_torrents()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
         let resolved = counters.resolved.load(Relaxed);
         Ok(Self {
             config,
             data,
             preload,
             sources,
+            known: HashSet::new(),
             http,
             session,
             resolves_on_session: 0,
             job,
             backoff,
             done,
-            queue: VecDeque::new(),
+            queue: BinaryHeap::new(),
             in_flight: HashMap::new(),
             in_flight_hashes: HashSet::new(),
             tasks: JoinSet::new(),
@@ -137,18 +162,18 @@ impl Crawler {
 
     /// The sources, for the caller's file watcher.
     pub(crate) fn sources(&self) -> &[Source] {
-        &self.sources
+        self.sources.list()
     }
 
-    /// Runs turns until `shutdown` is cancelled (or, with `once`, until the
-    /// queue is empty), then stops every resolve and saves the state.
+    /// Runs turns until `shutdown` is cancelled (or, with `once`, until no
+    /// queued hash is due), then stops every resolve and saves the state.
     pub(crate) async fn run(
         mut self,
         shutdown: &Shutdown,
         mut changed: tokio::sync::mpsc::UnboundedReceiver<()>,
     ) -> Result<(), Error> {
         tracing::info!(
-            sources = self.sources.len(),
+            sources = self.sources.list().len(),
             concurrency = self.config.concurrency.max(1),
             "crawler started"
         );
@@ -164,7 +189,7 @@ impl Crawler {
             }
             self.update_gauges();
             if shutdown.is_cancelled()
-                || (self.options.once && self.tasks.is_empty() && self.queue.is_empty())
+                || (self.options.once && self.tasks.is_empty() && !self.has_due(unix_now()))
             {
                 break;
             }
@@ -176,39 +201,76 @@ impl Crawler {
                     while changed.try_recv().is_ok() {}
                     self.refresh_due = true;
                 }
-                // Wake up to check the poll timer (its refresh also queues retries that came due).
+                // Wake up for retries that came due and the poll timer.
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = shutdown.cancelled() => {}
             }
             if self.last_report.0.elapsed()
                 >= Duration::from_secs(self.config.status_interval.max(1))
             {
-                self.report();
+                self.report().await;
             }
         }
         self.stop().await;
         Ok(())
     }
 
-    /// Re-reads every source and rebuilds the queue: new hashes first, then
-    /// retries that are due.
+    /// Re-reads the sources (unless unchanged) and queues what they added;
+    /// forgets the backoff of hashes that left every source.
     async fn refresh(&mut self) {
         self.refresh_due = false;
         self.last_refresh = Instant::now();
-        let (known, failed) =
-            sources::read_all(&self.sources, &self.http, self.config.max_source_bytes).await;
+        let Some((known, failed)) = self
+            .sources
+            .read_if_changed(&self.http, self.config.max_source_bytes)
+            .await
+        else {
+            return;
+        };
         self.counters.source_errors.fetch_add(failed, Relaxed);
-        if let Ok(listed) = self.preload.list_torrents() {
-            self.done.extend(listed);
+        for h in known.difference(&self.known) {
+            if self.done.contains(h) || self.in_flight_hashes.contains(h) {
+                continue;
+            }
+            match self.backoff.get(h) {
+                None => self.queue.push(Reverse((0, *h))),
+                Some(a) if !self.backoff.given_up(&a) => self.queue.push(Reverse((a.next_try, *h))),
+                Some(_) => {}
+            }
         }
-        self.queue = build_queue(
-            &known,
-            &self.done,
-            &self.in_flight_hashes,
-            &self.backoff,
-            unix_now(),
-        );
+        if failed == 0 {
+            let pruned = self.backoff.retain(|h| known.contains(h));
+            if pruned > 0 {
+                tracing::debug!(pruned, "forgot the backoff of hashes no source lists");
+            }
+        }
         self.counters.known.store(known.len() as u64, Relaxed);
+        self.known = known;
+    }
+
+    /// Whether a queued hash is due at `now`.
+    fn has_due(&self, now: i64) -> bool {
+        self.queue.peek().is_some_and(|Reverse((t, _))| *t <= now)
+    }
+
+    /// The next hash due to start, skipping stale queue entries.
+    fn next_due(&mut self, now: i64) -> Option<InfoHash> {
+        while self.has_due(now) {
+            let Reverse((_, h)) = self.queue.pop()?;
+            if !self.known.contains(&h)
+                || self.done.contains(&h)
+                || self.in_flight_hashes.contains(&h)
+            {
+                continue;
+            }
+            // Written by someone else meanwhile (another crawler, federation).
+            if self.preload.torrent_path(&h).exists() {
+                self.done.insert(h);
+                continue;
+            }
+            return Some(h);
+        }
+        None
     }
 
     /// Whether the session has served its share of resolves.
@@ -222,7 +284,7 @@ impl Crawler {
     /// ones drain, then the session is replaced.
     async fn fill(&mut self) -> Result<(), Error> {
         let concurrency = self.config.concurrency.max(1);
-        while self.tasks.len() < concurrency && !self.queue.is_empty() {
+        while self.tasks.len() < concurrency && self.has_due(unix_now()) {
             if self.recycle_due() {
                 if !self.tasks.is_empty() {
                     return Ok(());
@@ -238,15 +300,9 @@ impl Crawler {
                 self.resolves_on_session = 0;
                 self.counters.session_recycles.fetch_add(1, Relaxed);
             }
-            let Some(hash) = self.queue.pop_front() else {
+            let Some(hash) = self.next_due(unix_now()) else {
                 break;
             };
-            if self.done.contains(&hash)
-                || self.in_flight_hashes.contains(&hash)
-                || !self.backoff.is_due(&hash, unix_now())
-            {
-                continue;
-            }
             self.resolves_on_session += 1;
             let mut peers = self.config.initial_peers.clone();
             if let Some(source) = &self.options.peer_source {
@@ -296,11 +352,11 @@ impl Crawler {
                     _ => {}
                 }
                 let attempt = self.backoff.failed(hash, unix_now());
+                if !self.backoff.given_up(&attempt) {
+                    self.queue.push(Reverse((attempt.next_try, hash)));
+                }
                 tracing::info!(%hash, failures = attempt.failures, "resolve failed: {e}");
             }
-        }
-        if self.queue.is_empty() {
-            self.refresh_due = true;
         }
     }
 
@@ -320,16 +376,28 @@ impl Crawler {
             .store(self.backoff.len() as u64, Relaxed);
     }
 
-    /// Logs progress, writes `status.json` and saves the backoff state.
-    fn report(&mut self) {
+    /// Logs progress, writes `status.json` and saves the backoff state,
+    /// the writes off the async runtime.
+    async fn report(&mut self) {
         let resolved = self.counters.resolved.load(Relaxed);
         let (since, before) = self.last_report;
         let rate = resolved.saturating_sub(before) as f64 * 60.0
             / since.elapsed().as_secs_f64().max(0.001);
         self.last_report = (Instant::now(), resolved);
-        write_status(&self.counters, rate, &self.data);
-        if let Err(e) = self.backoff.save() {
-            tracing::warn!("cannot save backoff state: {e}");
+        let status = self.counters.status(rate);
+        let changes = self.backoff.take_changes();
+        let dir = self.data.crawler_dir();
+        let written = tokio::task::spawn_blocking(move || {
+            write_status(&status, &dir);
+            if let Some((path, bytes)) = changes {
+                if let Err(e) = crate::backoff::write_state(&path, &bytes) {
+                    tracing::warn!("cannot save backoff state: {e}");
+                }
+            }
+        })
+        .await;
+        if let Err(e) = written {
+            tracing::warn!("status writer failed: {e}");
         }
     }
 
@@ -339,10 +407,7 @@ impl Crawler {
         self.in_flight.clear();
         self.in_flight_hashes.clear();
         self.counters.in_flight.store(0, Relaxed);
-        if let Err(e) = self.backoff.save() {
-            tracing::warn!("cannot save backoff state: {e}");
-        }
-        write_status(&self.counters, 0.0, &self.data);
+        self.report().await;
         self.session.stop().await;
         tracing::info!(
             resolved = self.counters.resolved.load(Relaxed),
@@ -359,34 +424,8 @@ fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// New hashes first, then retries that are due.
-fn build_queue(
-    known: &HashSet<InfoHash>,
-    done: &HashSet<InfoHash>,
-    in_flight: &HashSet<InfoHash>,
-    backoff: &Backoff,
-    now: i64,
-) -> VecDeque<InfoHash> {
-    let mut fresh = Vec::new();
-    let mut retries = Vec::new();
-    for h in known {
-        if done.contains(h) || in_flight.contains(h) || !backoff.is_due(h, now) {
-            continue;
-        }
-        match backoff.get(h) {
-            None => fresh.push(*h),
-            Some(a) => retries.push((a.next_try, *h)),
-        }
-    }
-    retries.sort_unstable();
-    fresh
-        .into_iter()
-        .chain(retries.into_iter().map(|(_, h)| h))
-        .collect()
-}
-
-fn write_status(counters: &Counters, rate: f64, data: &DataDir) {
-    let status = counters.status(rate);
+fn write_status(status: &crate::status::Status, dir: &std::path::Path) {
+    let rate = status.rate_per_minute;
     tracing::info!(
         known = status.known,
         queue = status.queue,
@@ -398,9 +437,7 @@ fn write_status(counters: &Counters, rate: f64, data: &DataDir) {
     );
     match serde_json::to_vec_pretty(&status) {
         Ok(bytes) => {
-            if let Err(e) =
-                magnetar_shared::write_atomic(&data.crawler_dir().join("status.json"), &bytes)
-            {
+            if let Err(e) = magnetar_shared::write_atomic(&dir.join("status.json"), &bytes) {
                 tracing::warn!("cannot write status.json: {e}");
             }
         }

@@ -24,6 +24,8 @@ pub(crate) struct Job {
     pub timeout: Duration,
     /// Which small files to preload, if any.
     pub preload_config: PreloadConfig,
+    /// The disk budget shared by concurrent preloads.
+    pub preload_budget: crate::preload::PreloadBudget,
     /// Where preloaded files are counted.
     pub counters: Arc<Counters>,
 }
@@ -49,6 +51,7 @@ pub(crate) async fn resolve(
             &meta,
             &torrent,
             &job.preload_config,
+            &job.preload_budget,
             fetched.peers,
         )
         .await

@@ -36,7 +36,64 @@ pub fn select_files(meta: &TorrentMeta, cfg: &PreloadConfig, budget_left: u64) -
     out
 }
 
-/// Bytes used by finished preload dirs.
+/// The preload disk budget (`max_total_bytes`), shared by concurrent
+/// preloads: bytes are reserved before a download starts and the unused
+/// part given back after, so preloads running at once, and temp dirs still
+/// being filled, never add up past the budget.
+pub struct PreloadBudget {
+    max: u64,
+    used: std::sync::atomic::AtomicU64,
+}
+
+impl PreloadBudget {
+    /// A budget of `max` bytes of which `used` are taken by earlier preloads.
+    pub fn new(max: u64, used: u64) -> Self {
+        Self {
+            max,
+            used: std::sync::atomic::AtomicU64::new(used),
+        }
+    }
+
+    /// Selects the files worth preloading within what is left and reserves
+    /// their bytes; returns the file indices and the bytes reserved.
+    pub fn reserve(&self, meta: &TorrentMeta, cfg: &PreloadConfig) -> (Vec<usize>, u64) {
+        use std::sync::atomic::Ordering::{Acquire, Relaxed};
+        let mut used = self.used.load(Acquire);
+        loop {
+            let wanted = select_files(meta, cfg, self.max.saturating_sub(used));
+            let bytes: u64 = wanted
+                .iter()
+                .filter_map(|i| meta.files.get(*i))
+                .map(|f| f.length)
+                .sum();
+            match self
+                .used
+                .compare_exchange_weak(used, used + bytes, Acquire, Relaxed)
+            {
+                Ok(_) => return (wanted, bytes),
+                Err(now) => used = now,
+            }
+        }
+    }
+
+    /// Gives back bytes reserved but not kept.
+    pub fn release(&self, bytes: u64) {
+        let _ = self.used.fetch_update(
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+            |u| Some(u.saturating_sub(bytes)),
+        );
+    }
+
+    /// Bytes reserved or used now.
+    #[cfg(test)]
+    pub fn used(&self) -> u64 {
+        self.used.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// Bytes used by finished preload dirs (a walk of `preload/`: run it once,
+/// at start, off the async runtime).
 pub fn used_bytes(preload: &PreloadDir) -> u64 {
     let Ok(entries) = std::fs::read_dir(preload.root()) else {
         return 0;
@@ -44,13 +101,13 @@ pub fn used_bytes(preload: &PreloadDir) -> u64 {
     let mut total = 0;
     for e in entries.flatten() {
         if matches!(PreloadDir::classify(&e.file_name()), PreloadEntry::Data(_)) {
-            total += dir_size(&e.path());
+            total += du(&e.path());
         }
     }
     total
 }
 
-fn dir_size(dir: &Path) -> u64 {
+fn du(dir: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
@@ -91,20 +148,38 @@ pub async fn preload(
     meta: &TorrentMeta,
     torrent: &bytes::Bytes,
     cfg: &PreloadConfig,
+    budget: &PreloadBudget,
     peers: Vec<std::net::SocketAddr>,
 ) -> anyhow::Result<usize> {
-    let budget = cfg.max_total_bytes.saturating_sub(used_bytes(preload));
-    let wanted = select_files(meta, cfg, budget);
+    let (wanted, reserved) = budget.reserve(meta, cfg);
     if wanted.is_empty() {
         return Ok(0);
     }
+    let result = preload_reserved(session, preload, meta, torrent, cfg, &wanted, peers).await;
+    let kept_bytes = match &result {
+        Ok(_) => du(&preload.data_dir(&meta.info_hash)),
+        Err(_) => 0,
+    };
+    budget.release(reserved.saturating_sub(kept_bytes));
+    result
+}
+
+async fn preload_reserved(
+    session: &Arc<Session>,
+    preload: &PreloadDir,
+    meta: &TorrentMeta,
+    torrent: &bytes::Bytes,
+    cfg: &PreloadConfig,
+    wanted: &[usize],
+    peers: Vec<std::net::SocketAddr>,
+) -> anyhow::Result<usize> {
     let hash = meta.info_hash;
     let temp = preload.temp_dir(&hash);
     let _ = std::fs::remove_dir_all(&temp);
     std::fs::create_dir_all(&temp).context("creating temp dir")?;
-    let result = download(session, &temp, torrent, &wanted, cfg, peers).await;
+    let result = download(session, &temp, torrent, wanted, cfg, peers).await;
     let kept = match result {
-        Ok(()) => move_files(meta, &wanted, &temp, &preload.data_dir(&hash)),
+        Ok(()) => move_files(meta, wanted, &temp, &preload.data_dir(&hash)),
         Err(e) => Err(e),
     };
     let _ = std::fs::remove_dir_all(&temp);
@@ -175,4 +250,61 @@ fn move_files(
         kept += 1;
     }
     Ok(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use magnetar_shared::{FileEntry, InfoHash};
+
+    fn meta(n: usize) -> TorrentMeta {
+        TorrentMeta {
+            info_hash: InfoHash([1; 20]),
+            name: "t".into(),
+            files: (0..n)
+                .map(|i| FileEntry {
+                    path: format!("p{i}.jpg").into(),
+                    length: 100,
+                })
+                .collect(),
+            single_file: false,
+            total_size: 100 * n as u64,
+            piece_length: 16_384,
+            piece_count: 1,
+            private: false,
+            comment: None,
+            created_by: None,
+            creation_date: None,
+            announce: None,
+            announce_list: Vec::new(),
+            url_list: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn concurrent_reservations_never_exceed_the_budget() {
+        let cfg = PreloadConfig {
+            enabled: true,
+            max_file_size: 1_000,
+            extensions: vec!["jpg".into()],
+            max_total_bytes: 1_000,
+            timeout: 1,
+        };
+        let budget = Arc::new(PreloadBudget::new(1_000, 300));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (budget, cfg) = (budget.clone(), cfg.clone());
+                std::thread::spawn(move || budget.reserve(&meta(3), &cfg).1)
+            })
+            .collect();
+        let reserved: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(reserved, 700, "exactly what was left, never more");
+        assert_eq!(budget.used(), 1_000);
+        budget.release(250);
+        assert_eq!(
+            budget.reserve(&meta(3), &cfg).1,
+            200,
+            "two 100-byte files fit in 250"
+        );
+    }
 }

@@ -33,6 +33,69 @@ impl Source {
     }
 }
 
+/// The sources with what was seen of them, so an unchanged set of files is
+/// not read again (at millions of hashes a re-read is the crawler's
+/// biggest cost).
+pub struct Sources {
+    list: Vec<Source>,
+    /// (modified, length) of each file source at the last read.
+    stamps: Vec<Option<(std::time::SystemTime, u64)>>,
+    read_once: bool,
+}
+
+impl Sources {
+    /// The configured sources, not read yet.
+    pub fn new(list: Vec<Source>) -> Self {
+        let stamps = vec![None; list.len()];
+        Self {
+            list,
+            stamps,
+            read_once: false,
+        }
+    }
+
+    /// The sources.
+    pub fn list(&self) -> &[Source] {
+        &self.list
+    }
+
+    /// Reads every source unless they are all files unchanged since the
+    /// last read (URL sources are always fetched). Returns the union of
+    /// hashes and how many sources failed, or `None` when nothing changed.
+    pub async fn read_if_changed(
+        &mut self,
+        http: &reqwest::Client,
+        max_bytes: u64,
+    ) -> Option<(HashSet<InfoHash>, u64)> {
+        let paths: Vec<Option<PathBuf>> = self
+            .list
+            .iter()
+            .map(|s| match s {
+                Source::File(p) => Some(p.clone()),
+                Source::Url(_) => None,
+            })
+            .collect();
+        let stamps = tokio::task::spawn_blocking(move || {
+            paths
+                .iter()
+                .map(|p| {
+                    let m = std::fs::metadata(p.as_ref()?).ok()?;
+                    Some((m.modified().ok()?, m.len()))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        let has_url = self.list.iter().any(|s| matches!(s, Source::Url(_)));
+        if self.read_once && !has_url && stamps == self.stamps {
+            return None;
+        }
+        self.stamps = stamps;
+        self.read_once = true;
+        Some(read_all(&self.list, http, max_bytes).await)
+    }
+}
+
 /// Reads every source and returns the union of their hashes and how many
 /// sources failed. A source that fails is logged and skipped: the crawler
 /// never stops because of one.

@@ -109,23 +109,25 @@ async fn unknown_hash_times_out_into_a_persisted_backoff() {
         .join("preload")
         .join(format!("{unknown}.torrent"))
         .exists());
-    let backoff: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(data.path().join("crawler/backoff.json")).unwrap())
-            .unwrap();
-    assert_eq!(backoff[unknown.to_hex()]["failures"], 1);
+    let status = |data: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(data.join("crawler/status.json")).unwrap()).unwrap()
+    };
+    assert_eq!(
+        status(data.path())["backoff"],
+        1,
+        "the hash waits for a retry"
+    );
+    assert!(data.path().join("crawler/backoff.bin").exists(), "saved");
 
     // A restart remembers the backoff: the hash is known but not tried again yet.
     let counters = common::crawl_once(config, 30).await;
     assert_eq!(counters.known.load(Relaxed), 1, "the hash was read again");
     assert_eq!(counters.failed.load(Relaxed), 0, "not retried");
     assert_eq!(counters.timeouts.load(Relaxed), 0, "no new timeout waited");
-    let backoff: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(data.path().join("crawler/backoff.json")).unwrap())
-            .unwrap();
     assert_eq!(
-        backoff[unknown.to_hex()]["failures"],
+        status(data.path())["backoff"],
         1,
-        "still one failure"
+        "still waiting after the restart"
     );
 }
 
