@@ -16,7 +16,11 @@ STEADY=${STEADY:-30}
 work=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$work"' EXIT
-cargo build --release -p magnetar --manifest-path "$root/Cargo.toml" >&2
+# MAGNETAR=path runs an already built binary (e.g. of a given commit).
+if [ -z "${MAGNETAR:-}" ]; then
+  cargo build --release -p magnetar --manifest-path "$root/Cargo.toml" >&2
+  MAGNETAR="$root/target/release/magnetar"
+fi
 mkdir -p "$work/data/crawler"
 python3 - "$work/data" "$N" <<'PY'
 import hashlib, struct, sys, time
@@ -43,7 +47,7 @@ hz=$(getconf CLK_TCK)
 known() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["known"])' "$work/data/crawler/status.json" 2>/dev/null || echo 0; }
 
 t0=$(date +%s.%N)
-RUST_LOG=warn "$root/target/release/magnetar" --config "$work/magnetar.toml" crawler > "$work/log" 2>&1 &
+RUST_LOG=warn "$MAGNETAR" --config "$work/magnetar.toml" crawler > "$work/log" 2>&1 &
 pid=$!
 until [ "$(known)" = "$N" ]; do sleep 0.2; kill -0 $pid; done
 t1=$(date +%s.%N)

@@ -14,14 +14,30 @@ pub fn routes() -> Vec<Route> {
 }
 
 /// A JSON error: `{"error": {"status": 400, "message": "..."}}`.
-#[derive(Debug, rocket::Responder)]
-#[response(content_type = "json")]
-pub struct ApiError(pub (Status, String));
+#[derive(Debug)]
+pub struct ApiError {
+    body: (Status, String),
+    retry_after: Option<rocket::http::Header<'static>>,
+}
+
+impl<'r> rocket::response::Responder<'r, 'static> for ApiError {
+    fn respond_to(self, req: &'r rocket::Request<'_>) -> rocket::response::Result<'static> {
+        let (status, body) = self.body;
+        let mut response = (status, (ContentType::JSON, body)).respond_to(req)?;
+        if let Some(h) = self.retry_after {
+            response.set_header(h);
+        }
+        Ok(response)
+    }
+}
 
 impl ApiError {
     fn new(status: Status, message: &str) -> Self {
         let body = serde_json::json!({ "error": { "status": status.code, "message": message } });
-        Self((status, body.to_string()))
+        Self {
+            body: (status, body.to_string()),
+            retry_after: None,
+        }
     }
 }
 
@@ -30,6 +46,13 @@ impl From<QueryError> for ApiError {
         match e {
             QueryError::NotFound(m) => Self::new(Status::NotFound, &m),
             QueryError::BadParam(m) => Self::new(Status::BadRequest, &m),
+            e @ QueryError::Busy => Self {
+                retry_after: Some(rocket::http::Header::new(
+                    "Retry-After",
+                    crate::web::RETRY_AFTER_SECS.to_string(),
+                )),
+                ..Self::new(Status::ServiceUnavailable, &e.to_string())
+            },
             e @ QueryError::Internal { .. } => {
                 tracing::error!("api internal error: {e}");
                 Self::new(Status::InternalServerError, "internal error")

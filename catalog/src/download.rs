@@ -97,6 +97,15 @@ mod tests {
     }
 
     #[test]
+    fn downloads_keep_the_real_utf8_name() {
+        let h = disposition("Amélie 東京.torrent");
+        assert_eq!(
+            h.value(),
+            "attachment; filename=\"Am_lie __.torrent\"; filename*=UTF-8''Am%C3%A9lie%20%E6%9D%B1%E4%BA%AC.torrent"
+        );
+    }
+
+    #[test]
     fn images_are_recognised_by_content() {
         assert_eq!(image_type(b"\x89PNG\r\n\x1a\nrest"), Some(ContentType::PNG));
         assert_eq!(image_type(b"<svg onload=alert(1)>"), None);

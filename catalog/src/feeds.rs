@@ -25,7 +25,23 @@ fn rss_type() -> ContentType {
     ContentType::new("application", "rss+xml").with_params(("charset", "utf-8"))
 }
 
-/// A small builder over quick-xml's writer.
+/// `text` without the characters XML 1.0 forbids (C0 controls but tab, CR
+/// and LF; surrogates; U+FFFE and U+FFFF), which quick-xml does not escape:
+/// one such character in a torrent name or an echoed query would make the
+/// whole feed unreadable to Sonarr, Prowlarr and feed readers.
+pub fn xml_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    fn allowed(c: char) -> bool {
+        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+    }
+    if text.chars().all(allowed) {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(text.chars().filter(|c| allowed(*c)).collect())
+    }
+}
+
+/// A small builder over quick-xml's writer: every text and attribute value
+/// passes [`xml_safe`], and quick-xml escapes markup.
 struct Doc(Writer<Cursor<Vec<u8>>>);
 
 impl Doc {
@@ -37,8 +53,8 @@ impl Doc {
 
     fn open(&mut self, name: &str, attrs: &[(&str, &str)]) -> &mut Self {
         let mut e = BytesStart::new(name);
-        for a in attrs {
-            e.push_attribute(*a);
+        for (k, v) in attrs {
+            e.push_attribute((*k, xml_safe(v).as_ref()));
         }
         let _ = self.0.write_event(Event::Start(e));
         self
@@ -46,8 +62,8 @@ impl Doc {
 
     fn empty(&mut self, name: &str, attrs: &[(&str, &str)]) -> &mut Self {
         let mut e = BytesStart::new(name);
-        for a in attrs {
-            e.push_attribute(*a);
+        for (k, v) in attrs {
+            e.push_attribute((*k, xml_safe(v).as_ref()));
         }
         let _ = self.0.write_event(Event::Empty(e));
         self
@@ -60,7 +76,9 @@ impl Doc {
 
     fn text(&mut self, name: &str, text: &str) -> &mut Self {
         self.open(name, &[]);
-        let _ = self.0.write_event(Event::Text(BytesText::new(text)));
+        let _ = self
+            .0
+            .write_event(Event::Text(BytesText::new(xml_safe(text).as_ref())));
         self.close(name)
     }
 
@@ -202,6 +220,12 @@ fn query_error(e: QueryError, what: &str) -> Xml {
     match e {
         QueryError::BadParam(m) => xml_error(Status::BadRequest, 201, &m, ContentType::XML),
         QueryError::NotFound(m) => xml_error(Status::NotFound, 300, &m, ContentType::XML),
+        e @ QueryError::Busy => xml_error(
+            Status::ServiceUnavailable,
+            900,
+            &e.to_string(),
+            ContentType::XML,
+        ),
         e @ QueryError::Internal { .. } => {
             tracing::error!("{what}: {e}");
             xml_error(
@@ -242,6 +266,21 @@ async fn rss(app: &State<App>, params: RawSearch) -> Xml {
     }
 }
 
+/// Compares a presented key with the configured one in time that does not
+/// depend on where they differ (both are hashed first, so not on their
+/// lengths either): the key cannot be guessed byte by byte from timings.
+fn same_secret(given: &str, expected: &str) -> bool {
+    use sha1::{Digest, Sha1};
+    let (a, b) = (
+        Sha1::digest(given.as_bytes()),
+        Sha1::digest(expected.as_bytes()),
+    );
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
 /// Torznab query parameters.
 #[derive(Debug, Default, rocket::FromForm)]
 pub struct TorznabParams {
@@ -256,7 +295,7 @@ pub struct TorznabParams {
 #[get("/api?<params..>")]
 async fn torznab(app: &State<App>, params: TorznabParams) -> Xml {
     if let Some(key) = &app.catalog.config().torznab_apikey {
-        if params.apikey.as_deref() != Some(key.as_str()) {
+        if !same_secret(params.apikey.as_deref().unwrap_or(""), key) {
             return xml_error(
                 Status::Unauthorized,
                 100,
@@ -424,4 +463,30 @@ fn opensearch(app: &State<App>) -> (ContentType, String) {
         ContentType::new("application", "opensearchdescription+xml"),
         doc.finish(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_xml_characters_are_stripped_and_text_kept() {
+        assert_eq!(xml_safe("plain <&> é 東京"), "plain <&> é 東京");
+        assert!(matches!(xml_safe("plain"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(xml_safe("a\u{1}b\u{FFFF}c\u{FFFE}\td\n"), "abc\td\n");
+        let mut d = Doc::new();
+        d.open("x", &[("q", "\u{1}y")])
+            .text("t", "n\u{FFFF}ame")
+            .close("x");
+        let xml = d.finish();
+        assert!(roxmltree::Document::parse(&xml).is_ok(), "{xml}");
+    }
+
+    #[test]
+    fn keys_are_compared_whole() {
+        assert!(same_secret("k3y", "k3y"));
+        assert!(!same_secret("k3", "k3y"));
+        assert!(!same_secret("", "k3y"));
+        assert!(!same_secret("k3z", "k3y"));
+    }
 }

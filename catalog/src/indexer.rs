@@ -25,6 +25,8 @@ const DEBOUNCE: Duration = Duration::from_millis(150);
 const MAX_BATCH_AGE: Duration = Duration::from_millis(700);
 /// Most changes per commit.
 const MAX_BATCH: usize = 5_000;
+/// Wait before a torrent that could not be read is read again.
+const READ_RETRY: Duration = Duration::from_secs(5);
 /// Most preloaded files listed per torrent.
 const MAX_PRELOADED: usize = 64;
 
@@ -43,6 +45,8 @@ pub struct IndexerStats {
     pub rejected: AtomicU64,
     pub watcher_events: AtomicU64,
     pub commits: AtomicU64,
+    /// Reads that failed for a transient reason and were retried.
+    pub read_retries: AtomicU64,
 }
 
 /// Handle to the indexer thread.
@@ -112,6 +116,7 @@ pub fn start(
         swarm,
         stats: stats.clone(),
         pending: HashSet::new(),
+        retry: Vec::new(),
         rescan: false,
         commit_every: config.index_commit_every.max(1),
     };
@@ -144,6 +149,8 @@ struct Worker {
     swarm: Arc<SwarmCache>,
     stats: Arc<IndexerStats>,
     pending: HashSet<InfoHash>,
+    /// Torrents whose file could not be read, and when to try again.
+    retry: Vec<(InfoHash, Instant)>,
     rescan: bool,
     /// Commit after this many torrents during a (re)build.
     commit_every: usize,
@@ -165,6 +172,9 @@ impl Worker {
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if !self.retry.is_empty() && self.requeue_due_retries() {
+                first_pending.get_or_insert_with(Instant::now);
             }
             let Some(first) = first_pending else { continue };
             let due = last_event.elapsed() >= DEBOUNCE
@@ -262,11 +272,17 @@ impl Worker {
         self.commit();
     }
 
-    /// Adds or replaces the document of `hash`, or deletes it when the file is gone or bad.
+    /// Adds or replaces the document of `hash`, or deletes it when the file
+    /// is gone or invalid. A transient read error (too many open files, an
+    /// I/O error) leaves the document as it is and retries later: a valid
+    /// torrent never vanishes from the catalog because of one.
     fn upsert(&mut self, hash: &InfoHash) {
-        self.writer.delete_term(self.index.key(hash));
         let path = self.preload.torrent_path(hash);
-        match read_torrent(&path, hash) {
+        let read = read_torrent(&path, hash);
+        if !matches!(read, Err(ReadError::Transient(_))) {
+            self.writer.delete_term(self.index.key(hash));
+        }
+        match read {
             Ok((meta, modified)) => {
                 let preloaded = list_preloaded(&self.preload.data_dir(hash));
                 let doc =
@@ -285,7 +301,28 @@ impl Worker {
                 self.stats.rejected.fetch_add(1, Relaxed);
                 tracing::warn!(path = %path.display(), "skipping torrent: {reason}");
             }
+            Err(ReadError::Transient(e)) => {
+                self.stats.read_retries.fetch_add(1, Relaxed);
+                tracing::warn!(path = %path.display(), "cannot read torrent now, retrying: {e}");
+                self.retry.push((*hash, Instant::now() + READ_RETRY));
+            }
         }
+    }
+
+    /// Moves retries that came due into the pending batch.
+    fn requeue_due_retries(&mut self) -> bool {
+        let now = Instant::now();
+        let before = self.pending.len();
+        let pending = &mut self.pending;
+        self.retry.retain(|(h, at)| {
+            if *at <= now {
+                pending.insert(*h);
+                false
+            } else {
+                true
+            }
+        });
+        self.pending.len() != before
     }
 
     fn commit(&mut self) {
@@ -303,7 +340,10 @@ impl Worker {
 
 enum ReadError {
     Gone,
+    /// The file is not a valid torrent (or not this hash's).
     Bad(String),
+    /// The file could not be read now; it may be fine.
+    Transient(std::io::Error),
 }
 
 fn read_torrent(
@@ -313,7 +353,7 @@ fn read_torrent(
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Gone),
-        Err(e) => return Err(ReadError::Bad(e.to_string())),
+        Err(e) => return Err(ReadError::Transient(e)),
     };
     let meta =
         TorrentMeta::from_torrent_bytes(&bytes).map_err(|e| ReadError::Bad(e.to_string()))?;

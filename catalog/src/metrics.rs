@@ -10,6 +10,7 @@ const BUCKETS: [f64; 10] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.
 pub struct Metrics {
     pub searches: AtomicU64,
     pub search_errors: AtomicU64,
+    pub searches_shed: AtomicU64,
     buckets: [AtomicU64; BUCKETS.len()],
     latency_sum_micros: AtomicU64,
 }

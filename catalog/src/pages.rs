@@ -245,7 +245,18 @@ async fn by_id(app: &State<App>, id: &str) -> Result<ById, PageError> {
     let swarm = catalog.swarm(hash).await;
     let previews = catalog.previews(&torrent);
     let indexed = torrent.indexed.as_ref().map(|t| format_date(&t.indexed));
-    let meta = torrent.meta;
+    // A crafted torrent may list 100 000 files: lay out the tree off the
+    // async workers.
+    let (meta, tree) = rocket::tokio::task::spawn_blocking(move || {
+        let tree = view::file_tree(
+            &torrent.meta.files,
+            torrent.meta.single_file,
+            MAX_TREE_FILES,
+        );
+        (torrent.meta, tree)
+    })
+    .await
+    .map_err(|e| PageError::Internal(e.to_string()))?;
     let own = meta.trackers();
     let view = DetailView {
         site_title: app.title().to_owned(),
@@ -253,7 +264,7 @@ async fn by_id(app: &State<App>, id: &str) -> Result<ById, PageError> {
         hash: hash.to_hex(),
         size: view::human_size(meta.total_size),
         size_bytes: meta.total_size,
-        tree: view::file_tree(&meta.files, meta.single_file, MAX_TREE_FILES),
+        tree,
         hidden_files: meta.files.len().saturating_sub(MAX_TREE_FILES),
         file_count: meta.files.len(),
         piece_length: view::human_size(meta.piece_length),

@@ -41,6 +41,9 @@ pub enum QueryError {
     /// A parameter is not acceptable (message for the user).
     #[error("{0}")]
     BadParam(String),
+    /// Too many searches at once: try again shortly (503, Retry-After).
+    #[error("the catalog is busy, try again in a moment")]
+    Busy,
     /// Our fault: logged, and shown to the user only as "internal error".
     #[error("{context}: {source}")]
     Internal {
@@ -102,6 +105,8 @@ pub struct Catalog {
     metrics: Metrics,
     tracker_metrics: Option<TrackerMetrics>,
     links: Links,
+    /// Turns for searches (`max_concurrent_searches`).
+    search_slots: Arc<tokio::sync::Semaphore>,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -141,6 +146,9 @@ impl Catalog {
             metrics: Metrics::default(),
             tracker_metrics,
             links: Links::new(c),
+            search_slots: Arc::new(tokio::sync::Semaphore::new(
+                c.max_concurrent_searches.max(1),
+            )),
         }
     }
 
@@ -165,13 +173,36 @@ impl Catalog {
             .map_err(|e| QueryError::BadParam(e.0))
     }
 
-    /// Runs a validated search and records its latency.
+    /// Runs a validated search and records its latency. At most
+    /// `max_concurrent_searches` run at once; a search that cannot get a
+    /// turn and finish within `search_deadline_ms` is answered
+    /// [`QueryError::Busy`] (its work, once started, still holds its turn
+    /// until done, so load cannot pile up on the blocking pool).
     pub async fn search(&self, params: SearchParams) -> Result<SearchResults, QueryError> {
         let index = self.index.clone();
         let started = Instant::now();
-        let result = blocking("search task", move || index.search(&params))
-            .await?
-            .map_err(|e| QueryError::internal("search", e));
+        let deadline = Duration::from_millis(self.config.search_deadline_ms.max(1));
+        let slots = self.search_slots.clone();
+        let run = async move {
+            let permit = slots
+                .acquire_owned()
+                .await
+                .map_err(|e| QueryError::internal("search slots", e))?;
+            let task = tokio::task::spawn_blocking(move || {
+                let _turn = permit;
+                index.search(&params)
+            });
+            task.await
+                .map_err(|e| QueryError::internal("search task", e))?
+                .map_err(|e| QueryError::internal("search", e))
+        };
+        let result = match tokio::time::timeout(deadline, run).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.metrics.searches_shed.fetch_add(1, Relaxed);
+                Err(QueryError::Busy)
+            }
+        };
         match &result {
             Ok(_) => self.metrics.observe_search(started.elapsed()),
             Err(_) => {
@@ -211,10 +242,11 @@ impl Catalog {
     }
 
     /// The `.torrent` to download (the instance's trackers first when it
-    /// has any) and its file name.
+    /// has any) and its file name (the torrent's real, UTF-8 name; the
+    /// download headers make an ASCII fallback of it).
     pub fn torrent_file(&self, t: &Torrent) -> (Vec<u8>, String) {
         let meta = &t.meta;
-        let filename = format!("{}.torrent", crate::download::safe_filename(&meta.name));
+        let filename = format!("{}.torrent", meta.name);
         if self.config.public_trackers.is_empty() {
             return (t.bytes.clone(), filename);
         }
@@ -316,9 +348,11 @@ impl Catalog {
             ("magnetar_catalog_removed_total", "counter", "Torrents removed from the index.", i.removed.load(Relaxed)),
             ("magnetar_catalog_rejected_total", "counter", "Unreadable or invalid .torrent files skipped.", i.rejected.load(Relaxed)),
             ("magnetar_catalog_commits_total", "counter", "Index commits.", i.commits.load(Relaxed)),
+            ("magnetar_catalog_read_retries_total", "counter", "Torrent files that could not be read for a transient reason (kept in the index, read again later).", i.read_retries.load(Relaxed)),
             ("magnetar_catalog_watcher_events_total", "counter", "File events from preload/.", i.watcher_events.load(Relaxed)),
             ("magnetar_catalog_searches_total", "counter", "Searches run.", m.searches.load(Relaxed)),
             ("magnetar_catalog_search_errors_total", "counter", "Searches that failed.", m.search_errors.load(Relaxed)),
+            ("magnetar_catalog_searches_shed_total", "counter", "Searches answered 503: no turn within search_deadline_ms (max_concurrent_searches).", m.searches_shed.load(Relaxed)),
             ("magnetar_catalog_scrape_requests_total", "counter", "UDP scrape requests sent.", s.requests.load(Relaxed)),
             ("magnetar_catalog_scrape_errors_total", "counter", "UDP scrapes that failed or timed out (scrape_timeout_ms).", s.errors.load(Relaxed)),
             ("magnetar_catalog_swarm_cache_hits_total", "counter", "Swarm stats served from cache.", s.cache_hits.load(Relaxed)),
@@ -330,5 +364,50 @@ impl Catalog {
         m.write_histogram(&mut p);
         p.process();
         p.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_search_without_a_turn_in_time_is_busy_not_queued_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::with_data_dir(dir.path());
+        config.catalog.max_concurrent_searches = 1;
+        config.catalog.search_deadline_ms = 50;
+        let (index, _) = CatalogIndex::open_or_create(&dir.path().join("index")).unwrap();
+        let swarm = Arc::new(SwarmCache::new(
+            &[],
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        ));
+        let shutdown = magnetar_shared::Shutdown::new();
+        let indexer = crate::indexer::start(
+            index.clone(),
+            config.data().preload(),
+            swarm.clone(),
+            &config.catalog,
+            shutdown.clone(),
+        )
+        .unwrap();
+        let catalog = Catalog::new(&config, index, indexer, swarm);
+        let params = catalog.params(&RawSearch::default()).unwrap();
+        assert!(catalog.search(params.clone()).await.is_ok(), "a free turn");
+        // Every turn taken (as by long searches): the next one is shed.
+        let held = catalog.search_slots.clone().acquire_owned().await.unwrap();
+        assert!(matches!(
+            catalog.search(params.clone()).await,
+            Err(QueryError::Busy)
+        ));
+        assert_eq!(catalog.metrics.searches_shed.load(Relaxed), 1);
+        drop(held);
+        assert!(
+            catalog.search(params).await.is_ok(),
+            "served again once turns free up"
+        );
+        shutdown.cancel();
+        catalog.indexer().join();
     }
 }

@@ -1,7 +1,5 @@
 //! View data for templates: everything is prepared here, templates only lay it out.
 
-use std::path::Path;
-
 use magnetar_shared::{FileEntry, InfoHash};
 use serde::Serialize;
 
@@ -34,49 +32,79 @@ pub enum TreeItem {
 }
 
 /// Flattens files into open/file/close items; `limit` caps the files shown.
+///
+/// One pass over the files in path order: a folder's files are contiguous,
+/// so its size is summed while it is open and written into its `Open` item
+/// when it closes (folders cut off by `limit` still count every file).
+/// O(n log n) for n files whatever the depth.
 pub fn file_tree(files: &[FileEntry], single_file: bool, limit: usize) -> Vec<TreeItem> {
+    struct Dir<'a> {
+        name: std::borrow::Cow<'a, str>,
+        /// Index of its `Open` item, when shown.
+        item: Option<usize>,
+        size: u64,
+    }
     let mut sorted: Vec<&FileEntry> = files.iter().collect();
     if !single_file {
-        sorted.sort_by(|a, b| a.path.cmp(&b.path));
+        sorted.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     }
-    sorted.truncate(limit);
-    let dir_size = |prefix: &Path| -> u64 {
-        files
-            .iter()
-            .filter(|f| f.path.starts_with(prefix))
-            .map(|f| f.length)
-            .sum()
+    let mut out = Vec::with_capacity(limit.min(files.len()) * 2);
+    let mut stack: Vec<Dir<'_>> = Vec::new();
+    let close = |stack: &mut Vec<Dir<'_>>, out: &mut Vec<TreeItem>| {
+        if let Some(dir) = stack.pop() {
+            if let Some(parent) = stack.last_mut() {
+                parent.size += dir.size;
+            }
+            if let Some(i) = dir.item {
+                if let Some(TreeItem::Open { size, .. }) = out.get_mut(i) {
+                    *size = human_size(dir.size);
+                }
+                out.push(TreeItem::Close);
+            }
+        }
     };
-    let mut out = Vec::new();
-    let mut open: Vec<String> = Vec::new();
-    for f in sorted {
-        let comps: Vec<String> = f
-            .path
-            .iter()
-            .map(|c| c.to_string_lossy().into_owned())
-            .collect();
+    for (n, f) in sorted.into_iter().enumerate() {
+        let shown = n < limit;
+        let comps: Vec<std::borrow::Cow<'_, str>> =
+            f.path.iter().map(|c| c.to_string_lossy()).collect();
         let Some((file, dirs)) = comps.split_last() else {
             continue;
         };
-        let common = open.iter().zip(dirs).take_while(|(a, b)| a == b).count();
-        while open.len() > common {
-            open.pop();
-            out.push(TreeItem::Close);
+        let common = stack
+            .iter()
+            .zip(dirs)
+            .take_while(|(open, d)| open.name == **d)
+            .count();
+        while stack.len() > common {
+            close(&mut stack, &mut out);
         }
         for d in &dirs[common..] {
-            open.push(d.clone());
-            let prefix: std::path::PathBuf = open.iter().collect();
-            out.push(TreeItem::Open {
+            let item = shown.then(|| {
+                out.push(TreeItem::Open {
+                    name: d.to_string(),
+                    size: String::new(),
+                });
+                out.len() - 1
+            });
+            stack.push(Dir {
                 name: d.clone(),
-                size: human_size(dir_size(&prefix)),
+                item,
+                size: 0,
             });
         }
-        out.push(TreeItem::File {
-            name: file.clone(),
-            size: human_size(f.length),
-        });
+        if let Some(dir) = stack.last_mut() {
+            dir.size += f.length;
+        }
+        if shown {
+            out.push(TreeItem::File {
+                name: file.to_string(),
+                size: human_size(f.length),
+            });
+        }
     }
-    out.extend(open.iter().map(|_| TreeItem::Close));
+    while !stack.is_empty() {
+        close(&mut stack, &mut out);
+    }
     out
 }
 
@@ -203,6 +231,49 @@ mod tests {
                 name: "a".into(),
                 size: "3 B".into()
             }
+        );
+    }
+
+    #[test]
+    fn a_cut_tree_still_counts_every_file_in_its_folder_sizes() {
+        let f = |p: String, l| FileEntry {
+            path: p.into(),
+            length: l,
+        };
+        // 30 folders deep, 3 000 files: only 10 shown, sizes of all.
+        let deep = (0..30)
+            .map(|i| format!("d{i}"))
+            .collect::<Vec<_>>()
+            .join("/");
+        let files: Vec<FileEntry> = (0..3_000)
+            .map(|i| f(format!("{deep}/f{i:04}"), 1024))
+            .chain([f("top/other".into(), 1)])
+            .collect();
+        let items = file_tree(&files, false, 10);
+        let shown = items
+            .iter()
+            .filter(|i| matches!(i, TreeItem::File { .. }))
+            .count();
+        assert_eq!(shown, 10);
+        assert_eq!(
+            items[0],
+            TreeItem::Open {
+                name: "d0".into(),
+                size: human_size(3_000 * 1024)
+            }
+        );
+        let opens = items
+            .iter()
+            .filter(|i| matches!(i, TreeItem::Open { .. }))
+            .count();
+        let closes = items
+            .iter()
+            .filter(|i| matches!(i, TreeItem::Close))
+            .count();
+        assert_eq!(
+            (opens, closes),
+            (30, 30),
+            "balanced, the cut-off folder not opened"
         );
     }
 

@@ -98,6 +98,8 @@ pub const STYLE_CSS: &str = include_str!("../../templates/style.css");
 pub enum PageError {
     NotFound(String),
     BadRequest(String),
+    /// Overloaded: 503 with `Retry-After`.
+    Unavailable(String),
     Internal(String),
 }
 
@@ -114,6 +116,7 @@ impl From<QueryError> for PageError {
         match e {
             QueryError::NotFound(m) => Self::NotFound(m),
             QueryError::BadParam(m) => Self::BadRequest(m),
+            e @ QueryError::Busy => Self::Unavailable(e.to_string()),
             e @ QueryError::Internal { .. } => Self::Internal(e.to_string()),
         }
     }
@@ -124,6 +127,7 @@ impl PageError {
         match self {
             Self::NotFound(_) => Status::NotFound,
             Self::BadRequest(_) => Status::BadRequest,
+            Self::Unavailable(_) => Status::ServiceUnavailable,
             Self::Internal(_) => Status::InternalServerError,
         }
     }
@@ -152,15 +156,22 @@ impl<'r> Responder<'r, 'static> for PageError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
         let app = req.rocket().state::<App>();
         let message = match &self {
-            Self::NotFound(m) | Self::BadRequest(m) => m.clone(),
+            Self::NotFound(m) | Self::BadRequest(m) | Self::Unavailable(m) => m.clone(),
             Self::Internal(m) => {
                 tracing::error!("internal error on {}: {m}", req.uri());
                 "Something went wrong on our side.".to_owned()
             }
         };
-        error_page(app, self.status(), &message).respond_to(req)
+        let mut response = error_page(app, self.status(), &message).respond_to(req)?;
+        if matches!(self, Self::Unavailable(_)) {
+            response.set_header(Header::new("Retry-After", RETRY_AFTER_SECS.to_string()));
+        }
+        Ok(response)
     }
 }
+
+/// What an overloaded catalog asks clients to wait, seconds.
+pub const RETRY_AFTER_SECS: u32 = 2;
 
 /// Adds the security headers to every response.
 pub struct SecurityHeaders;

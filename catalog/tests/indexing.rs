@@ -90,3 +90,63 @@ async fn restart_reconciles_and_rebuilds_a_corrupt_or_missing_index() {
     let (_, body) = get(&c, "/healthz").await;
     assert!(body.contains("\"documents\":1"), "{body}");
 }
+
+#[tokio::test]
+async fn a_transient_read_error_never_drops_a_valid_torrent() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = add(dir.path(), "Keeper", &[(&["k.mkv"], 1_000)], None);
+    let (c, _s) = client(&config(dir.path())).await;
+    wait_for_count(&c, "keeper", 1).await;
+    // The file turns unreadable at once (a symlink to itself renamed over
+    // it: every read fails with ELOOP; for root, permissions would not stop
+    // a read).
+    let path = dir.path().join("preload").join(format!("{hash}.torrent"));
+    let bytes = std::fs::read(&path).unwrap();
+    let tmp = dir.path().join("preload").join(".loop.tmp");
+    std::os::unix::fs::symlink(format!("{hash}.torrent"), &tmp).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    eventually("a read retry", || async {
+        let (_, m) = get(&c, "/metrics").await;
+        m.lines()
+            .find_map(|l| l.strip_prefix("magnetar_catalog_read_retries_total "))
+            .is_some_and(|v| v.trim() != "0")
+    })
+    .await;
+    wait_for_count(&c, "keeper", 1).await;
+    // Readable again: still there, and the retry re-reads it.
+    magnetar_shared::write_atomic(&path, &bytes).unwrap();
+    wait_for_count(&c, "keeper", 1).await;
+    let (status, _) = get(&c, &format!("/{hash}")).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn healthz_is_503_until_the_first_build_is_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    add(dir.path(), "Ready Later", &[(&["r.mkv"], 1_000)], None);
+    // A FIFO named like a torrent holds the first build at its read until
+    // the test writes into it: the "still indexing" window, made certain.
+    let fifo = dir
+        .path()
+        .join("preload")
+        .join(format!("{}.torrent", "ef".repeat(20)));
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (c, _s) = client(&config(dir.path())).await;
+    let (status, body) = get(&c, "/healthz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("\"status\":\"indexing\""), "{body}");
+    // Release the read (garbage: the entry is rejected), the build ends.
+    let writer = std::thread::spawn(move || std::fs::write(&fifo, b"not a torrent"));
+    eventually("healthz 200", || async {
+        get(&c, "/healthz").await.0 == 200
+    })
+    .await;
+    writer.join().unwrap().unwrap();
+    let (_, body) = get(&c, "/healthz").await;
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+    wait_for_count(&c, "ready", 1).await;
+}

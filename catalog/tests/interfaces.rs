@@ -272,6 +272,7 @@ async fn opensearch_metrics_and_health() {
     assert!(after.contains("magnetar_catalog_search_duration_seconds_bucket{le=\"+Inf\"}"));
     assert!(after.contains("magnetar_catalog_scrape_requests_total"));
     assert!(after.contains("process_resident_memory_bytes"));
+    magnetar_shared::telemetry::check_exposition(&after).unwrap();
 
     let (status, health) = get(&c, "/healthz").await;
     assert_eq!(status, 200);

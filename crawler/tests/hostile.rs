@@ -139,11 +139,14 @@ async fn broken_sources_are_survived_and_new_hashes_picked_up() {
     // Garbage first (a 7-byte file: a partial record).
     std::fs::write(&bin, b"garbage").unwrap();
     let shutdown = Shutdown::new();
-    let running = tokio::spawn(run_with(
-        offline_config(data.path(), peer),
-        shutdown.clone(),
-        Options::default(),
-    ));
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = offline_config(data.path(), peer);
+    config.crawler.metrics_addr = Some(format!("127.0.0.1:{metrics_port}").parse().unwrap());
+    let running = tokio::spawn(run_with(config, shutdown.clone(), Options::default()));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!running.is_finished(), "crawler survives a garbage source");
 
@@ -154,6 +157,19 @@ async fn broken_sources_are_survived_and_new_hashes_picked_up() {
         .join("preload")
         .join(format!("{}.torrent", hashes[0]));
     wait_until(|| first.exists(), "first hash resolved").await;
+    // The metrics endpoint serves valid Prometheus text with the progress.
+    let text = {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", metrics_port))
+            .await
+            .unwrap();
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").await.unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).await.unwrap();
+        body.split("\r\n\r\n").nth(1).unwrap_or("").to_owned()
+    };
+    magnetar_shared::telemetry::check_exposition(&text).unwrap();
+    assert!(text.contains("magnetar_crawler_resolved_total 1"), "{text}");
 
     // Truncated mid-record, then removed, then rewritten with a new hash.
     std::fs::write(&bin, &hashes[0].0[..13]).unwrap();

@@ -345,6 +345,13 @@ pub struct CatalogConfig {
     pub tracker_metrics_timeout_ms: u64,
     /// Largest metrics document read from the tracker, bytes.
     pub tracker_metrics_max_bytes: u64,
+    /// Searches run at once; more wait for a turn (each search holds one
+    /// blocking thread).
+    pub max_concurrent_searches: usize,
+    /// Longest a search waits for its turn and runs, milliseconds; past it
+    /// the request is answered 503 with Retry-After instead of piling up
+    /// (`magnetar_catalog_searches_shed_total`).
+    pub search_deadline_ms: u64,
     /// Longest wait for one UDP scrape reply, milliseconds (a lost reply
     /// counts in `magnetar_catalog_scrape_errors_total`).
     pub scrape_timeout_ms: u64,
@@ -374,6 +381,8 @@ impl Default for CatalogConfig {
             tracker_metrics_url: None,
             tracker_metrics_timeout_ms: 1_000,
             tracker_metrics_max_bytes: 4 * 1024 * 1024,
+            max_concurrent_searches: 8,
+            search_deadline_ms: 2_000,
             scrape_timeout_ms: 1_000,
             max_previews: 8,
             index_writer_bytes: 64 * 1024 * 1024,

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_bencode::value::Value;
 
 use crate::bencode_check::{self, BencodeError};
-use crate::path::{sanitize_path, PathError};
+use crate::path::{sanitize_component, sanitize_path_lossy, PathError};
 use crate::InfoHash;
 
 /// Most files accepted in one torrent.
@@ -122,10 +122,12 @@ impl TorrentMeta {
         bencode_check::validate(info_bytes)?;
         let info = decode_dict(info_bytes)?;
 
+        // Names and paths are made plain (never refused): what is indexed,
+        // shown and written to disk is the same sanitised text.
         let name = text(info.get(&b"name.utf-8"[..]))
             .or_else(|| text(info.get(&b"name"[..])))
+            .map(|n| sanitize_component(&n))
             .ok_or(MetainfoError::Field("name"))?;
-        crate::path::check_component(&name)?;
 
         let piece_length = match info.get(&b"piece length"[..]) {
             Some(Value::Int(n)) if *n > 0 && (*n as u64).is_power_of_two() => *n as u64,
@@ -140,7 +142,7 @@ impl TorrentMeta {
         let (files, single_file) = match (info.get(&b"length"[..]), info.get(&b"files"[..])) {
             (Some(Value::Int(len)), _) => {
                 let length = u64::try_from(*len).map_err(|_| MetainfoError::SizeOverflow)?;
-                let path = sanitize_path(&[&name])?;
+                let path = PathBuf::from(&name);
                 (vec![FileEntry { path, length }], true)
             }
             (None, Some(Value::List(list))) => (parse_files(list)?, false),
@@ -225,7 +227,7 @@ fn parse_files(list: &[Value]) -> Result<Vec<FileEntry>, MetainfoError> {
                 _ => return Err(MetainfoError::Field("path")),
             };
             Ok(FileEntry {
-                path: sanitize_path(&components)?,
+                path: sanitize_path_lossy(&components)?,
                 length,
             })
         })
@@ -404,15 +406,16 @@ mod tests {
     }
 
     #[test]
-    fn rejects_traversal_and_absolute_paths() {
+    fn traversal_and_absolute_paths_become_plain_names() {
         let info = info_multi(&[&["..", "..", "etc", "passwd"]], 16);
-        assert!(matches!(
-            TorrentMeta::from_info_bytes(&info),
-            Err(MetainfoError::Path(_))
-        ));
+        let meta = TorrentMeta::from_info_bytes(&info).unwrap();
+        assert_eq!(meta.files[0].path, PathBuf::from("_/_/etc/passwd"));
         let info = info_multi(&[&["/etc/passwd"]], 16);
+        let meta = TorrentMeta::from_info_bytes(&info).unwrap();
+        assert_eq!(meta.files[0].path, PathBuf::from("_etc_passwd"));
+        let deep: Vec<&str> = vec!["d"; 65];
         assert!(matches!(
-            TorrentMeta::from_info_bytes(&info),
+            TorrentMeta::from_info_bytes(&info_multi(&[&deep], 16)),
             Err(MetainfoError::Path(_))
         ));
     }

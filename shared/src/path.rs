@@ -66,6 +66,76 @@ pub fn check_component(name: &str) -> Result<&str, PathError> {
     Ok(name)
 }
 
+/// Characters that reorder text when displayed (bidi embeddings,
+/// overrides, isolates and marks): dropped, so a name cannot disguise
+/// its extension (`evil\u{202E}gpj.exe` shown as `evilexe.jpg`).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Turns any name from metadata into a plain component, the way libtorrent
+/// and qBittorrent sanitise file names instead of refusing the torrent:
+/// separators, NUL and control characters and the noncharacters U+FFFE and
+/// U+FFFF become `_`, bidi controls are dropped, `.`/`..`/empty become
+/// `_`, a drive prefix loses its colon, a reserved device name gets a `_`
+/// prefix, and the result is cut to [`MAX_COMPONENT_BYTES`] at a character
+/// boundary. The result always passes [`check_component`]: this is the one
+/// place that decides what every role indexes, shows and writes to disk.
+pub fn sanitize_component(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len().min(MAX_COMPONENT_BYTES));
+    for c in raw.chars() {
+        if out.len() + c.len_utf8() > MAX_COMPONENT_BYTES {
+            break;
+        }
+        match c {
+            '/' | '\\' | '\u{FFFE}' | '\u{FFFF}' => out.push('_'),
+            c if c.is_control() => out.push('_'),
+            c if is_bidi_control(c) => {}
+            c => out.push(c),
+        }
+    }
+    if out.is_empty() || out == "." || out == ".." {
+        return "_".to_owned();
+    }
+    let b = out.as_bytes();
+    if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
+        out.replace_range(1..2, "_");
+    }
+    let stem = out.split('.').next().unwrap_or(&out).trim_end();
+    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(stem)) {
+        out.insert(0, '_');
+        if out.len() > MAX_COMPONENT_BYTES {
+            let mut end = MAX_COMPONENT_BYTES;
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.truncate(end);
+        }
+    }
+    out
+}
+
+/// A relative path from metadata components, each made plain with
+/// [`sanitize_component`]; empty components are skipped (as libtorrent
+/// does). Fails only for no components or more than [`MAX_COMPONENTS`].
+pub fn sanitize_path_lossy<S: AsRef<str>>(components: &[S]) -> Result<PathBuf, PathError> {
+    if components.len() > MAX_COMPONENTS {
+        return Err(PathError::TooDeep);
+    }
+    let mut out = PathBuf::new();
+    for c in components
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|c| !c.is_empty())
+    {
+        out.push(sanitize_component(c));
+    }
+    if out.as_os_str().is_empty() {
+        return Err(PathError::Empty);
+    }
+    Ok(out)
+}
+
 /// Joins checked components into a relative path, or rejects the whole path.
 pub fn sanitize_path<S: AsRef<str>>(components: &[S]) -> Result<PathBuf, PathError> {
     if components.is_empty() {
@@ -149,7 +219,53 @@ mod tests {
         assert!(check_component(&"x".repeat(255)).is_ok());
     }
 
+    #[test]
+    fn hostile_names_become_plain_components() {
+        assert_eq!(
+            sanitize_component("x <script>alert(1)</script> y"),
+            "x <script>alert(1)<_script> y"
+        );
+        assert_eq!(sanitize_component(".."), "_");
+        assert_eq!(sanitize_component(""), "_");
+        assert_eq!(sanitize_component("a\0b\nc\u{7f}"), "a_b_c_");
+        assert_eq!(sanitize_component("a\\b"), "a_b");
+        assert_eq!(sanitize_component("x\u{FFFF}\u{FFFE}"), "x__");
+        assert_eq!(sanitize_component("evil\u{202E}gpj.exe"), "evilgpj.exe");
+        assert_eq!(sanitize_component("C:evil"), "C_evil");
+        assert_eq!(sanitize_component("NUL.txt"), "_NUL.txt");
+        let long = "é".repeat(10_000);
+        let cut = sanitize_component(&long);
+        assert_eq!(cut.len(), 254, "whole characters up to 255 bytes");
+        assert_eq!(
+            sanitize_component("Amélie (2001)"),
+            "Amélie (2001)",
+            "plain names unchanged"
+        );
+        assert_eq!(
+            sanitize_path_lossy(&["..", "", "etc", "passwd"]).unwrap(),
+            PathBuf::from("_/etc/passwd")
+        );
+        assert_eq!(
+            sanitize_path_lossy::<&str>(&["", ""]),
+            Err(PathError::Empty)
+        );
+    }
+
     proptest! {
+        #[test]
+        fn sanitized_components_always_pass_the_check(raw in any::<String>()) {
+            let c = sanitize_component(&raw);
+            prop_assert_eq!(check_component(&c), Ok(c.as_str()));
+        }
+
+        #[test]
+        fn lossy_paths_never_escape_their_base(parts in proptest::collection::vec(any::<String>(), 0..8)) {
+            if let Ok(path) = sanitize_path_lossy(&parts) {
+                prop_assert!(path.is_relative());
+                prop_assert!(path.components().all(|c| matches!(c, Component::Normal(_))));
+            }
+        }
+
         #[test]
         fn output_never_escapes_its_base(parts in proptest::collection::vec(
             prop_oneof![

@@ -140,6 +140,76 @@ where
     Ok((local, task))
 }
 
+/// Checks a Prometheus text exposition (format 0.0.4): every line is a
+/// `# HELP`, a `# TYPE` or a sample; each family has at most one HELP and
+/// one TYPE, declared before its samples; names and labels are well
+/// formed; values parse. Returns the first problem found. Used by the
+/// roles' tests so a malformed `/metrics` fails before a scraper sees it.
+pub fn check_exposition(text: &str) -> Result<(), String> {
+    use std::collections::{HashMap, HashSet};
+    fn valid_name(n: &str) -> bool {
+        let mut chars = n.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    }
+    let mut help = HashSet::new();
+    let mut types: HashMap<String, String> = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let at = |m: &str| format!("line {}: {m}: {line:?}", i + 1);
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().unwrap_or("");
+            if !valid_name(name) || !help.insert(name.to_owned()) {
+                return Err(at("bad or repeated HELP"));
+            }
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split(' ');
+            let (name, kind) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let known = ["counter", "gauge", "histogram", "summary", "untyped"];
+            if !valid_name(name) || !known.contains(&kind) || types.contains_key(name) {
+                return Err(at("bad or repeated TYPE"));
+            }
+            types.insert(name.to_owned(), kind.to_owned());
+        } else if line.starts_with('#') || line.is_empty() {
+            return Err(at("unexpected line"));
+        } else {
+            let (series, value) = line.rsplit_once(' ').ok_or_else(|| at("no value"))?;
+            let (name, labels) = match series.split_once('{') {
+                Some((n, l)) => (
+                    n,
+                    Some(l.strip_suffix('}').ok_or_else(|| at("unclosed labels"))?),
+                ),
+                None => (series, None),
+            };
+            if !valid_name(name) {
+                return Err(at("bad metric name"));
+            }
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| {
+                    name.strip_suffix(s)
+                        .filter(|f| types.get(*f).is_some_and(|k| k == "histogram"))
+                })
+                .unwrap_or(name);
+            if !types.contains_key(family) {
+                return Err(at("sample before its TYPE"));
+            }
+            for pair in labels.into_iter().flat_map(|l| l.split(',')) {
+                let (k, v) = pair.split_once('=').ok_or_else(|| at("bad label"))?;
+                let quoted = v.len() >= 2 && v.starts_with('"') && v.ends_with('"');
+                if !(valid_name(k) && quoted) {
+                    return Err(at("bad label"));
+                }
+            }
+            if value.parse::<f64>().is_err() && !["+Inf", "-Inf", "NaN"].contains(&value) {
+                return Err(at("bad value"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Resident memory of this process in bytes (Linux), for metrics.
 pub fn resident_memory_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -162,6 +232,22 @@ mod tests {
             p.finish(),
             "# HELP x_total Things.\n# TYPE x_total counter\nx_total{kind=\"a\"} 3\nx_total{kind=\"b\",f=\"v6\"} 4\n# HELP y Y.\n# TYPE y gauge\ny 1.5\n"
         );
+    }
+
+    #[test]
+    fn the_exposition_checker_catches_what_scrapers_reject() {
+        let mut p = PromText::new();
+        p.single("a_total", "counter", "A.", 1)
+            .family("h", "histogram", "H.")
+            .sample("h_bucket", &[("le", "+Inf")], 2)
+            .sample("h_sum", &[], 0.5)
+            .sample("h_count", &[], 2);
+        assert_eq!(check_exposition(&p.finish()), Ok(()));
+        assert!(check_exposition("x 1\n").is_err(), "sample before TYPE");
+        assert!(check_exposition("# TYPE x gauge\n# TYPE x gauge\nx 1\n").is_err());
+        assert!(check_exposition("# TYPE x gauge\nx one\n").is_err());
+        assert!(check_exposition("# TYPE x gauge\nx{a=b} 1\n").is_err());
+        assert!(check_exposition("# TYPE 1x gauge\n").is_err());
     }
 
     #[tokio::test]

@@ -20,6 +20,10 @@ wait_for 60 "catalog" curl -sf "$CATALOG/healthz" || { tail -30 "$work/magnetar.
 listed() { [ "$(curl -sf "$CATALOG/api/v1/search?q=gallery" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')" = 1 ]; }
 wait_for 90 "demo torrents in the catalog" listed || { tail -30 "$work/magnetar.log"; exit 1; }
 hash=$(curl -sf "$CATALOG/api/v1/search?q=gallery" | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["info_hash"])')
+[[ "$hash" =~ ^[0-9a-f]{40}$ ]] || { log "FAIL: no info-hash for the demo gallery (got '$hash')"; exit 1; }
+# The demo preloads the gallery's cover: wait until the page shows it.
+has_preview() { curl -sf "$CATALOG/$hash" | grep -q "<img src=\"/$hash/files/"; }
+wait_for 90 "the gallery's preview preloaded" has_preview || { tail -30 "$work/magnetar.log"; exit 1; }
 
 chrome() {
   "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
@@ -37,13 +41,42 @@ check_page() {
   else
     log "FAIL $name: '$expect' not in the rendered DOM"; fail=1
   fi
+  rm -f "$out/$name.png"
   chrome --screenshot="$out/$name.png" "$CATALOG$path" >/dev/null
-  if [ -s "$out/$name.png" ]; then log "$name: screenshot $out/$name.png"; else log "FAIL $name: no screenshot"; fail=1; fi
+  # A real PNG of the window's size, not an empty or error file.
+  local dims; dims=$(python3 - "$out/$name.png" <<'PY'
+import struct, sys
+try:
+    b = open(sys.argv[1], "rb").read(24)
+except OSError:
+    sys.exit(0)
+if b[:8] == b"\x89PNG\r\n\x1a\n" and b[12:16] == b"IHDR":
+    print("%d,%d" % struct.unpack(">II", b[16:24]))
+PY
+)
+  if [ "$dims" = "${SIZE:-1280,900}" ]; then
+    log "$name: screenshot $out/$name.png ($dims)"
+  else
+    log "FAIL $name: screenshot is not a ${SIZE:-1280,900} PNG (got '$dims')"; fail=1
+  fi
 }
 check_page home "/" "magnetar demo gallery"
 check_page search "/search?q=notes" "notes</b>"
 check_page detail "/$hash" "$hash"
-SIZE=390,844 check_page mobile "/$hash" "cover.png"
+SIZE=390,844 check_page mobile "/$hash" "<img src=\"/$hash/files/"
+
+# The preview image the detail page shows must really load, as an image.
+img=$(grep -oE "<img src=\"/$hash/files/[^\"]+\"" "$out/detail.html" | head -1 | sed -e 's/^<img src="//' -e 's/"$//')
+if [ -z "$img" ]; then
+  log "FAIL detail: no preview image in the rendered DOM"; fail=1
+else
+  ctype=$(curl -s -o "$out/preview.bin" -w '%{http_code} %{content_type}' "$CATALOG$img")
+  if [ "$ctype" = "200 image/png" ] && head -c 8 "$out/preview.bin" | cmp -s - <(printf '\x89PNG\r\n\x1a\n'); then
+    log "detail: preview $img loads as a PNG"
+  else
+    log "FAIL detail: preview $img answered '$ctype'"; fail=1
+  fi
+fi
 
 # Console errors (CSP violations, failed loads) and non-loopback requests.
 if grep -E "Refused to|ERR_|Uncaught" "$work/chromium.log" | grep -v -E "chrome-extension|dbus|gcm|GPU|Fontconfig" > "$out/console-errors.txt"; then

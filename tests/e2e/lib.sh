@@ -5,6 +5,9 @@ E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MAGNETAR=${MAGNETAR:-$E2E_ROOT/target/debug/magnetar}
 PIDS=()
 
+# Every HTTP request of the scripts is bounded in time.
+curl() { command curl --max-time 10 "$@"; }
+
 log() { printf '[e2e %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 cleanup() {

@@ -257,6 +257,7 @@ fn statistics_count_requests_by_action_and_family() {
         .stats
         .snapshot()
         .prometheus();
+    magnetar_shared::telemetry::check_exposition(&text).unwrap();
     assert!(
         text.contains("magnetar_tracker_requests_total{action=\"announce\",family=\"ipv4\"} 1"),
         "{text}"

@@ -61,6 +61,15 @@ pub struct IndexedTorrent {
     pub completed: u64,
 }
 
+/// Latest second Tantivy's nanosecond dates can hold (year 2262), with margin.
+const MAX_INDEX_SECS: i64 = 9_000_000_000;
+
+/// A unix time as a Tantivy date, clamped to what Tantivy can store (a
+/// torrent may claim it was created in the year 30 000).
+pub fn index_date(secs: i64) -> tantivy::DateTime {
+    tantivy::DateTime::from_timestamp_secs(secs.clamp(-MAX_INDEX_SECS, MAX_INDEX_SECS))
+}
+
 /// What [`CatalogIndex::totals`] counts.
 pub struct Totals {
     pub torrents: u64,
@@ -282,15 +291,9 @@ impl CatalogIndex {
         doc.add_u64(f.file_count, meta.files.len() as u64);
         doc.add_u64(f.pieces, meta.piece_count);
         if let Some(c) = meta.creation_date {
-            doc.add_date(
-                f.created,
-                tantivy::DateTime::from_timestamp_secs(c.timestamp()),
-            );
+            doc.add_date(f.created, index_date(c.timestamp()));
         }
-        doc.add_date(
-            f.indexed,
-            tantivy::DateTime::from_timestamp_secs(indexed.timestamp()),
-        );
+        doc.add_date(f.indexed, index_date(indexed.timestamp()));
         doc.add_text(f.category, Category::of_torrent(meta).as_str());
         doc.add_bool(f.private, meta.private);
         for p in preloaded {
@@ -307,5 +310,20 @@ impl CatalogIndex {
     /// The term that identifies a torrent's document (the upsert key).
     pub fn key(&self, hash: &InfoHash) -> Term {
         Term::from_field_text(self.fields.info_hash, &hash.to_hex())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_beyond_tantivys_range_are_clamped_not_overflowed() {
+        assert_eq!(index_date(i64::MAX).into_timestamp_secs(), MAX_INDEX_SECS);
+        assert_eq!(index_date(i64::MIN).into_timestamp_secs(), -MAX_INDEX_SECS);
+        assert_eq!(
+            index_date(1_700_000_000).into_timestamp_secs(),
+            1_700_000_000
+        );
     }
 }

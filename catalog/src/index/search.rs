@@ -187,11 +187,40 @@ impl RawSearch {
     }
 }
 
+/// Rejects the query syntax that scans every term of a field: ranges
+/// (`[a TO b]`, `{a TO b}`, `>x`, `<x` after a field), sets (`IN [...]`) and
+/// regular expressions (`field:/re/`). Quoted phrases are left alone.
+fn check_expensive_syntax(q: &str) -> Result<(), BadParam> {
+    let mut outside = String::with_capacity(q.len());
+    for (i, part) in q.split('"').enumerate() {
+        if i % 2 == 0 {
+            outside.push_str(part);
+            outside.push(' ');
+        }
+    }
+    let ranges = outside.contains(['[', ']', '{', '}']);
+    let compact: String = outside.split_whitespace().collect::<Vec<_>>().join(" ");
+    let compare = compact.contains(":>")
+        || compact.contains(":<")
+        || compact.contains(": >")
+        || compact.contains(": <");
+    let set = compact.split(' ').any(|w| w == "IN");
+    let regex = compact.contains(":/");
+    if ranges || compare || set || regex {
+        return Err(bad(
+            "ranges ([a TO b], >, <), sets (IN [...]) and regular expressions are not supported \
+             in queries: they scan the whole index; use the size and date filters",
+        ));
+    }
+    Ok(())
+}
+
 /// Rejects queries that are too long or too complex for the parser.
 fn check_query(q: &str) -> Result<(), BadParam> {
     if q.len() > MAX_QUERY_BYTES {
         return Err(bad(format!("query longer than {MAX_QUERY_BYTES} bytes")));
     }
+    check_expensive_syntax(q)?;
     let (mut depth, mut max_depth) = (0usize, 0usize);
     for c in q.chars() {
         match c {
@@ -269,7 +298,7 @@ impl CatalogIndex {
                 let secs = d
                     .and_hms_opt(0, 0, 0)
                     .map_or(0, |t| t.and_utc().timestamp());
-                Term::from_field_date(f.indexed, tantivy::DateTime::from_timestamp_secs(secs))
+                Term::from_field_date(f.indexed, super::index_date(secs))
             };
             let lower = p
                 .from
@@ -429,6 +458,33 @@ mod tests {
         let mut r = raw("");
         r.from = Some("2024-13-01".into());
         assert!(r.validate(50).is_err());
+    }
+
+    #[test]
+    fn whole_index_scans_are_rejected_and_plain_syntax_kept() {
+        for q in [
+            "file:[0 TO z]",
+            "name:[* TO *]",
+            "name:{a TO b}",
+            "name: IN [a b c]",
+            "size:>5",
+            "name:<m",
+            "name:/.*x.*/",
+        ] {
+            let e = raw(q).validate(50).unwrap_err();
+            assert!(e.0.contains("not supported"), "{q}: {e}");
+        }
+        for q in [
+            "ubuntu 24.04",
+            "+must -not",
+            "\"a [bracketed] phrase\"",
+            "name:ubuntu file:iso",
+            "S01E02 1080p x264",
+            "AC/DC",
+            "(a OR b) AND c",
+        ] {
+            assert!(raw(q).validate(50).is_ok(), "{q}");
+        }
     }
 
     #[test]
