@@ -42,7 +42,9 @@ async fn seeded_torrent_flows_from_tracker_to_catalog() {
     config.crawler.timeout = 10;
     config.crawler.poll_interval = 1;
     config.catalog.bind = "127.0.0.1:0".parse().unwrap();
-    config.catalog.swarm_ttl = 2;
+    // The default refresh period (5 minutes): counts in lists must come
+    // from the scrape of a newly indexed torrent, not from a refresh pass.
+    assert_eq!(config.catalog.swarm_ttl, 300);
     config.catalog.public_trackers = vec!["udp://[200:1::2]:6969/announce".into()];
 
     let shutdown = Shutdown::new();
@@ -94,6 +96,52 @@ async fn seeded_torrent_flows_from_tracker_to_catalog() {
     eventually("search finds it by a word of its name", 20, || {
         http_get(catalog, "/search?q=borealis").contains(&hash.to_hex())
     })
+    .await;
+    // Within 5 s of being indexed: 1 seeder in the JSON API, in search
+    // results and in the home list.
+    eventually("the API lists 1 seeder", 5, || {
+        http_get(catalog, "/api/v1/search?q=borealis").contains("\"seeders\":1")
+    })
+    .await;
+    let row = |page: &str| -> Option<String> {
+        let at = page.find(&format!("/{hash}\""))?;
+        let rest = &page[at..];
+        Some(rest[..rest.find("</tr>")?].to_owned())
+    };
+    eventually("search results and the home list show 1 seeder", 5, || {
+        [
+            http_get(catalog, "/search?q=borealis"),
+            http_get(catalog, "/"),
+        ]
+        .iter()
+        .all(|p| row(p).is_some_and(|r| r.contains("<td class=\"num seed\">1</td>")))
+    })
+    .await;
+    // A newer torrent with no swarm: newest-first lists it first, sorting
+    // by seeders puts the seeded one first.
+    let (quiet, quiet_bytes) = {
+        let info = b"d6:lengthi10e4:name11:Quiet Thing12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae";
+        let t = magnetar_shared::metainfo::build_torrent_file(info, &[], None, None, None);
+        (magnetar_shared::InfoHash::of_info_bytes(info), t)
+    };
+    magnetar_shared::write_atomic(
+        &data.path().join("preload").join(format!("{quiet}.torrent")),
+        &quiet_bytes,
+    )
+    .unwrap();
+    let first = |json: &str| -> Option<String> {
+        let at = json.find("\"info_hash\":\"")? + 13;
+        Some(json.get(at..at + 40)?.to_owned())
+    };
+    eventually("the quiet torrent is newest", 20, || {
+        first(&http_get(catalog, "/api/v1/search")) == Some(quiet.to_hex())
+    })
+    .await;
+    eventually(
+        "sorting by seeders puts the seeded torrent first",
+        5,
+        || first(&http_get(catalog, "/api/v1/search?sort=seeders")) == Some(hash.to_hex()),
+    )
     .await;
     eventually("detail page shows a seeder", 30, || {
         let page = http_get(catalog, &format!("/{hash}"));

@@ -203,6 +203,12 @@ impl Catalog {
                 Err(QueryError::Busy)
             }
         };
+        let result = result.map(|mut r| {
+            for hit in &mut r.hits {
+                self.swarm.overlay(&mut hit.torrent);
+            }
+            r
+        });
         match &result {
             Ok(_) => self.metrics.observe_search(started.elapsed()),
             Err(_) => {

@@ -31,9 +31,14 @@ pub enum ClientError {
 }
 
 /// A client bound to one tracker address.
+/// How long a connection id is used before a new one is asked for.
+pub const CONNECTION_ID_MAX_AGE: Duration = Duration::from_secs(60);
+
 pub struct TrackerClient {
     socket: UdpSocket,
-    connection_id: Option<u64>,
+    /// The connection id and when it was obtained (renewed after
+    /// [`CONNECTION_ID_MAX_AGE`]: trackers accept an id for 1–2 minutes).
+    connection_id: Option<(u64, std::time::Instant)>,
     next_transaction: u32,
 }
 
@@ -131,14 +136,30 @@ impl TrackerClient {
             .and_then(|b| b.try_into().ok())
             .map(u64::from_be_bytes)
             .ok_or(ClientError::Malformed)?;
-        self.connection_id = Some(id);
+        self.connection_id = Some((id, std::time::Instant::now()));
         Ok(id)
     }
 
     fn connection_id(&mut self) -> Result<u64, ClientError> {
         match self.connection_id {
-            Some(id) => Ok(id),
-            None => self.connect(),
+            Some((id, at)) if at.elapsed() < CONNECTION_ID_MAX_AGE => Ok(id),
+            _ => self.connect(),
+        }
+    }
+
+    /// Scrapes like [`TrackerClient::scrape`], and on a lost reply or an
+    /// error (an expired connection id is answered with silence or an
+    /// error) connects again and retries once.
+    pub fn scrape_retrying(
+        &mut self,
+        hashes: &[InfoHash],
+    ) -> Result<Vec<SwarmCounts>, ClientError> {
+        match self.scrape(hashes) {
+            Ok(counts) => Ok(counts),
+            Err(_) => {
+                self.connection_id = None;
+                self.scrape(hashes)
+            }
         }
     }
 
