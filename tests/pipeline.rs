@@ -124,9 +124,19 @@ async fn seeded_torrent_flows_from_tracker_to_catalog() {
         let t = magnetar_shared::metainfo::build_torrent_file(info, &[], None, None, None);
         (magnetar_shared::InfoHash::of_info_bytes(info), t)
     };
-    magnetar_shared::write_atomic(
-        &data.path().join("preload").join(format!("{quiet}.torrent")),
-        &quiet_bytes,
+    // Written to a temp name, dated a minute later (the index keeps dates
+    // to the second), then renamed in.
+    let staged = data.path().join("quiet.torrent");
+    std::fs::write(&staged, &quiet_bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&staged)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + Duration::from_secs(60))
+        .unwrap();
+    std::fs::rename(
+        &staged,
+        data.path().join("preload").join(format!("{quiet}.torrent")),
     )
     .unwrap();
     let first = |json: &str| -> Option<String> {
@@ -169,4 +179,66 @@ async fn seeded_torrent_flows_from_tracker_to_catalog() {
         read_infohash_file(&bin).unwrap().contains(&hash),
         "final dump kept the hash"
     );
+}
+
+/// IPv6 only, as on Yggdrasil: tracker and seeder on [::1], nothing on
+/// IPv4; `up` resolves the hash through the tracker's own peer list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_only_swarm_is_crawled_through_up() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config::with_data_dir(data.path());
+    config.tracker.bind = vec!["[::1]:0".parse().unwrap()];
+    config.tracker.workers = 1;
+    config.tracker.dump_interval = 1;
+    config.crawler.dht = false;
+    config.crawler.timeout = 10;
+    config.crawler.poll_interval = 1;
+    config.catalog.bind = "[::1]:0".parse().unwrap();
+    let shutdown = Shutdown::new();
+    let (tx, rx) = tokio::sync::oneshot::channel::<Ready>();
+    let running = tokio::spawn(up(
+        config,
+        shutdown.clone(),
+        UpOptions {
+            demo: false,
+            ready: Some(tx),
+        },
+    ));
+    let ready = tokio::time::timeout(Duration::from_secs(30), rx)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        ready.trackers.iter().all(|a| a.is_ipv6()),
+        "no IPv4 tracker"
+    );
+    let tracker = ready.trackers[0];
+
+    let seed_dir = tempfile::tempdir().unwrap();
+    let content = seed_dir.path().join("Only Over Six");
+    std::fs::create_dir_all(&content).unwrap();
+    std::fs::write(content.join("six.bin"), vec![6u8; 100_000]).unwrap();
+    let seeder = Seeder::start(
+        &seed_dir.path().join("session"),
+        std::net::Ipv6Addr::LOCALHOST.into(),
+    )
+    .await
+    .unwrap();
+    let (hash, _) = seeder
+        .seed(&content, vec![format!("udp://{tracker}/announce")])
+        .await
+        .unwrap();
+    let torrent = data.path().join("preload").join(format!("{hash}.torrent"));
+    eventually("the crawler resolves it over IPv6", 60, || torrent.exists()).await;
+    eventually("listed in the catalog", 20, || {
+        http_get(ready.catalog, "/search?q=six").contains(&hash.to_hex())
+    })
+    .await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    seeder.stop().await;
 }

@@ -227,6 +227,7 @@ impl Crawler {
         else {
             return;
         };
+        self.counters.source_reads.fetch_add(1, Relaxed);
         self.counters.source_errors.fetch_add(failed, Relaxed);
         for h in known.difference(&self.known) {
             if self.done.contains(h) || self.in_flight_hashes.contains(h) {

@@ -19,6 +19,7 @@ pub struct Counters {
     pub preloaded_files: AtomicU64,
     pub session_recycles: AtomicU64,
     pub source_errors: AtomicU64,
+    pub source_reads: AtomicU64,
 }
 
 /// What `status.json` holds.
@@ -113,6 +114,11 @@ impl Counters {
                 "magnetar_crawler_session_recycles_total",
                 &self.session_recycles,
                 "librqbit sessions replaced after session_recycle_after resolves.",
+            ),
+            (
+                "magnetar_crawler_source_reads_total",
+                &self.source_reads,
+                "Times the sources were read (unchanged files are not read again).",
             ),
             (
                 "magnetar_crawler_source_errors_total",

@@ -243,3 +243,141 @@ async fn http_sources_are_fetched_and_size_capped() {
         "a source over max_source_bytes is skipped"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hash_is_given_up_after_max_attempts() {
+    common::init_logs();
+    let data = tempfile::tempdir().unwrap();
+    let nobody = magnetar_shared::InfoHash([0x31; 20]);
+    write_infohash_file(&data.path().join("infohash.bin"), vec![nobody]).unwrap();
+    // Nowhere to find peers: every resolve fails at once.
+    let mut config = Config::with_data_dir(data.path());
+    config.crawler.trackers = vec![];
+    config.crawler.dht = false;
+    config.crawler.backoff_initial = 1;
+    config.crawler.max_attempts = 2;
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(
+        common::crawl_once(config.clone(), 30)
+            .await
+            .failed
+            .load(Relaxed),
+        1
+    );
+    // Poll (bounded) until the retry is due and has run: the second failure.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if common::crawl_once(config.clone(), 30)
+            .await
+            .failed
+            .load(Relaxed)
+            == 1
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the retry never ran");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Given up: known, never tried again however long one waits.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < deadline {
+        let c = common::crawl_once(config.clone(), 30).await;
+        assert_eq!(c.known.load(Relaxed), 1);
+        assert_eq!(c.failed.load(Relaxed), 0, "not retried after max_attempts");
+        assert_eq!(c.backoff.load(Relaxed), 1, "still remembered");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_temp_dirs_go_at_start_and_unchanged_sources_are_not_read_again() {
+    common::init_logs();
+    let (peer, hashes) = common::fake_peer::serve(vec![single("fine.txt", 128)]).await;
+    let data = tempfile::tempdir().unwrap();
+    write_infohash_file(&data.path().join("infohash.bin"), hashes.clone()).unwrap();
+    let stale = data
+        .path()
+        .join("preload")
+        .join(format!(".{}", "ab".repeat(20)));
+    std::fs::create_dir_all(stale.join("half")).unwrap();
+    std::fs::write(stale.join("half/file.jpg"), b"partial").unwrap();
+    let counters = std::sync::Arc::new(magnetar_crawler::status::Counters::default());
+    let shutdown = Shutdown::new();
+    let mut config = offline_config(data.path(), peer);
+    config.crawler.poll_interval = 1;
+    let running = tokio::spawn(run_with(
+        config,
+        shutdown.clone(),
+        Options {
+            counters: Some(counters.clone()),
+            ..Default::default()
+        },
+    ));
+    let done = data
+        .path()
+        .join("preload")
+        .join(format!("{}.torrent", hashes[0]));
+    wait_until(|| done.exists(), "resolved").await;
+    assert!(!stale.exists(), "the crash leftover was removed at start");
+    // Several poll intervals with the file unchanged, the crawler's own
+    // reads raising access events: the file is read once.
+    use std::sync::atomic::Ordering::Relaxed;
+    let deadline = std::time::Instant::now() + Duration::from_millis(3_500);
+    while std::time::Instant::now() < deadline {
+        assert_eq!(
+            counters.source_reads.load(Relaxed),
+            1,
+            "read again unchanged"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A change is read.
+    write_infohash_file(
+        &data.path().join("infohash.bin"),
+        vec![hashes[0], magnetar_shared::InfoHash([9; 20])],
+    )
+    .unwrap();
+    wait_until(
+        || counters.source_reads.load(Relaxed) == 2,
+        "the change read",
+    )
+    .await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(20), running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preload_that_never_completes_times_out_and_the_torrent_still_lands() {
+    common::init_logs();
+    // The fake peer serves the metadata but never a piece of data.
+    let with_image = multi(&[&["cover.jpg"], &["movie.mkv"]]);
+    let (peer, hashes) = common::fake_peer::serve(vec![with_image]).await;
+    let data = tempfile::tempdir().unwrap();
+    write_infohash_file(&data.path().join("infohash.bin"), hashes.clone()).unwrap();
+    let mut config = offline_config(data.path(), peer);
+    config.crawler.preload.enabled = true;
+    config.crawler.preload.timeout = 2;
+    // Without the preload timeout the download would wait forever and
+    // crawl_once's own bound would fail the test.
+    let counters = common::crawl_once(config, 60).await;
+    let preload = data.path().join("preload");
+    assert!(
+        preload.join(format!("{}.torrent", hashes[0])).exists(),
+        "resolved"
+    );
+    assert!(
+        !preload.join(hashes[0].to_hex()).exists(),
+        "nothing preloaded"
+    );
+    assert!(
+        !preload.join(format!(".{}", hashes[0])).exists(),
+        "temp dir removed"
+    );
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(counters.preloaded_files.load(Relaxed), 0);
+    assert_eq!(counters.resolved.load(Relaxed), 1);
+}

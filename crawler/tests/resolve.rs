@@ -172,3 +172,44 @@ async fn the_session_is_recycled_under_a_backlog() {
             .exists());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preloads_stop_at_the_disk_budget() {
+    common::init_logs();
+    let t = common::tracker();
+    let seed_dir = tempfile::tempdir().unwrap();
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(common::random_bytes(30_000, 7));
+    let (_seeder, hash, _) = common::seed(
+        seed_dir.path(),
+        "budget",
+        &[
+            ("video.mkv", common::random_bytes(50_000, 8)),
+            ("poster.png", png),
+        ],
+        t.addr,
+    )
+    .await;
+    let data = tempfile::tempdir().unwrap();
+    write_infohash_file(&data.path().join("infohash.bin"), vec![hash]).unwrap();
+    // 20 000 bytes already used by an earlier preload; the budget is 40 000.
+    let earlier = data.path().join("preload").join("ee".repeat(20));
+    std::fs::create_dir_all(&earlier).unwrap();
+    std::fs::write(earlier.join("old.jpg"), vec![0u8; 20_000]).unwrap();
+    let mut config = common::crawler_config(data.path(), t.addr);
+    config.crawler.preload.enabled = true;
+    config.crawler.preload.max_file_size = 50_000;
+    config.crawler.preload.max_total_bytes = 40_000;
+    config.crawler.preload.timeout = 30;
+    let counters = common::crawl_once(config, 90).await;
+    let preload = data.path().join("preload");
+    assert!(
+        preload.join(format!("{hash}.torrent")).exists(),
+        "resolved anyway"
+    );
+    assert!(
+        !preload.join(hash.to_hex()).exists(),
+        "30 000 bytes do not fit in 20 000 left"
+    );
+    assert_eq!(counters.preloaded_files.load(Relaxed), 0);
+}

@@ -318,6 +318,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_index_of_another_schema_version_or_shape_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index");
+        let (_, created) = CatalogIndex::open_or_create(&path).unwrap();
+        assert!(created, "a new index");
+        let (_, created) = CatalogIndex::open_or_create(&path).unwrap();
+        assert!(!created, "the same version opens as it is");
+        // Written by another version of magnetar.
+        std::fs::write(path.join(VERSION_FILE), "999").unwrap();
+        let (_, created) = CatalogIndex::open_or_create(&path).unwrap();
+        assert!(created, "another version is rebuilt");
+        // The right version number over an index of another shape.
+        std::fs::remove_dir_all(&path).unwrap();
+        std::fs::create_dir_all(&path).unwrap();
+        let mut other = tantivy::schema::Schema::builder();
+        other.add_text_field("something_else", tantivy::schema::TEXT);
+        tantivy::Index::create_in_dir(&path, other.build()).unwrap();
+        std::fs::write(path.join(VERSION_FILE), schema::SCHEMA_VERSION.to_string()).unwrap();
+        let (index, created) = CatalogIndex::open_or_create(&path).unwrap();
+        assert!(created, "a foreign schema is rebuilt, not opened");
+        assert_eq!(index.index.schema(), schema::build().0);
+    }
+
+    #[test]
     fn dates_beyond_tantivys_range_are_clamped_not_overflowed() {
         assert_eq!(index_date(i64::MAX).into_timestamp_secs(), MAX_INDEX_SECS);
         assert_eq!(index_date(i64::MIN).into_timestamp_secs(), -MAX_INDEX_SECS);
