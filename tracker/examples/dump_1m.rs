@@ -31,6 +31,10 @@ fn main() -> anyhow::Result<()> {
     config.tracker.bind = vec!["127.0.0.1:0".parse()?];
     config.tracker.workers = 1;
     config.tracker.dump_interval = 3600;
+    // One client announcing back to back: no per-source rate limit here
+    // (the figure is the dump's effect on serving, not the limiter's).
+    config.tracker.source_announce_rate = 0;
+    config.tracker.max_hashes = n as usize + 16;
     let started = Instant::now();
     let tracker = magnetar_tracker::RunningTracker::start(&config)?;
     println!(
