@@ -31,22 +31,24 @@ async fn eventually(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seeded_torrent_flows_from_tracker_to_catalog() {
-    let data = tempfile::tempdir().unwrap();
-    let mut config = Config::with_data_dir(data.path());
-    config.tracker.bind = vec!["127.0.0.1:0".parse().unwrap(), "[::1]:0".parse().unwrap()];
+/// A loopback config for `up`: tracker on `tracker_binds`, catalog on
+/// `catalog_bind`, DHT off, quick dumps and polls.
+fn up_config(data: &std::path::Path, tracker_binds: &[&str], catalog_bind: &str) -> Config {
+    let mut config = Config::with_data_dir(data);
+    config.tracker.bind = tracker_binds.iter().map(|b| b.parse().unwrap()).collect();
     config.tracker.workers = 1;
     config.tracker.dump_interval = 1;
     config.crawler.dht = false;
     config.crawler.timeout = 10;
     config.crawler.poll_interval = 1;
-    config.catalog.bind = "127.0.0.1:0".parse().unwrap();
-    // The default refresh period (5 minutes): counts in lists must come
-    // from the scrape of a newly indexed torrent, not from a refresh pass.
-    assert_eq!(config.catalog.swarm_ttl, 300);
-    config.catalog.public_trackers = vec!["udp://[200:1::2]:6969/announce".into()];
+    config.catalog.bind = catalog_bind.parse().unwrap();
+    config
+}
 
+/// Starts `up` and waits (bounded) until it is serving.
+async fn start_up(
+    config: Config,
+) -> (Ready, Shutdown, tokio::task::JoinHandle<anyhow::Result<()>>) {
     let shutdown = Shutdown::new();
     let (tx, rx) = tokio::sync::oneshot::channel::<Ready>();
     let running = tokio::spawn(up(
@@ -61,6 +63,18 @@ async fn seeded_torrent_flows_from_tracker_to_catalog() {
         .await
         .unwrap()
         .unwrap();
+    (ready, shutdown, running)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_torrent_flows_from_tracker_to_catalog() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = up_config(data.path(), &["127.0.0.1:0", "[::1]:0"], "127.0.0.1:0");
+    // The default refresh period (5 minutes): counts in lists must come
+    // from the scrape of a newly indexed torrent, not from a refresh pass.
+    assert_eq!(config.catalog.swarm_ttl, 300);
+    config.catalog.public_trackers = vec!["udp://[200:1::2]:6969/announce".into()];
+    let (ready, shutdown, running) = start_up(config).await;
     let tracker = ready
         .trackers
         .iter()
@@ -186,28 +200,8 @@ async fn seeded_torrent_flows_from_tracker_to_catalog() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ipv6_only_swarm_is_crawled_through_up() {
     let data = tempfile::tempdir().unwrap();
-    let mut config = Config::with_data_dir(data.path());
-    config.tracker.bind = vec!["[::1]:0".parse().unwrap()];
-    config.tracker.workers = 1;
-    config.tracker.dump_interval = 1;
-    config.crawler.dht = false;
-    config.crawler.timeout = 10;
-    config.crawler.poll_interval = 1;
-    config.catalog.bind = "[::1]:0".parse().unwrap();
-    let shutdown = Shutdown::new();
-    let (tx, rx) = tokio::sync::oneshot::channel::<Ready>();
-    let running = tokio::spawn(up(
-        config,
-        shutdown.clone(),
-        UpOptions {
-            demo: false,
-            ready: Some(tx),
-        },
-    ));
-    let ready = tokio::time::timeout(Duration::from_secs(30), rx)
-        .await
-        .unwrap()
-        .unwrap();
+    let (ready, shutdown, running) =
+        start_up(up_config(data.path(), &["[::1]:0"], "[::1]:0")).await;
     assert!(
         ready.trackers.iter().all(|a| a.is_ipv6()),
         "no IPv4 tracker"

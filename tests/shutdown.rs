@@ -3,7 +3,8 @@
 //! `infohash.bin` written, the index committed (it opens again without a
 //! rebuild) and the crawler's state saved.
 
-use std::net::{TcpListener, UdpSocket};
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -12,22 +13,6 @@ use magnetar_shared::infohash_file::read_infohash_file;
 use magnetar_shared::InfoHash;
 use magnetar_tracker::client::TrackerClient;
 use magnetar_tracker::protocol::{Event, PeerId};
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A config on loopback where nothing is written on a timer before the
 /// test ends (dumps every hour), so what is on disk after the signal was
@@ -164,7 +149,7 @@ fn seed_preload(data: &Path) -> InfoHash {
 fn up_stops_cleanly_on_sigint_and_sigterm() {
     for signal in ["INT", "TERM"] {
         let dir = tempfile::tempdir().unwrap();
-        let (tracker, catalog) = (free_udp_port(), free_tcp_port());
+        let (tracker, catalog) = (common::free_udp_port(), common::free_tcp_port());
         let config = write_config(dir.path(), tracker, catalog);
         let data = dir.path().join("data");
         seed_preload(&data);
@@ -210,7 +195,7 @@ fn up_stops_cleanly_on_sigint_and_sigterm() {
 #[test]
 fn each_role_alone_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let (tracker, catalog) = (free_udp_port(), free_tcp_port());
+    let (tracker, catalog) = (common::free_udp_port(), common::free_tcp_port());
     let config = write_config(dir.path(), tracker, catalog);
     let data = dir.path().join("data");
 

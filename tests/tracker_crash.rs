@@ -1,7 +1,8 @@
 //! kill -9 of a tracker while it dumps: infohash.bin is the old or the new
 //! file, never a torn one.
 
-use std::net::UdpSocket;
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -9,14 +10,6 @@ use magnetar_shared::infohash_file::{read_infohash_file, write_sorted_unique};
 use magnetar_shared::InfoHash;
 use magnetar_tracker::client::TrackerClient;
 use magnetar_tracker::protocol::{Event, PeerId};
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Names of leftover temp files of dumps by the process `pid`.
 fn temp_files_of(dir: &std::path::Path, pid: Option<u32>) -> Vec<String> {
@@ -44,7 +37,7 @@ fn kill_9_during_dumps_never_leaves_a_torn_file() {
     let mut killed_pid: Option<u32> = None;
 
     for round in 0..20u8 {
-        let port = free_udp_port();
+        let port = common::free_udp_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_magnetar"))
             .args([
                 "--data-dir",
