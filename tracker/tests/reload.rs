@@ -93,3 +93,36 @@ fn a_deny_list_reloads_on_sighup_and_metrics_are_served() {
     shutdown.cancel();
     serving.join().unwrap().unwrap();
 }
+
+#[test]
+fn an_error_inside_serve_stops_the_tracker_and_still_writes_the_final_dump() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    // The metrics port is taken: serve fails to start its listener.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    config.tracker.metrics_addr = Some(taken.local_addr().unwrap());
+    let tracker = magnetar_tracker::RunningTracker::start(&config).unwrap();
+    let mut c = TrackerClient::new(tracker.local_addrs()[0], Duration::from_millis(500)).unwrap();
+    let hash = InfoHash([0x42; 20]);
+    c.announce(hash, PeerId([1; 20]), 1, 0, Event::Started, -1)
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = rt.block_on(magnetar_tracker::serve(
+        tracker,
+        &config,
+        magnetar_shared::Shutdown::new(),
+    ));
+    assert!(
+        matches!(result, Err(magnetar_tracker::Error::Metrics(_))),
+        "{result:?}"
+    );
+    assert_eq!(
+        magnetar_shared::infohash_file::read_infohash_file(&dir.path().join("infohash.bin"))
+            .unwrap(),
+        vec![hash],
+        "the final dump was written on the error path"
+    );
+}
