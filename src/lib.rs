@@ -71,6 +71,9 @@ pub async fn up(mut config: Config, shutdown: Shutdown, options: UpOptions) -> a
     for a in &local {
         tracing::info!("tracker: udp://{a}/announce");
     }
+    for a in tracker.http_addrs() {
+        tracing::info!("tracker: http://{}/announce", reachable(*a));
+    }
     let remote_scrapes: Vec<String> = config
         .catalog
         .scrape_trackers

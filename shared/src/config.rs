@@ -155,6 +155,19 @@ pub struct TrackerConfig {
     pub stats_interval: u64,
     /// Serve Prometheus text on this TCP address (off when unset).
     pub metrics_addr: Option<SocketAddr>,
+    /// Also serve the HTTP tracker (`http://host:port/announce`, `/scrape`)
+    /// on TCP, at the same addresses and ports as `bind`: for clients that
+    /// cannot announce over UDP (transmission and aria2c on Yggdrasil).
+    pub http: bool,
+    /// Threads answering HTTP requests.
+    pub http_workers: usize,
+    /// HTTP connections open at once (each waits at most 5 s for its
+    /// request); past it new ones are closed at once
+    /// (`magnetar_tracker_http_total{kind="shed"}`).
+    pub http_max_connections: usize,
+    /// Reverse proxies whose `X-Forwarded-For` / `X-Real-IP` give the
+    /// client's address; from anyone else those headers are ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Receive buffer asked for each UDP socket, bytes. The kernel caps it at
     /// `net.core.rmem_max` (a warning at start says so): raise that with
     /// `sysctl -w net.core.rmem_max=8388608` for bursts of announces.
@@ -194,6 +207,10 @@ impl Default for TrackerConfig {
             stats_interval: 60,
             metrics_addr: None,
             socket_recv_buffer: 8 * 1024 * 1024,
+            http: true,
+            http_workers: 1,
+            http_max_connections: 4_096,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -371,7 +388,10 @@ impl Default for CatalogConfig {
             bind: SocketAddr::from(([0u16; 8], 8000)),
             base_url: "http://[::1]:8000/".into(),
             title: "magnetar".into(),
-            public_trackers: vec!["udp://[::1]:6969/announce".into()],
+            public_trackers: vec![
+                "udp://[::1]:6969/announce".into(),
+                "http://[::1]:6969/announce".into(),
+            ],
             scrape_trackers: vec!["udp://[::1]:6969".into()],
             swarm_ttl: 300,
             swarm_wait_ms: 300,

@@ -13,6 +13,7 @@ mod batch;
 pub mod client;
 mod connection_id;
 mod housekeeping;
+pub mod http;
 pub mod protocol;
 mod reload;
 mod sockets;
@@ -119,6 +120,8 @@ impl Shared {
 /// until its shutdown signal is cancelled.
 pub struct RunningTracker {
     local_addrs: Vec<SocketAddr>,
+    /// Addresses of the HTTP tracker (empty when `http` is off).
+    http_addrs: Vec<SocketAddr>,
     shared: Arc<Shared>,
     /// The tracker's own signal: a child of the caller's, also cancelled by
     /// a worker that fails, so one dead thread stops the whole tracker.
@@ -219,6 +222,37 @@ impl RunningTracker {
                 Error::Thread(e)
             })?);
         }
+        let mut http_addrs = Vec::new();
+        if tc.http {
+            // TCP on the port UDP got (so port 0 gives one number for both).
+            let wanted: Vec<SocketAddr> = local_addrs.clone();
+            let listeners = http::bind(&wanted).map_err(|source| {
+                shutdown.cancel();
+                Error::Bind {
+                    addr: wanted
+                        .first()
+                        .copied()
+                        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+                    source,
+                }
+            })?;
+            http_addrs.extend(listeners.iter().filter_map(|l| l.local_addr().ok()));
+            let config = http::HttpConfig {
+                workers: tc.http_workers.max(1),
+                max_connections: tc.http_max_connections,
+                trusted_proxies: tc.trusted_proxies.clone(),
+            };
+            let (shared, token) = (shared.clone(), shutdown.clone());
+            threads.push(
+                task::spawn_thread(
+                    "tracker-http",
+                    &shutdown,
+                    Criticality::Critical,
+                    move || http::serve(listeners, shared, config, token),
+                )
+                .map_err(Error::Thread)?,
+            );
+        }
         let housekeeping = housekeeping::Housekeeping {
             shared: shared.clone(),
             shutdown: shutdown.clone(),
@@ -240,8 +274,12 @@ impl RunningTracker {
         for addr in &local_addrs {
             tracing::info!("tracker listening on udp://{addr}/announce ({workers} workers)");
         }
+        for addr in &http_addrs {
+            tracing::info!("tracker listening on http://{addr}/announce");
+        }
         Ok(Self {
             local_addrs,
+            http_addrs,
             shared,
             shutdown,
             threads,
@@ -252,6 +290,11 @@ impl RunningTracker {
     /// The bound addresses (one per configured bind address).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// The HTTP tracker's bound addresses (empty when `http` is off).
+    pub fn http_addrs(&self) -> &[SocketAddr] {
+        &self.http_addrs
     }
 
     /// State for in-process readers (statistics, peers).

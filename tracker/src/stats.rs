@@ -96,6 +96,8 @@ pub struct StatsSnapshot {
     pub hashes_evicted: u64,
     pub hashes_refused: u64,
     pub sources: u64,
+    /// HTTP announces, scrapes, failures, shed and dropped connections.
+    pub http: [u64; 5],
 }
 
 /// All statistics of a tracker.
@@ -109,6 +111,8 @@ pub struct Stats {
     pub hashes_evicted: AtomicU64,
     pub hashes_refused: AtomicU64,
     pub sources: AtomicUsize,
+    /// Counters of the HTTP tracker.
+    pub http: crate::http::HttpStats,
 }
 
 impl Stats {
@@ -129,6 +133,13 @@ impl Stats {
             hashes_evicted: self.hashes_evicted.load(Relaxed),
             hashes_refused: self.hashes_refused.load(Relaxed),
             sources: self.sources.load(Relaxed) as u64,
+            http: [
+                self.http.announces.load(Relaxed),
+                self.http.scrapes.load(Relaxed),
+                self.http.failures.load(Relaxed),
+                self.http.shed.load(Relaxed),
+                self.http.dropped.load(Relaxed),
+            ],
             ..Default::default()
         };
         for w in self.workers.lock().iter() {
@@ -185,6 +196,14 @@ impl StatsSnapshot {
         p.family(refused, "counter", "Announces refused by a budget, by reason (announce_rate, new_torrents and source_peers are per source).");
         for (reason, n) in REFUSALS.iter().zip(self.refused) {
             p.sample(refused, &[("reason", reason)], n);
+        }
+        let http = "magnetar_tracker_http_total";
+        p.family(http, "counter", "HTTP tracker: announces and scrapes served, requests failed, connections shed (http_max_connections open) or dropped (too slow or too big).");
+        for (kind, n) in ["announce", "scrape", "failure", "shed", "dropped"]
+            .iter()
+            .zip(self.http)
+        {
+            p.sample(http, &[("kind", kind)], n);
         }
         for (name, v, help) in [
             (
