@@ -1,27 +1,24 @@
 #!/usr/bin/env bash
 # End-to-end with real BitTorrent clients (Debian's aria2, transmission-cli,
-# qbittorrent-nox): each installed client seeds a torrent of random data
-# announcing to magnetar's tracker; magnetar must resolve the metadata from
-# that client (BEP 9) and list it; then another client downloads it through
-# the tracker and the tracker's completed counter must read 1.
-# Everything is on 127.0.0.1; each client's outcome is reported by name.
+# qbittorrent-nox), each through the UDP and through the HTTP announce: the
+# client seeds a torrent of random data announcing to magnetar's tracker;
+# magnetar must resolve the metadata from that client (BEP 9) and list it;
+# then another client downloads it through the tracker and the tracker's
+# completed counter must read 1. Every client must be installed (a missing
+# one is a failure); every process started is stopped on every path.
+# Everything is on 127.0.0.1; each outcome is reported by client and protocol.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 trap cleanup EXIT
 
 work=$(mktemp -d /tmp/magnetar-e2e-clients.XXXXXX)
 start_magnetar "$work/magnetar" || { tail -50 "$work/magnetar/magnetar.log"; exit 1; }
-ANNOUNCE="udp://127.0.0.1:$TRACKER_PORT/announce"
-log "magnetar up: catalog $CATALOG, tracker $ANNOUNCE"
+log "magnetar up: catalog $CATALOG, tracker udp:// and http://127.0.0.1:$TRACKER_PORT/announce"
 
-clients=()
-command -v aria2c >/dev/null && clients+=(aria2)
-command -v transmission-cli >/dev/null && clients+=(transmission)
-command -v qbittorrent-nox >/dev/null && clients+=(qbittorrent)
-if [ ${#clients[@]} -eq 0 ]; then
-  log "no BitTorrent client installed; nothing to test"
-  exit 1
-fi
+clients=(aria2 transmission qbittorrent)
+for pair in aria2:aria2c transmission:transmission-cli qbittorrent:qbittorrent-nox; do
+  command -v "${pair#*:}" >/dev/null || { log "FAIL: ${pair#*:} is not installed"; exit 1; }
+done
 
 # seed CLIENT DIR TORRENT: starts CLIENT seeding the data in DIR.
 seed() {
@@ -70,10 +67,12 @@ listed() { [ "$(search_total "$1")" = 1 ]; }
 completed_is() { [ "$(scrape "$1" | awk '{print $2}')" = "$2" ]; }
 
 failed=()
+for proto in udp http; do
+ANNOUNCE="$proto://127.0.0.1:$TRACKER_PORT/announce"
 for client in "${clients[@]}"; do
-  log "---- $client"
-  case_dir="$work/$client"; data="$case_dir/seed"; mkdir -p "$data"
-  name="e2e${client}sample"
+  log "---- $client over $proto"
+  case_dir="$work/$proto-$client"; data="$case_dir/seed"; mkdir -p "$data"
+  name="e2e${proto}${client}sample"
   head -c 300000 /dev/urandom > "$data/$name.bin"
   mktorrent -l 15 -a "$ANNOUNCE" -o "$case_dir/$name.torrent" "$data/$name.bin" >/dev/null
   hash=$(python3 - "$case_dir/$name.torrent" <<'PY'
@@ -84,31 +83,27 @@ i = b.index(b"4:info") + 6
 print(hashlib.sha1(b[i:-1]).hexdigest())
 PY
 )
-  seeder=$(seed "$client" "$data" "$case_dir/$name.torrent")
-  if ! wait_for 90 "$client seeding and listed in the catalog" listed "$name"; then
-    log "FAIL $client: catalog never listed $hash"; tr "\r" "\n" < "$case_dir/$client-seed.log" | grep -v -E "Progress|Seeding" | tail -8; failed+=("$client"); kill "$seeder" 2>/dev/null; continue
+  # $(...) runs in a subshell: register the pid here so cleanup stops it.
+  seeder=$(seed "$client" "$data" "$case_dir/$name.torrent"); PIDS+=("$seeder")
+  if ! wait_for 90 "$client seeding over $proto and listed in the catalog" listed "$name"; then
+    log "FAIL $client/$proto: catalog never listed $hash"; tr "\r" "\n" < "$case_dir/$client-seed.log" | grep -v -E "Progress|Seeding" | tail -8; failed+=("$client/$proto"); kill "$seeder" 2>/dev/null; continue
   fi
-  log "$client: metadata resolved from it and listed ($hash)"
-  # Leechers in order of preference (transmission-cli 3.00 found no peers on
-  # loopback in our runs, so it leeches only when nothing else is installed).
-  leecher_client=""
-  for other in qbittorrent aria2 transmission; do
-    [ "$other" != "$client" ] && [[ " ${clients[*]} " == *" $other "* ]] && { leecher_client=$other; break; }
-  done
-  if [ -z "$leecher_client" ]; then
-    log "only one client installed: skipping the download step for $client"
-  else
-    leech "$leecher_client" "$case_dir/leech" "$case_dir/$name.torrent" >/dev/null
-    if ! wait_for 90 "$leecher_client downloads from $client" cmp -s "$data/$name.bin" "$case_dir/leech/$name.bin"; then
-      log "FAIL $client: $leecher_client did not download the data"; tr "\r" "\n" < "$case_dir/leech.log" | grep -v -E "Progress|Seeding" | tail -8; failed+=("$client"); continue
-    fi
-    if ! wait_for 60 "completed counter 1" completed_is "$hash" 1; then
-      log "FAIL $client: completed counter is $(scrape "$hash")"; failed+=("$client"); continue
-    fi
-    log "$client: $leecher_client downloaded it; tracker completed=1"
+  log "$client/$proto: metadata resolved from it and listed ($hash)"
+  # The leecher: another client (transmission-cli 3.00 found no peers as a
+  # leecher on loopback in our runs, so it never leeches here).
+  leecher_client=qbittorrent
+  [ "$client" = qbittorrent ] && leecher_client=aria2
+  leecher=$(leech "$leecher_client" "$case_dir/leech" "$case_dir/$name.torrent"); PIDS+=("$leecher")
+  if ! wait_for 90 "$leecher_client downloads from $client over $proto" cmp -s "$data/$name.bin" "$case_dir/leech/$name.bin"; then
+    log "FAIL $client/$proto: $leecher_client did not download the data"; tr "\r" "\n" < "$case_dir/leech.log" | grep -v -E "Progress|Seeding" | tail -8; failed+=("$client/$proto"); kill "$seeder" "$leecher" 2>/dev/null; continue
   fi
-  log "PASS $client"
-  kill "$seeder" 2>/dev/null || true
+  if ! wait_for 60 "completed counter 1" completed_is "$hash" 1; then
+    log "FAIL $client/$proto: completed counter is $(scrape "$hash")"; failed+=("$client/$proto"); kill "$seeder" "$leecher" 2>/dev/null; continue
+  fi
+  log "$client/$proto: $leecher_client downloaded it; tracker completed=1"
+  log "PASS $client/$proto"
+  kill "$seeder" "$leecher" 2>/dev/null || true
+done
 done
 
 if [ ${#failed[@]} -gt 0 ]; then
@@ -116,5 +111,5 @@ if [ ${#failed[@]} -gt 0 ]; then
   tail -40 "$work/magnetar/magnetar.log"
   exit 1
 fi
-log "all clients passed: ${clients[*]}"
+log "all clients passed over udp and http: ${clients[*]}"
 finish_ok "$work"
