@@ -3,14 +3,15 @@
 # namespaces A and B joined by a veth pair, each running a yggdrasil node
 # (no public peers, no multicast; B peers with A over the veth). A runs
 # `magnetar up` on its 200::/7 address; B seeds a torrent with qbittorrent-nox
-# announcing to A's overlay tracker. From B, over the overlay, the catalog
-# must list the torrent with 1 seeder, its magnet must carry A's overlay
+# announcing to A's overlay tracker, and transmission-cli and aria2c each
+# seed another through A's HTTP announce URL. From B, over the overlay, the catalog
+# must list each torrent with 1 seeder, its magnet must carry A's overlay
 # tracker, RSS links must use A's address, and no page may reference an IPv4
 # address or an external host. Needs root; cleans up even on failure.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
-for cmd in ip yggdrasil qbittorrent-nox mktorrent curl; do
+for cmd in ip yggdrasil qbittorrent-nox transmission-cli aria2c mktorrent curl; do
   command -v "$cmd" >/dev/null || { log "$cmd is required"; exit 1; }
 done
 [ "$(id -u)" = 0 ] || { log "must run as root (network namespaces)"; exit 1; }
@@ -104,6 +105,44 @@ if wait_for 120 "the torrent listed in A's catalog" listed; then
     fi
   done
   [ $fail -eq 0 ] && log "pages reference no IPv4 address and no external host"
+
+  # transmission-cli and aria2c cannot announce over UDP on the overlay
+  # (transmission refuses non-2000::/3 addresses for UDP trackers; aria2c's
+  # UDP tracker client is IPv4-only): each seeds through A's HTTP announce
+  # URL instead, and must be crawled and listed with its seeder.
+  http_seed() {
+    local client=$1 port=$2 nm=overlay$1$tag
+    mkdir -p "$work/b/$client"
+    head -c 150000 /dev/urandom > "$work/b/$client/$nm.bin"
+    mktorrent -l 15 -a "http://[$ADDR_A]:6969/announce" -o "$work/b/$nm.torrent" "$work/b/$client/$nm.bin" >/dev/null
+    case $client in
+      transmission)
+        ip netns exec "$B" env HOME="$work/b" transmission-cli -D -M -ep -p "$port" -g "$work/b/tr-config" \
+          -w "$work/b/$client" "$work/b/$nm.torrent" > "$work/b/$client.log" 2>&1 & ;;
+      aria2)
+        ip netns exec "$B" aria2c --dir="$work/b/$client" --enable-dht=false --enable-dht6=false \
+          --bt-enable-lpd=false --enable-peer-exchange=false --listen-port="$port" --seed-ratio=0.0 \
+          --check-integrity=true --bt-seed-unverified=false --summary-interval=0 --console-log-level=warn \
+          "$work/b/$nm.torrent" > "$work/b/$client.log" 2>&1 & ;;
+    esac
+    local total
+    total() { from_b "$CAT/api/v1/search?q=$nm" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])'; }
+    one_listed() { [ "$(total)" = 1 ]; }
+    if ! wait_for 120 "$client's torrent (HTTP announce) listed in A's catalog" one_listed; then
+      log "FAIL $client over the HTTP announce was never listed"; fail=1
+      tail -20 "$work/a/magnetar.log"; tr "\r" "\n" < "$work/b/$client.log" | tail -5
+      return
+    fi
+    local h; h=$(from_b "$CAT/api/v1/search?q=$nm" | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["info_hash"])')
+    seeded() { from_b "$CAT/$h" | grep -q '<span class="seed">1 seeders</span>'; }
+    if wait_for 60 "$client counted as a seeder" seeded; then
+      log "$client over the HTTP announce: listed with 1 seeder ($h)"
+    else
+      log "FAIL $client's swarm not shown"; fail=1
+    fi
+  }
+  http_seed transmission 51414
+  http_seed aria2 51415
 else
   fail=1
   tail -20 "$work/a/magnetar.log"; tail -5 "$work/b/qb.log"
