@@ -66,6 +66,16 @@ async fn start_up(
     (ready, shutdown, running)
 }
 
+/// Stops `up` and waits (bounded) for it to finish cleanly.
+async fn stop_up(shutdown: Shutdown, running: tokio::task::JoinHandle<anyhow::Result<()>>) {
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeded_torrent_flows_from_tracker_to_catalog() {
     let data = tempfile::tempdir().unwrap();
@@ -182,12 +192,7 @@ async fn seeded_torrent_flows_from_tracker_to_catalog() {
         "instance tracker in magnet"
     );
 
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), running)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    stop_up(shutdown, running).await;
     seeder.stop().await;
     assert!(
         read_infohash_file(&bin).unwrap().contains(&hash),
@@ -228,11 +233,6 @@ async fn an_ipv6_only_swarm_is_crawled_through_up() {
         http_get(ready.catalog, "/search?q=six").contains(&hash.to_hex())
     })
     .await;
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), running)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    stop_up(shutdown, running).await;
     seeder.stop().await;
 }

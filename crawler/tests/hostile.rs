@@ -181,6 +181,14 @@ async fn broken_sources_are_survived_and_new_hashes_picked_up() {
         .join(format!("{}.torrent", hashes[1]));
     wait_until(|| second.exists(), "new hash picked up").await;
     assert!(!running.is_finished());
+    stop(shutdown, running).await;
+}
+
+/// Stops a running crawler and waits (bounded) for it to finish cleanly.
+async fn stop(
+    shutdown: Shutdown,
+    running: tokio::task::JoinHandle<Result<(), magnetar_crawler::Error>>,
+) {
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(20), running)
         .await
@@ -342,12 +350,7 @@ async fn stale_temp_dirs_go_at_start_and_unchanged_sources_are_not_read_again() 
         "the change read",
     )
     .await;
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(20), running)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    stop(shutdown, running).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
