@@ -3,8 +3,12 @@
 //! The index is derived data: `preload/` is the source of truth, so a
 //! missing, corrupt or outdated index is deleted and rebuilt from it.
 
+pub mod analysis;
+#[cfg(test)]
+mod relevance;
 pub mod schema;
 pub mod search;
+pub mod userquery;
 
 use std::path::{Path, PathBuf};
 
@@ -125,6 +129,7 @@ impl CatalogIndex {
                 (index, true)
             }
         };
+        analysis::register(&index);
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -221,6 +226,11 @@ impl CatalogIndex {
     /// Reads a stored document into an [`IndexedTorrent`].
     pub fn load(&self, searcher: &Searcher, addr: DocAddress) -> Option<IndexedTorrent> {
         let doc: TantivyDocument = searcher.doc(addr).ok()?;
+        self.torrent_of(&doc)
+    }
+
+    /// A stored document as an [`IndexedTorrent`].
+    pub fn torrent_of(&self, doc: &TantivyDocument) -> Option<IndexedTorrent> {
         let f = &self.fields;
         let text = |field| {
             doc.get_first(field)
@@ -268,6 +278,7 @@ impl CatalogIndex {
         let mut doc = TantivyDocument::default();
         doc.add_text(f.info_hash, meta.info_hash.to_hex());
         doc.add_text(f.name, &meta.name);
+        doc.add_text(f.name_folded, &meta.name);
         let mut files = String::new();
         for file in &meta.files {
             let p = file.path.to_string_lossy();

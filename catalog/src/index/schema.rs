@@ -1,17 +1,21 @@
 //! The Tantivy schema, built in one place.
 
+use super::analysis;
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
 };
 
 /// Bumped whenever the schema changes; an index of another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: multilingual analysis (NFKC, accent folding, stemming, CJK bigrams).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Handles of every field.
 #[derive(Clone, Copy, Debug)]
 pub struct Fields {
     pub info_hash: Field,
     pub name: Field,
+    /// The name again, accent-folded and stemmed (not stored).
+    pub name_folded: Field,
     pub file: Field,
     pub comment: Field,
     pub created_by: Field,
@@ -33,23 +37,21 @@ pub struct Fields {
 /// Builds the schema and its field handles.
 pub fn build() -> (Schema, Fields) {
     let mut b = Schema::builder();
-    let text_stored = TextOptions::default().set_stored().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer("default")
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-    );
-    let text = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer("default")
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-    );
+    let analyzed = |tokenizer: &str| {
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(tokenizer)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        )
+    };
     let fields = Fields {
         info_hash: b.add_text_field("info_hash", STRING | STORED),
-        name: b.add_text_field("name", text_stored.clone()),
-        file: b.add_text_field("file", text_stored),
-        comment: b.add_text_field("comment", text.clone()),
-        created_by: b.add_text_field("created_by", text.clone()),
-        trackers: b.add_text_field("trackers", text),
+        name: b.add_text_field("name", analyzed(analysis::EXACT).set_stored()),
+        name_folded: b.add_text_field("name_folded", analyzed(analysis::FOLDED)),
+        file: b.add_text_field("file", analyzed(analysis::FOLDED).set_stored()),
+        comment: b.add_text_field("comment", analyzed(analysis::FOLDED)),
+        created_by: b.add_text_field("created_by", analyzed(analysis::FOLDED)),
+        trackers: b.add_text_field("trackers", analyzed(analysis::FOLDED)),
         size: b.add_u64_field("size", INDEXED | STORED | FAST),
         file_count: b.add_u64_field("file_count", STORED | FAST),
         pieces: b.add_u64_field("pieces", STORED),

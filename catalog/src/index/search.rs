@@ -5,11 +5,11 @@ use std::ops::Bound;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
-use tantivy::schema::IndexRecordOption;
-use tantivy::snippet::SnippetGenerator;
-use tantivy::{DocAddress, Order, Term};
+use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::{DocAddress, Order, Searcher, Term};
 
+use super::userquery::UserQuery;
 use super::{CatalogIndex, IndexError, IndexedTorrent};
 use crate::category::Category;
 
@@ -19,6 +19,8 @@ pub const MAX_QUERY_BYTES: usize = 512;
 pub const MAX_CLAUSES: usize = 32;
 /// Deepest parenthesis nesting (the parser is exponential in it).
 pub const MAX_NESTING: usize = 4;
+/// Fewer exact results than this and long words are retried with one typo.
+pub const FUZZY_BELOW: usize = 5;
 /// Largest result offset served.
 pub const MAX_OFFSET: usize = 10_000;
 /// Most results per page.
@@ -262,17 +264,14 @@ pub struct SearchResults {
 }
 
 impl CatalogIndex {
-    fn query(&self, p: &SearchParams) -> Box<dyn Query> {
+    fn query(&self, p: &SearchParams, text: Option<&UserQuery>, fuzzy: bool) -> Box<dyn Query> {
         let f = &self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        if !p.q.is_empty() {
-            let mut parser = QueryParser::for_index(
-                &self.index,
-                vec![f.name, f.file, f.comment, f.created_by, f.trackers],
-            );
-            parser.set_conjunction_by_default();
-            parser.set_field_boost(f.name, 3.0);
-            let (q, _errors) = parser.parse_query_lenient(&p.q);
+        if let Some(text) = text {
+            // A query with no word left after analysis (`!!!`) finds nothing.
+            let q = text
+                .compile(f, fuzzy)
+                .unwrap_or_else(|| Box::new(EmptyQuery));
             clauses.push((Occur::Must, q));
         }
         if let Some(c) = p.category {
@@ -318,10 +317,62 @@ impl CatalogIndex {
         }
     }
 
-    /// Runs a search; the offset is already bounded by validation.
+    /// Runs a search; the offset is already bounded by validation. When
+    /// the exact pass finds fewer than [`FUZZY_BELOW`] results and a word is
+    /// long enough, it runs again with one typo allowed in such words.
     pub fn search(&self, p: &SearchParams) -> Result<SearchResults, IndexError> {
         let searcher = self.reader.searcher();
-        let query = self.query(p);
+        let text = (!p.q.is_empty()).then(|| UserQuery::parse(&p.q));
+        let mut fuzzy = false;
+        let (mut total, mut addrs) = self.run(&searcher, p, text.as_ref(), false)?;
+        if let Some(t) = &text {
+            if total < FUZZY_BELOW && t.has_fuzzy_words() {
+                fuzzy = true;
+                (total, addrs) = self.run(&searcher, p, text.as_ref(), true)?;
+            }
+        }
+        let highlighter = text.as_ref().map(|t| t.highlighter(fuzzy));
+        let mut hits = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            let Ok(doc) = searcher.doc::<tantivy::TantivyDocument>(addr) else {
+                continue;
+            };
+            let Some(torrent) = self.torrent_of(&doc) else {
+                continue;
+            };
+            let (mut name_html, mut file_html) = (None, None);
+            if let Some(h) = &highlighter {
+                name_html = h.snippet(&torrent.name);
+                file_html = doc
+                    .get_first(self.fields.file)
+                    .and_then(|v| v.as_str())
+                    .and_then(|files| h.snippet(files));
+            }
+            hits.push(Hit {
+                torrent,
+                name_html,
+                file_html,
+            });
+        }
+        let limit = p.limit.clamp(1, MAX_LIMIT);
+        let pages = total.div_ceil(limit).clamp(1, MAX_OFFSET / limit + 1);
+        Ok(SearchResults {
+            total,
+            hits,
+            page: p.page,
+            pages,
+        })
+    }
+
+    /// One pass: the count and the addresses of the page.
+    fn run(
+        &self,
+        searcher: &Searcher,
+        p: &SearchParams,
+        text: Option<&UserQuery>,
+        fuzzy: bool,
+    ) -> Result<(usize, Vec<DocAddress>), IndexError> {
+        let query = self.query(p, text, fuzzy);
         let limit = p.limit.clamp(1, MAX_LIMIT);
         let offset = p
             .offset
@@ -360,52 +411,7 @@ impl CatalogIndex {
                 (t, strip(d))
             }
         };
-        let snippets = if p.q.is_empty() {
-            None
-        } else {
-            let make = |field| {
-                SnippetGenerator::create(&searcher, &*query, field)
-                    .ok()
-                    .map(|mut g| {
-                        g.set_max_num_chars(200);
-                        g
-                    })
-            };
-            Some((make(self.fields.name), make(self.fields.file)))
-        };
-        let mut hits = Vec::with_capacity(addrs.len());
-        for addr in addrs {
-            let Some(torrent) = self.load(&searcher, addr) else {
-                continue;
-            };
-            let (mut name_html, mut file_html) = (None, None);
-            if let Some((name_gen, file_gen)) = &snippets {
-                if let Ok(doc) = searcher.doc::<tantivy::TantivyDocument>(addr) {
-                    name_html = name_gen
-                        .as_ref()
-                        .map(|g| g.snippet_from_doc(&doc))
-                        .filter(|s| !s.highlighted().is_empty())
-                        .map(|s| s.to_html());
-                    file_html = file_gen
-                        .as_ref()
-                        .map(|g| g.snippet_from_doc(&doc))
-                        .filter(|s| !s.highlighted().is_empty())
-                        .map(|s| s.to_html());
-                }
-            }
-            hits.push(Hit {
-                torrent,
-                name_html,
-                file_html,
-            });
-        }
-        let pages = total.div_ceil(limit).clamp(1, MAX_OFFSET / limit + 1);
-        Ok(SearchResults {
-            total,
-            hits,
-            page: p.page,
-            pages,
-        })
+        Ok((total, addrs))
     }
 }
 

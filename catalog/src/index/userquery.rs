@@ -1,0 +1,771 @@
+//! The query language users type, parsed here (not by Tantivy's parser) so
+//! that each word can be looked up through both analyzers, the last word as
+//! a prefix and long words with one typo, each ranked below an exact match.
+//!
+//! Syntax: words (all must match), `"a phrase"`, `+must`, `-not` / `NOT x`,
+//! `a OR b` (binds tighter than the implicit AND), `( ... )`, and a field
+//! before a word or phrase: `name:`, `file:`, `comment:`, `created_by:`,
+//! `trackers:`. Nothing in it scans the whole term dictionary: there are no
+//! ranges, sets or regular expressions, and a prefix expands to at most
+//! [`PREFIX_EXPANSIONS`] terms.
+
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, PhrasePrefixQuery, PhraseQuery,
+    Query, TermQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::tokenizer::Token;
+use tantivy::Term;
+
+use super::analysis::{analyze, is_cjk, Mode};
+use super::schema::Fields;
+
+/// Most terms a prefix (the last word) expands to.
+pub const PREFIX_EXPANSIONS: u32 = 50;
+/// Shortest word (in characters) that tolerates a typo.
+pub const FUZZY_MIN_CHARS: usize = 5;
+/// Shortest last word (in characters) looked up as a prefix, except a
+/// single CJK character.
+pub const PREFIX_MIN_CHARS: usize = 2;
+
+/// Boosts: an exact form above a folded or stemmed one, both above a
+/// prefix, a typo last; the name above file paths above the rest.
+const BOOST_EXACT_NAME: f32 = 4.0;
+const BOOST_FOLDED_NAME: f32 = 2.0;
+const BOOST_FILE: f32 = 1.0;
+const BOOST_OTHER: f32 = 0.3;
+const BOOST_PREFIX_EXACT: f32 = 1.2;
+const BOOST_PREFIX_FOLDED: f32 = 0.8;
+const BOOST_PREFIX_FILE: f32 = 0.3;
+const BOOST_FUZZY_NAME: f32 = 0.5;
+const BOOST_FUZZY_FILE: f32 = 0.2;
+
+/// Which fields a word is looked up in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    All,
+    Name,
+    File,
+    Comment,
+    CreatedBy,
+    Trackers,
+}
+
+impl Scope {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "name" | "title" => Self::Name,
+            "file" | "files" => Self::File,
+            "comment" => Self::Comment,
+            "created_by" => Self::CreatedBy,
+            "trackers" | "tracker" => Self::Trackers,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Lex {
+    Open,
+    Close,
+    Or,
+    And,
+    Not,
+    Plus,
+    Minus,
+    Item {
+        scope: Scope,
+        text: String,
+        quoted: bool,
+    },
+}
+
+fn lex(q: &str) -> Vec<Lex> {
+    let mut out = Vec::new();
+    let mut chars = q.chars().peekable();
+    let quoted = |chars: &mut std::iter::Peekable<std::str::Chars>| {
+        let mut s = String::new();
+        for c in chars.by_ref() {
+            if c == '"' {
+                break;
+            }
+            s.push(c);
+        }
+        s
+    };
+    while let Some(&c) = chars.peek() {
+        match c {
+            c if c.is_whitespace() => {
+                chars.next();
+            }
+            '(' => {
+                chars.next();
+                out.push(Lex::Open);
+            }
+            ')' => {
+                chars.next();
+                out.push(Lex::Close);
+            }
+            '"' => {
+                chars.next();
+                let text = quoted(&mut chars);
+                out.push(Lex::Item {
+                    scope: Scope::All,
+                    text,
+                    quoted: true,
+                });
+            }
+            '+' | '-' => {
+                chars.next();
+                if chars.peek().is_some_and(|n| !n.is_whitespace()) {
+                    out.push(if c == '+' { Lex::Plus } else { Lex::Minus });
+                }
+            }
+            _ => {
+                let mut word = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c.is_whitespace() || matches!(c, '(' | ')' | '"') {
+                        break;
+                    }
+                    word.push(c);
+                    chars.next();
+                }
+                let field = word
+                    .split_once(':')
+                    .and_then(|(f, rest)| Some((Scope::parse(f)?, rest.to_owned())));
+                match (word.as_str(), field) {
+                    ("OR" | "||", _) => out.push(Lex::Or),
+                    ("AND" | "&&", _) => out.push(Lex::And),
+                    ("NOT", _) => out.push(Lex::Not),
+                    (_, Some((scope, rest))) if rest.is_empty() => {
+                        if chars.peek() == Some(&'"') {
+                            chars.next();
+                            let text = quoted(&mut chars);
+                            out.push(Lex::Item {
+                                scope,
+                                text,
+                                quoted: true,
+                            });
+                        }
+                    }
+                    (_, Some((scope, rest))) => out.push(Lex::Item {
+                        scope,
+                        text: rest,
+                        quoted: false,
+                    }),
+                    (_, None) => out.push(Lex::Item {
+                        scope: Scope::All,
+                        text: word,
+                        quoted: false,
+                    }),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One word or phrase to look up.
+#[derive(Debug, Clone, PartialEq)]
+struct Leaf {
+    scope: Scope,
+    text: String,
+    quoted: bool,
+    /// The last word typed: also looked up as a prefix.
+    last: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Node {
+    Leaf(Leaf),
+    /// Clauses that must (not) match.
+    All(Vec<(Occur, Node)>),
+    /// Alternatives (`OR`).
+    Any(Vec<Node>),
+}
+
+struct Parser {
+    lex: std::vec::IntoIter<Lex>,
+    peeked: Option<Lex>,
+    items_left: usize,
+}
+
+impl Parser {
+    fn peek(&mut self) -> Option<&Lex> {
+        if self.peeked.is_none() {
+            self.peeked = self.lex.next();
+        }
+        self.peeked.as_ref()
+    }
+
+    fn next(&mut self) -> Option<Lex> {
+        self.peek();
+        self.peeked.take()
+    }
+
+    fn seq(&mut self) -> Vec<(Occur, Node)> {
+        let mut out = Vec::new();
+        loop {
+            match self.peek() {
+                None | Some(Lex::Close) => break,
+                Some(Lex::And | Lex::Or) => {
+                    self.next();
+                }
+                Some(_) => {
+                    let Some((occur, mut node)) = self.unary() else {
+                        continue;
+                    };
+                    while self.peek() == Some(&Lex::Or) {
+                        self.next();
+                        if let Some((_, other)) = self.unary() {
+                            node = match node {
+                                Node::Any(mut v) => {
+                                    v.push(other);
+                                    Node::Any(v)
+                                }
+                                n => Node::Any(vec![n, other]),
+                            };
+                        }
+                    }
+                    out.push((occur, node));
+                }
+            }
+        }
+        out
+    }
+
+    fn unary(&mut self) -> Option<(Occur, Node)> {
+        let occur = match self.peek() {
+            Some(Lex::Plus) => {
+                self.next();
+                Occur::Must
+            }
+            Some(Lex::Minus | Lex::Not) => {
+                self.next();
+                Occur::MustNot
+            }
+            _ => Occur::Must,
+        };
+        self.primary().map(|n| (occur, n))
+    }
+
+    fn primary(&mut self) -> Option<Node> {
+        match self.next()? {
+            Lex::Open => {
+                let inner = self.seq();
+                if self.peek() == Some(&Lex::Close) {
+                    self.next();
+                }
+                Some(Node::All(inner))
+            }
+            Lex::Item {
+                scope,
+                text,
+                quoted,
+            } => {
+                self.items_left -= 1;
+                Some(Node::Leaf(Leaf {
+                    scope,
+                    text,
+                    quoted,
+                    last: self.items_left == 0,
+                }))
+            }
+            // A stray `)`, operator or sign: skipped.
+            _ => None,
+        }
+    }
+}
+
+/// The parsed query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserQuery {
+    root: Node,
+}
+
+impl UserQuery {
+    /// Parses a query; never fails (stray syntax is skipped).
+    pub fn parse(q: &str) -> Self {
+        let lexed = lex(q);
+        let items = lexed
+            .iter()
+            .filter(|l| matches!(l, Lex::Item { .. }))
+            .count();
+        let mut p = Parser {
+            lex: lexed.into_iter(),
+            peeked: None,
+            items_left: items,
+        };
+        let mut clauses = p.seq();
+        // A `)` too many ends `seq`; keep reading after it.
+        while p.next().is_some() {
+            clauses.extend(p.seq());
+        }
+        Self {
+            root: Node::All(clauses),
+        }
+    }
+
+    /// True when some positive word is long enough to tolerate a typo.
+    pub fn has_fuzzy_words(&self) -> bool {
+        let mut any = false;
+        walk(&self.root, true, &mut |leaf, positive| {
+            if positive && !leaf.quoted {
+                let mut toks = Vec::new();
+                analyze(&leaf.text, Mode::FOLDED_QUERY, &mut toks);
+                any |= toks.iter().any(|t| fuzzy_eligible(&t.text));
+            }
+        });
+        any
+    }
+
+    /// The Tantivy query; `fuzzy` adds one-edit alternatives to long words.
+    pub fn compile(&self, f: &Fields, fuzzy: bool) -> Option<Box<dyn Query>> {
+        compile(&self.root, f, fuzzy, true)
+    }
+
+    /// What to highlight in results.
+    pub fn highlighter(&self, fuzzy: bool) -> Highlighter {
+        let mut h = Highlighter::default();
+        walk(&self.root, true, &mut |leaf, positive| {
+            if !positive {
+                return;
+            }
+            let exact = tokens(&leaf.text, Mode::EXACT_QUERY);
+            let folded = tokens(&leaf.text, Mode::FOLDED_QUERY);
+            h.exact.extend(exact.iter().map(|t| t.text.clone()));
+            h.folded.extend(folded.iter().map(|t| t.text.clone()));
+            if leaf.last && !leaf.quoted {
+                if let Some(t) = exact.last().filter(|t| prefix_eligible(&t.text)) {
+                    h.exact_prefixes.push(t.text.clone());
+                }
+                if let Some(t) = folded.last().filter(|t| prefix_eligible(&t.text)) {
+                    h.folded_prefixes.push(t.text.clone());
+                }
+            }
+            if fuzzy && !leaf.quoted {
+                h.fuzzy.extend(
+                    exact
+                        .iter()
+                        .filter(|t| fuzzy_eligible(&t.text))
+                        .map(|t| t.text.clone()),
+                );
+                h.fuzzy.extend(
+                    folded
+                        .iter()
+                        .filter(|t| fuzzy_eligible(&t.text))
+                        .map(|t| t.text.clone()),
+                );
+            }
+        });
+        h
+    }
+}
+
+fn walk(node: &Node, positive: bool, f: &mut impl FnMut(&Leaf, bool)) {
+    match node {
+        Node::Leaf(l) => f(l, positive),
+        Node::All(v) => {
+            for (occur, n) in v {
+                walk(n, positive && *occur != Occur::MustNot, f);
+            }
+        }
+        Node::Any(v) => {
+            for n in v {
+                walk(n, positive, f);
+            }
+        }
+    }
+}
+
+fn tokens(text: &str, mode: Mode) -> Vec<Token> {
+    let mut out = Vec::new();
+    analyze(text, mode, &mut out);
+    out
+}
+
+fn fuzzy_eligible(term: &str) -> bool {
+    term.chars().count() >= FUZZY_MIN_CHARS && !term.chars().any(is_cjk)
+}
+
+fn prefix_eligible(term: &str) -> bool {
+    let mut chars = term.chars();
+    let first = chars.next();
+    let n = 1 + chars.count();
+    n >= PREFIX_MIN_CHARS || first.is_some_and(is_cjk)
+}
+
+fn boosted(q: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
+    Box::new(BoostQuery::new(q, boost))
+}
+
+/// The tokens as a term (one) or a phrase (several) in `field`.
+fn sequence(field: Field, toks: &[Token]) -> Box<dyn Query> {
+    if let [one] = toks {
+        return Box::new(TermQuery::new(
+            Term::from_field_text(field, &one.text),
+            IndexRecordOption::WithFreqs,
+        ));
+    }
+    Box::new(PhraseQuery::new_with_offset(
+        toks.iter()
+            .map(|t| (t.position, Term::from_field_text(field, &t.text)))
+            .collect(),
+    ))
+}
+
+/// The tokens with the last one as a prefix, in `field`.
+fn prefix(field: Field, toks: &[Token]) -> Box<dyn Query> {
+    let mut q = PhrasePrefixQuery::new_with_offset(
+        toks.iter()
+            .map(|t| (t.position, Term::from_field_text(field, &t.text)))
+            .collect(),
+    );
+    q.set_max_expansions(PREFIX_EXPANSIONS);
+    Box::new(q)
+}
+
+/// Every token, each with one edit allowed when long enough (positions are
+/// not kept: a typo anywhere breaks a phrase).
+fn fuzzy_all(field: Field, toks: &[Token]) -> Box<dyn Query> {
+    let parts: Vec<(Occur, Box<dyn Query>)> = toks
+        .iter()
+        .map(|t| {
+            let term = Term::from_field_text(field, &t.text);
+            let q: Box<dyn Query> = if fuzzy_eligible(&t.text) {
+                Box::new(FuzzyTermQuery::new(term, 1, true))
+            } else {
+                Box::new(TermQuery::new(term, IndexRecordOption::Basic))
+            };
+            (Occur::Must, q)
+        })
+        .collect();
+    Box::new(BooleanQuery::new(parts))
+}
+
+fn compile_leaf(leaf: &Leaf, f: &Fields, fuzzy: bool, positive: bool) -> Option<Box<dyn Query>> {
+    let folded = tokens(&leaf.text, Mode::FOLDED_QUERY);
+    if folded.is_empty() {
+        return None;
+    }
+    let exact = tokens(&leaf.text, Mode::EXACT_QUERY);
+    let folded_fields: &[(Field, f32)] = match leaf.scope {
+        Scope::All => &[
+            (f.name_folded, BOOST_FOLDED_NAME),
+            (f.file, BOOST_FILE),
+            (f.comment, BOOST_OTHER),
+            (f.created_by, BOOST_OTHER),
+            (f.trackers, BOOST_OTHER),
+        ],
+        Scope::Name => &[(f.name_folded, BOOST_FOLDED_NAME)],
+        Scope::File => &[(f.file, BOOST_FILE)],
+        Scope::Comment => &[(f.comment, BOOST_FILE)],
+        Scope::CreatedBy => &[(f.created_by, BOOST_FILE)],
+        Scope::Trackers => &[(f.trackers, BOOST_FILE)],
+    };
+    let in_name = matches!(leaf.scope, Scope::All | Scope::Name);
+    let in_file = matches!(leaf.scope, Scope::All | Scope::File);
+    let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    let mut add =
+        |q: Box<dyn Query>, boost: f32| alternatives.push((Occur::Should, boosted(q, boost)));
+    if in_name && !exact.is_empty() {
+        add(sequence(f.name, &exact), BOOST_EXACT_NAME);
+    }
+    for &(field, boost) in folded_fields {
+        add(sequence(field, &folded), boost);
+    }
+    if positive && leaf.last && !leaf.quoted {
+        if in_name && exact.last().is_some_and(|t| prefix_eligible(&t.text)) {
+            add(prefix(f.name, &exact), BOOST_PREFIX_EXACT);
+        }
+        if folded.last().is_some_and(|t| prefix_eligible(&t.text)) {
+            if in_name {
+                add(prefix(f.name_folded, &folded), BOOST_PREFIX_FOLDED);
+            }
+            if in_file {
+                add(prefix(f.file, &folded), BOOST_PREFIX_FILE);
+            }
+        }
+    }
+    if positive && fuzzy && !leaf.quoted && folded.iter().any(|t| fuzzy_eligible(&t.text)) {
+        if in_name {
+            add(fuzzy_all(f.name_folded, &folded), BOOST_FUZZY_NAME);
+            // Unstemmed too: a stemmer may cut two forms of a surname apart
+            // (`булгакова` stems to `булгаков`, `булгаков` to `булгак`).
+            if !exact.is_empty() {
+                add(fuzzy_all(f.name, &exact), BOOST_FUZZY_NAME);
+            }
+        }
+        if in_file {
+            add(fuzzy_all(f.file, &folded), BOOST_FUZZY_FILE);
+        }
+    }
+    Some(Box::new(BooleanQuery::new(alternatives)))
+}
+
+fn compile(node: &Node, f: &Fields, fuzzy: bool, positive: bool) -> Option<Box<dyn Query>> {
+    match node {
+        Node::Leaf(leaf) => compile_leaf(leaf, f, fuzzy, positive),
+        Node::Any(nodes) => {
+            let alts: Vec<(Occur, Box<dyn Query>)> = nodes
+                .iter()
+                .filter_map(|n| compile(n, f, fuzzy, positive))
+                .map(|q| (Occur::Should, q))
+                .collect();
+            (!alts.is_empty()).then(|| Box::new(BooleanQuery::new(alts)) as Box<dyn Query>)
+        }
+        Node::All(clauses) => {
+            let mut out: Vec<(Occur, Box<dyn Query>)> = clauses
+                .iter()
+                .filter_map(|(occur, n)| {
+                    let pos = positive && *occur != Occur::MustNot;
+                    compile(n, f, fuzzy, pos).map(|q| (*occur, q))
+                })
+                .collect();
+            if out.is_empty() {
+                return None;
+            }
+            if out.iter().all(|(o, _)| *o == Occur::MustNot) {
+                out.push((Occur::Must, Box::new(AllQuery)));
+            }
+            if let [(Occur::Must, _)] = out.as_slice() {
+                return out.pop().map(|(_, q)| q);
+            }
+            Some(Box::new(BooleanQuery::new(out)))
+        }
+    }
+}
+
+/// Marks what a query matched in a stored name or file list.
+#[derive(Debug, Default, Clone)]
+pub struct Highlighter {
+    exact: Vec<String>,
+    folded: Vec<String>,
+    exact_prefixes: Vec<String>,
+    folded_prefixes: Vec<String>,
+    fuzzy: Vec<String>,
+}
+
+/// True when `a` and `b` differ by at most one edit (insertion, deletion,
+/// substitution or a swap of neighbours).
+fn one_edit(a: &str, b: &str) -> bool {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if a.len().abs_diff(b.len()) > 1 {
+        return false;
+    }
+    let head = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let (ra, rb) = (&a[head..], &b[head..]);
+    let tail = ra
+        .iter()
+        .rev()
+        .zip(rb.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (ma, mb) = (ra.len() - tail.min(ra.len()), rb.len() - tail.min(rb.len()));
+    if ma <= 1 && mb <= 1 {
+        return true;
+    }
+    ma == 2 && mb == 2 && ra[0] == rb[1] && ra[1] == rb[0]
+}
+
+/// Longest snippet, in characters.
+pub const SNIPPET_CHARS: usize = 200;
+
+impl Highlighter {
+    fn matched(&self, text: &str) -> Vec<std::ops::Range<usize>> {
+        let mut ranges = Vec::new();
+        let mut toks = Vec::new();
+        analyze(text, Mode::EXACT_INDEX, &mut toks);
+        for t in &toks {
+            if self.exact.contains(&t.text)
+                || self
+                    .exact_prefixes
+                    .iter()
+                    .any(|p| t.text.starts_with(p.as_str()))
+                || self.fuzzy.iter().any(|p| one_edit(p, &t.text))
+            {
+                ranges.push(t.offset_from..t.offset_to);
+            }
+        }
+        toks.clear();
+        analyze(text, Mode::FOLDED_INDEX, &mut toks);
+        for t in &toks {
+            if self.folded.contains(&t.text)
+                || self
+                    .folded_prefixes
+                    .iter()
+                    .any(|p| t.text.starts_with(p.as_str()))
+                || self.fuzzy.iter().any(|p| one_edit(p, &t.text))
+            {
+                ranges.push(t.offset_from..t.offset_to);
+            }
+        }
+        ranges.sort_by_key(|r| (r.start, r.end));
+        let mut merged: Vec<std::ops::Range<usize>> = Vec::new();
+        for r in ranges {
+            match merged.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => merged.push(r),
+            }
+        }
+        merged
+    }
+
+    /// The text (or, for a file list, its first matching line) as HTML with
+    /// matches in `<b>`, cut to [`SNIPPET_CHARS`] around the first match;
+    /// `None` when nothing in it matched.
+    pub fn snippet(&self, text: &str) -> Option<String> {
+        let line = text
+            .lines()
+            .take(10_000)
+            .find(|l| !self.matched(l).is_empty())?;
+        let ranges = self.matched(line);
+        let first = ranges.first()?.start;
+        // Window of SNIPPET_CHARS characters starting a little before the first match.
+        let lead: Vec<usize> = line[..first].char_indices().map(|(i, _)| i).collect();
+        let start = lead.len().checked_sub(40).map_or(0, |i| lead[i]);
+        let end = line[start..]
+            .char_indices()
+            .nth(SNIPPET_CHARS)
+            .map_or(line.len(), |(i, _)| start + i);
+        let mut html = String::new();
+        if start > 0 {
+            html.push('…');
+        }
+        let mut at = start;
+        for r in ranges.iter().filter(|r| r.start < end && r.end > start) {
+            let (s, e) = (r.start.max(at), r.end.min(end));
+            escape_into(&line[at..s], &mut html);
+            html.push_str("<b>");
+            escape_into(&line[s..e], &mut html);
+            html.push_str("</b>");
+            at = e;
+        }
+        escape_into(&line[at..end], &mut html);
+        if end < line.len() {
+            html.push('…');
+        }
+        Some(html)
+    }
+}
+
+fn escape_into(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(text: &str, scope: Scope, quoted: bool, last: bool) -> Node {
+        Node::Leaf(Leaf {
+            scope,
+            text: text.into(),
+            quoted,
+            last,
+        })
+    }
+
+    #[test]
+    fn syntax_parses_into_the_intended_tree() {
+        let q = UserQuery::parse("+ubuntu -beta \"desktop amd64\" name:24.04 (iso OR img) NOT x");
+        let Node::All(c) = q.root else { panic!() };
+        assert_eq!(c.len(), 6);
+        assert_eq!(
+            c[0],
+            (Occur::Must, leaf("ubuntu", Scope::All, false, false))
+        );
+        assert_eq!(
+            c[1],
+            (Occur::MustNot, leaf("beta", Scope::All, false, false))
+        );
+        assert_eq!(
+            c[2],
+            (Occur::Must, leaf("desktop amd64", Scope::All, true, false))
+        );
+        assert_eq!(
+            c[3],
+            (Occur::Must, leaf("24.04", Scope::Name, false, false))
+        );
+        assert_eq!(
+            c[4],
+            (
+                Occur::Must,
+                Node::All(vec![(
+                    Occur::Must,
+                    Node::Any(vec![
+                        leaf("iso", Scope::All, false, false),
+                        leaf("img", Scope::All, false, false)
+                    ])
+                )])
+            )
+        );
+        assert_eq!(c[5], (Occur::MustNot, leaf("x", Scope::All, false, true)));
+    }
+
+    #[test]
+    fn stray_syntax_is_skipped_not_an_error() {
+        for q in [
+            "",
+            ")",
+            "(((",
+            "OR",
+            "+",
+            "- -",
+            "name:",
+            "\"unclosed",
+            "a ) b",
+        ] {
+            let _ = UserQuery::parse(q);
+        }
+        let Node::All(c) = UserQuery::parse("a ) b").root else {
+            panic!()
+        };
+        assert_eq!(c.len(), 2);
+        let Node::All(c) = UserQuery::parse("name:\"x y\" WEB-DL").root else {
+            panic!()
+        };
+        assert_eq!(c[0], (Occur::Must, leaf("x y", Scope::Name, true, false)));
+        assert_eq!(c[1], (Occur::Must, leaf("WEB-DL", Scope::All, false, true)));
+    }
+
+    #[test]
+    fn one_edit_means_one() {
+        assert!(one_edit("matrix", "matirx"));
+        assert!(one_edit("ubuntu", "ubunto"));
+        assert!(one_edit("ubuntu", "ubunt"));
+        assert!(one_edit("ubuntu", "ubuntu"));
+        assert!(!one_edit("ubuntu", "ubxntx"));
+        assert!(!one_edit("matrix", "mtarix2"));
+    }
+
+    #[test]
+    fn snippets_mark_matches_in_every_script_and_escape_the_rest() {
+        let h = UserQuery::parse("巨人 amelie").highlighter(false);
+        assert_eq!(
+            h.snippet("進撃の巨人 <i>Amélie</i>").as_deref(),
+            Some("進撃の<b>巨人</b> &lt;i&gt;<b>Amélie</b>&lt;/i&gt;")
+        );
+        let h = UserQuery::parse("ubunt").highlighter(false);
+        assert_eq!(
+            h.snippet("a/readme.txt\nUbuntu/disk.iso").as_deref(),
+            Some("<b>Ubuntu</b>/disk.iso")
+        );
+        let h = UserQuery::parse("matirx").highlighter(true);
+        assert_eq!(
+            h.snippet("The Matrix").as_deref(),
+            Some("The <b>Matrix</b>")
+        );
+        assert_eq!(h.snippet("nothing here"), None);
+    }
+}
