@@ -1,10 +1,18 @@
 #!/usr/bin/env python3
-"""Writes N valid synthetic .torrent files as preload/<hex>.torrent (for benchmarks)."""
+"""Writes N valid synthetic .torrent files as preload/<hex>.torrent (for benchmarks).
+
+Names mix English release words with Ukrainian, Russian, Japanese, Chinese,
+Korean and accented words, so search benchmarks exercise every analyzer path.
+Piece length grows with the torrent so no torrent has more than 256 pieces
+(a million torrents then take about 3 GB)."""
 import hashlib, os, random, sys
 
 WORDS = ("aurora borealis jazz standards rust book night sky ubuntu studio live concert "
          "documentary series season episode remastered collection lecture notes album "
-         "soundtrack archive photos trip mountains ocean city history science").split()
+         "soundtrack archive photos trip mountains ocean city history science "
+         "Маргарита Мастер забутих предків Тіні пісні Москва "
+         "進撃の巨人 ファイナルファンタジー 東京物語 东京爱情故事 三体 기생충 오징어 "
+         "Amélie Beyoncé Müller Straße Años").split()
 EXTS = ["mkv", "mp4", "flac", "mp3", "epub", "pdf", "iso", "zip", "jpg", "txt"]
 
 
@@ -29,6 +37,8 @@ def main():
         files = [{"length": rng.randint(1, 1 << 30), "path": [f"{rng.choice(WORDS)}-{j}.{rng.choice(EXTS)}"]}
                  for j in range(rng.randint(1, 6))]
         plen = 1 << 20
+        while sum(f["length"] for f in files) > plen * 256:
+            plen *= 2
         pieces = sum(f["length"] for f in files) // plen + 1
         if sum(f["length"] for f in files) % plen == 0:
             pieces -= 1

@@ -200,10 +200,17 @@ async fn api_stats(app: &State<App>) -> Result<Json<CatalogStats>, ApiError> {
 #[get("/healthz")]
 fn healthz(app: &State<App>) -> (Status, (ContentType, String)) {
     let h = app.catalog.health();
-    let body = serde_json::json!({
-        "status": if h.ready { "ok" } else { "indexing" },
+    let mut body = serde_json::json!({
+        "status": match (h.ready, &h.rebuilding) {
+            (true, _) => "ok",
+            (false, None) => "indexing",
+            (false, Some(_)) => "rebuilding",
+        },
         "documents": h.documents,
     });
+    if let Some(reason) = h.rebuilding {
+        body["reason"] = reason.into();
+    }
     let status = if h.ready {
         Status::Ok
     } else {

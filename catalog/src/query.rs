@@ -92,6 +92,8 @@ pub struct Health {
     /// The first reconcile (or rebuild) of the index is committed.
     pub ready: bool,
     pub documents: u64,
+    /// While not ready: why the index is being rebuilt, if it is.
+    pub rebuilding: Option<String>,
 }
 
 /// The service: owns the index reader, the indexer handle, the swarm cache.
@@ -331,9 +333,13 @@ impl Catalog {
 
     /// Whether the index is ready, and its size.
     pub fn health(&self) -> Health {
+        let ready = self.indexer.stats.ready.load(Relaxed);
         Health {
-            ready: self.indexer.stats.ready.load(Relaxed),
+            ready,
             documents: self.index.doc_count(),
+            rebuilding: (!ready)
+                .then(|| self.index.rebuild_reason.as_deref().map(str::to_owned))
+                .flatten(),
         }
     }
 

@@ -150,3 +150,40 @@ async fn healthz_is_503_until_the_first_build_is_committed() {
     assert!(body.contains("\"status\":\"ok\""), "{body}");
     wait_for_count(&c, "ready", 1).await;
 }
+
+#[tokio::test]
+async fn an_index_of_an_older_schema_is_rebuilt_and_healthz_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    add(dir.path(), "Rebuilt Later", &[(&["r.mkv"], 1_000)], None);
+    // An index left by a version that wrote schema 1.
+    let index = dir.path().join("index");
+    std::fs::create_dir_all(&index).unwrap();
+    std::fs::write(index.join("magnetar-schema-version"), "1").unwrap();
+    let fifo = dir
+        .path()
+        .join("preload")
+        .join(format!("{}.torrent", "ee".repeat(20)));
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (c, _s) = client(&config(dir.path())).await;
+    let (status, body) = get(&c, "/healthz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("\"status\":\"rebuilding\""), "{body}");
+    assert!(body.contains("schema version 1"), "{body}");
+    let writer = std::thread::spawn(move || std::fs::write(&fifo, b"not a torrent"));
+    eventually("healthz 200", || async {
+        get(&c, "/healthz").await.0 == 200
+    })
+    .await;
+    writer.join().unwrap().unwrap();
+    let (_, body) = get(&c, "/healthz").await;
+    assert!(
+        body.contains("\"status\":\"ok\"") && !body.contains("reason"),
+        "{body}"
+    );
+    let (_, found) = get(&c, "/api/v1/search?q=rebuilt").await;
+    assert!(found.contains("Rebuilt Later"), "{found}");
+}

@@ -45,6 +45,8 @@ pub struct CatalogIndex {
     pub reader: IndexReader,
     pub fields: Fields,
     dir: PathBuf,
+    /// Why the index was rebuilt at start (another schema version, unreadable).
+    pub rebuild_reason: Option<std::sync::Arc<str>>,
 }
 
 /// A torrent as stored in the index (what lists and feeds show).
@@ -91,28 +93,39 @@ impl CatalogIndex {
             source,
         };
         let (schema, fields) = schema::build();
-        let version_ok = std::fs::read_to_string(dir.join(VERSION_FILE))
+        let found = std::fs::read_to_string(dir.join(VERSION_FILE))
             .ok()
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            == Some(schema::SCHEMA_VERSION);
-        let opened = if version_ok {
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        let mut rebuild_reason = None;
+        let opened = if found == Some(schema::SCHEMA_VERSION) {
             match Index::open_in_dir(dir) {
                 Ok(index) if index.schema() == schema => Some(index),
                 Ok(_) => {
-                    tracing::warn!("index schema differs, rebuilding");
+                    rebuild_reason = Some("the index's fields differ from this version's".into());
                     None
                 }
                 Err(e) => {
-                    tracing::warn!("index unreadable ({e}), rebuilding from preload/");
+                    rebuild_reason = Some(format!("the index is unreadable ({e})"));
                     None
                 }
             }
         } else {
             if dir.exists() {
-                tracing::warn!("index has no or another schema version, rebuilding from preload/");
+                rebuild_reason = Some(match found {
+                    Some(v) => format!(
+                        "the index has schema version {v}, this version of magnetar writes {}",
+                        schema::SCHEMA_VERSION
+                    ),
+                    None => "the index has no schema version".to_owned(),
+                });
             }
             None
         };
+        if let Some(reason) = &rebuild_reason {
+            tracing::warn!(
+                "{reason}: rebuilding it from preload/ (searches answer as it fills; /healthz shows progress)"
+            );
+        }
         let (index, created) = match opened {
             Some(index) => (index, false),
             None => {
@@ -140,6 +153,7 @@ impl CatalogIndex {
                 reader,
                 fields,
                 dir: dir.to_owned(),
+                rebuild_reason: rebuild_reason.map(Into::into),
             },
             created,
         ))
@@ -337,9 +351,13 @@ mod tests {
         let (_, created) = CatalogIndex::open_or_create(&path).unwrap();
         assert!(!created, "the same version opens as it is");
         // Written by another version of magnetar.
-        std::fs::write(path.join(VERSION_FILE), "999").unwrap();
-        let (_, created) = CatalogIndex::open_or_create(&path).unwrap();
+        std::fs::write(path.join(VERSION_FILE), "1").unwrap();
+        let (index, created) = CatalogIndex::open_or_create(&path).unwrap();
         assert!(created, "another version is rebuilt");
+        assert_eq!(
+            index.rebuild_reason.as_deref(),
+            Some("the index has schema version 1, this version of magnetar writes 2")
+        );
         // The right version number over an index of another shape.
         std::fs::remove_dir_all(&path).unwrap();
         std::fs::create_dir_all(&path).unwrap();
