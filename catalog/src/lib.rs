@@ -7,6 +7,7 @@ mod api;
 mod category;
 mod download;
 mod feeds;
+mod i18n;
 mod index;
 mod indexer;
 mod links;
@@ -41,6 +42,8 @@ pub enum Error {
     Index(#[from] index::IndexError),
     #[error("templates: {0}")]
     Templates(#[from] tera::Error),
+    #[error("interface languages: {0}")]
+    Languages(#[from] i18n::I18nError),
     #[error("web server: {0}")]
     Rocket(#[from] Box<rocket::Error>),
 }
@@ -68,7 +71,8 @@ pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error
         &config.catalog,
         role.clone(),
     )?;
-    let templates = Templates::load(config.catalog.templates_dir.as_deref())?;
+    let i18n = Arc::new(i18n::I18n::load()?);
+    let templates = Templates::load(config.catalog.templates_dir.as_deref(), i18n.clone())?;
     let refresher = (
         index.clone(),
         swarm.clone(),
@@ -78,6 +82,7 @@ pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error
     let app = App {
         catalog: Catalog::new(config, index, indexer, swarm),
         templates,
+        i18n,
     };
     let figment = rocket::Config::figment()
         .merge(("address", config.catalog.bind.ip()))

@@ -8,8 +8,9 @@ use rocket::response::Redirect;
 use rocket::{get, routes, Route, State};
 use serde::Serialize;
 
+use crate::i18n::Lang;
 use crate::query::{
-    format_date, Category, Hit, InfoHash, RawSearch, SearchParams, SearchResults, Sort, SwarmCounts,
+    Category, Hit, InfoHash, RawSearch, SearchParams, SearchResults, Sort, SwarmCounts,
 };
 use crate::view::{self, Segment, TreeItem};
 use crate::web::{App, PageError, STYLE_CSS};
@@ -40,6 +41,7 @@ struct Row {
 #[derive(Serialize)]
 struct Choice {
     value: &'static str,
+    label: String,
     selected: bool,
 }
 
@@ -66,7 +68,14 @@ struct ListView {
     is_search: bool,
 }
 
-fn list_view(app: &App, p: &SearchParams, r: SearchResults, is_search: bool) -> ListView {
+fn list_view(
+    app: &App,
+    lang: &Lang,
+    p: &SearchParams,
+    r: SearchResults,
+    is_search: bool,
+) -> ListView {
+    let t = |key: &str| app.i18n.text(lang.index, key, None);
     let rows = r
         .hits
         .into_iter()
@@ -84,9 +93,9 @@ fn list_view(app: &App, p: &SearchParams, r: SearchResults, is_search: bool) -> 
                 name: t.name,
                 name_html,
                 file_html,
-                size: view::human_size(t.size),
+                size: app.i18n.size(lang.index, t.size),
                 category: t.category,
-                date: format_date(&t.indexed),
+                date: app.i18n.date(lang.index, &t.indexed),
                 seeders: t.seeders,
                 leechers: t.leechers,
                 files: t.file_count,
@@ -106,9 +115,11 @@ fn list_view(app: &App, p: &SearchParams, r: SearchResults, is_search: bool) -> 
     ListView {
         site_title: app.title().to_owned(),
         title: if p.q.is_empty() {
-            "Newest torrents".into()
+            t("title-newest")
         } else {
-            format!("Search: {}", p.q)
+            let mut args = fluent_bundle::FluentArgs::new();
+            args.set("q", p.q.clone());
+            app.i18n.text(lang.index, "title-search", Some(&args))
         },
         q: p.q.clone(),
         min_size: opt(&p.min_size),
@@ -119,6 +130,7 @@ fn list_view(app: &App, p: &SearchParams, r: SearchResults, is_search: bool) -> 
             .iter()
             .map(|c| Choice {
                 value: c.as_str(),
+                label: c.as_str().to_owned(),
                 selected: p.category == Some(*c),
             })
             .collect(),
@@ -126,6 +138,7 @@ fn list_view(app: &App, p: &SearchParams, r: SearchResults, is_search: bool) -> 
             .iter()
             .map(|s| Choice {
                 value: s.as_str(),
+                label: t(&format!("sort-{}", s.as_str())),
                 selected: p.sort == *s,
             })
             .collect(),
@@ -148,19 +161,27 @@ fn list_view(app: &App, p: &SearchParams, r: SearchResults, is_search: bool) -> 
 
 async fn list_page(
     app: &App,
+    lang: &Lang,
     raw: RawSearch,
     is_search: bool,
 ) -> Result<RawHtml<String>, PageError> {
     let params = app.catalog.params(&raw)?;
     let results = app.catalog.search(params.clone()).await?;
-    let view = list_view(app, &params, results, is_search);
-    app.templates.render("list.html.tera", &view).map(RawHtml)
+    let view = list_view(app, lang, &params, results, is_search);
+    app.templates
+        .render("list.html.tera", &view, lang)
+        .map(RawHtml)
 }
 
 #[get("/?<page>")]
-async fn home(app: &State<App>, page: Option<String>) -> Result<RawHtml<String>, PageError> {
+async fn home(
+    app: &State<App>,
+    lang: Lang,
+    page: Option<String>,
+) -> Result<RawHtml<String>, PageError> {
     list_page(
         app,
+        &lang,
         RawSearch {
             page,
             ..Default::default()
@@ -171,8 +192,12 @@ async fn home(app: &State<App>, page: Option<String>) -> Result<RawHtml<String>,
 }
 
 #[get("/search?<params..>")]
-async fn search(app: &State<App>, params: RawSearch) -> Result<RawHtml<String>, PageError> {
-    list_page(app, params, true).await
+async fn search(
+    app: &State<App>,
+    lang: Lang,
+    params: RawSearch,
+) -> Result<RawHtml<String>, PageError> {
+    list_page(app, &lang, params, true).await
 }
 
 /// What `/<id>` can answer.
@@ -222,7 +247,7 @@ fn parse_id(id: &str) -> Result<(InfoHash, bool, bool), PageError> {
 }
 
 #[get("/<id>", rank = 5)]
-async fn by_id(app: &State<App>, id: &str) -> Result<ById, PageError> {
+async fn by_id(app: &State<App>, lang: Lang, id: &str) -> Result<ById, PageError> {
     let (hash, download, canonical) = parse_id(id)?;
     if !canonical {
         let target = if download {
@@ -244,14 +269,19 @@ async fn by_id(app: &State<App>, id: &str) -> Result<ById, PageError> {
     }
     let swarm = catalog.swarm(hash).await;
     let previews = catalog.previews(&torrent);
-    let indexed = torrent.indexed.as_ref().map(|t| format_date(&t.indexed));
+    let indexed = torrent
+        .indexed
+        .as_ref()
+        .map(|t| app.i18n.date(lang.index, &t.indexed));
     // A crafted torrent may list 100 000 files: lay out the tree off the
     // async workers.
+    let (i18n, lang_index) = (app.i18n.clone(), lang.index);
     let (meta, tree) = rocket::tokio::task::spawn_blocking(move || {
         let tree = view::file_tree(
             &torrent.meta.files,
             torrent.meta.single_file,
             MAX_TREE_FILES,
+            &|b| i18n.size(lang_index, b),
         );
         (torrent.meta, tree)
     })
@@ -262,16 +292,19 @@ async fn by_id(app: &State<App>, id: &str) -> Result<ById, PageError> {
         site_title: app.title().to_owned(),
         title: meta.name.clone(),
         hash: hash.to_hex(),
-        size: view::human_size(meta.total_size),
+        size: app.i18n.size(lang.index, meta.total_size),
         size_bytes: meta.total_size,
         tree,
         hidden_files: meta.files.len().saturating_sub(MAX_TREE_FILES),
         file_count: meta.files.len(),
-        piece_length: view::human_size(meta.piece_length),
+        piece_length: app.i18n.size(lang.index, meta.piece_length),
         pieces: meta.piece_count,
         private: meta.private,
         created_by: meta.created_by.clone(),
-        created: meta.creation_date.as_ref().map(format_date),
+        created: meta
+            .creation_date
+            .as_ref()
+            .map(|d| app.i18n.date(lang.index, d)),
         indexed,
         category: Category::of_torrent(&meta).as_str().to_owned(),
         comment: meta
@@ -288,7 +321,7 @@ async fn by_id(app: &State<App>, id: &str) -> Result<ById, PageError> {
         name: meta.name,
     };
     app.templates
-        .render("detail.html.tera", &view)
+        .render("detail.html.tera", &view, &lang)
         .map(|h| ById::Page(RawHtml(h)))
 }
 
@@ -315,15 +348,15 @@ struct StatsView {
 }
 
 #[get("/stats")]
-async fn stats(app: &State<App>) -> Result<RawHtml<String>, PageError> {
+async fn stats(app: &State<App>, lang: Lang) -> Result<RawHtml<String>, PageError> {
     let s = app.catalog.stats().await?;
     let view = StatsView {
         site_title: app.title().to_owned(),
-        title: "Statistics".into(),
+        title: app.i18n.text(lang.index, "title-stats", None),
         torrents: s.torrents,
-        total_size: view::human_size(s.total_size),
+        total_size: app.i18n.size(lang.index, s.total_size),
         categories: s.categories.into_iter().collect(),
-        index_size: view::human_size(s.index_bytes),
+        index_size: app.i18n.size(lang.index, s.index_bytes),
         crawler: s.crawler,
         tracker: s.tracker.map(|m| {
             m.into_iter()
@@ -331,7 +364,9 @@ async fn stats(app: &State<App>) -> Result<RawHtml<String>, PageError> {
                 .collect()
         }),
     };
-    app.templates.render("stats.html.tera", &view).map(RawHtml)
+    app.templates
+        .render("stats.html.tera", &view, &lang)
+        .map(RawHtml)
 }
 
 #[get("/static/style.css")]

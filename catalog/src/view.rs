@@ -37,7 +37,12 @@ pub enum TreeItem {
 /// so its size is summed while it is open and written into its `Open` item
 /// when it closes (folders cut off by `limit` still count every file).
 /// O(n log n) for n files whatever the depth.
-pub fn file_tree(files: &[FileEntry], single_file: bool, limit: usize) -> Vec<TreeItem> {
+pub fn file_tree(
+    files: &[FileEntry],
+    single_file: bool,
+    limit: usize,
+    size_text: &dyn Fn(u64) -> String,
+) -> Vec<TreeItem> {
     struct Dir<'a> {
         name: std::borrow::Cow<'a, str>,
         /// Index of its `Open` item, when shown.
@@ -57,7 +62,7 @@ pub fn file_tree(files: &[FileEntry], single_file: bool, limit: usize) -> Vec<Tr
             }
             if let Some(i) = dir.item {
                 if let Some(TreeItem::Open { size, .. }) = out.get_mut(i) {
-                    *size = human_size(dir.size);
+                    *size = size_text(dir.size);
                 }
                 out.push(TreeItem::Close);
             }
@@ -98,7 +103,7 @@ pub fn file_tree(files: &[FileEntry], single_file: bool, limit: usize) -> Vec<Tr
         if shown {
             out.push(TreeItem::File {
                 name: file.to_string(),
-                size: human_size(f.length),
+                size: size_text(f.length),
             });
         }
     }
@@ -215,7 +220,12 @@ mod tests {
             path: p.into(),
             length: l,
         };
-        let items = file_tree(&[f("a/x", 1), f("a/b/y", 2), f("z", 4)], false, 100);
+        let items = file_tree(
+            &[f("a/x", 1), f("a/b/y", 2), f("z", 4)],
+            false,
+            100,
+            &human_size,
+        );
         let kinds: Vec<String> = items
             .iter()
             .map(|i| match i {
@@ -249,7 +259,7 @@ mod tests {
             .map(|i| f(format!("{deep}/f{i:04}"), 1024))
             .chain([f("top/other".into(), 1)])
             .collect();
-        let items = file_tree(&files, false, 10);
+        let items = file_tree(&files, false, 10, &human_size);
         let shown = items
             .iter()
             .filter(|i| matches!(i, TreeItem::File { .. }))

@@ -6,12 +6,15 @@ use rocket::response::{self, Responder};
 use rocket::{Request, Response};
 use serde::Serialize;
 
+use crate::i18n::{I18n, Lang};
 use crate::query::{Catalog, QueryError};
 
-/// Everything a request handler needs: the query service and the templates.
+/// Everything a request handler needs: the query service, the templates and
+/// the interface's languages.
 pub struct App {
     pub catalog: Catalog,
     pub templates: Templates,
+    pub i18n: std::sync::Arc<I18n>,
 }
 
 impl App {
@@ -32,10 +35,14 @@ macro_rules! embedded {
 
 impl Templates {
     /// Embedded templates, with files of the same name in `dir` taking precedence.
-    pub fn load(dir: Option<&std::path::Path>) -> Result<Self, tera::Error> {
+    pub fn load(
+        dir: Option<&std::path::Path>,
+        i18n: std::sync::Arc<I18n>,
+    ) -> Result<Self, tera::Error> {
         let mut tera = tera::Tera::default();
         tera.autoescape_on(vec![".html.tera"]);
         tera.set_escape_fn(escape_html);
+        tera.register_function("t", crate::i18n::TeraT(i18n));
         let mut sources: Vec<(String, String)> = embedded!(
             "base.html.tera",
             "list.html.tera",
@@ -58,10 +65,17 @@ impl Templates {
         Ok(Self(tera))
     }
 
-    /// Renders a template with a serializable context.
-    pub fn render(&self, name: &str, context: &impl Serialize) -> Result<String, PageError> {
-        let ctx = tera::Context::from_serialize(context)
+    /// Renders a template with a serializable context, in a language.
+    pub fn render(
+        &self,
+        name: &str,
+        context: &impl Serialize,
+        lang: &Lang,
+    ) -> Result<String, PageError> {
+        let mut ctx = tera::Context::from_serialize(context)
             .map_err(|e| PageError::Internal(e.to_string()))?;
+        ctx.insert("lang", &lang.code);
+        ctx.insert("languages", &lang.links);
         self.0.render(name, &ctx).map_err(|e| {
             let mut msg = e.to_string();
             let mut src = std::error::Error::source(&e);
@@ -136,6 +150,7 @@ impl PageError {
 /// Renders an error page (plain text if even templates fail).
 pub fn error_page(
     app: Option<&App>,
+    req: &Request<'_>,
     status: Status,
     message: &str,
 ) -> (Status, (ContentType, String)) {
@@ -146,7 +161,10 @@ pub fn error_page(
         message,
     };
     let body = app
-        .and_then(|a| a.templates.render("error.html.tera", &view).ok())
+        .and_then(|a| {
+            let lang = Lang::of(&a.i18n, req);
+            a.templates.render("error.html.tera", &view, &lang).ok()
+        })
         .map(|html| (ContentType::HTML, html))
         .unwrap_or_else(|| (ContentType::Plain, format!("{} {}\n", status.code, message)));
     (status, body)
@@ -162,7 +180,7 @@ impl<'r> Responder<'r, 'static> for PageError {
                 "Something went wrong on our side.".to_owned()
             }
         };
-        let mut response = error_page(app, self.status(), &message).respond_to(req)?;
+        let mut response = error_page(app, req, self.status(), &message).respond_to(req)?;
         if matches!(self, Self::Unavailable(_)) {
             response.set_header(Header::new("Retry-After", RETRY_AFTER_SECS.to_string()));
         }
@@ -209,5 +227,5 @@ pub fn default_catcher(status: Status, req: &Request<'_>) -> (Status, (ContentTy
         400 | 422 => "The request could not be understood.",
         _ => "Something went wrong.",
     };
-    error_page(req.rocket().state::<App>(), status, message)
+    error_page(req.rocket().state::<App>(), req, status, message)
 }

@@ -234,3 +234,83 @@ async fn preloaded_images_are_served_only_when_safe() {
         "preview shown"
     );
 }
+
+#[tokio::test]
+async fn pages_speak_the_language_chosen_by_link_cookie_or_browser() {
+    use rocket::http::{Cookie, Header};
+    let dir = tempfile::tempdir().unwrap();
+    let hash = add(
+        dir.path(),
+        "Тіні забутих предків",
+        &[(&["film.mkv"], 3_000_000)],
+        None,
+    );
+    let (c, _s) = client(&config(dir.path())).await;
+    wait_for_count(&c, "предки", 1).await;
+    let page = |uri: String, accept: Option<&'static str>, cookie: Option<&'static str>| {
+        let c = &c;
+        async move {
+            let mut req = c.get(uri);
+            if let Some(a) = accept {
+                req = req.header(Header::new("Accept-Language", a));
+            }
+            if let Some(v) = cookie {
+                req = req.cookie(Cookie::new("lang", v));
+            }
+            let r = req.dispatch().await;
+            let set_cookie = r.headers().get_one("Set-Cookie").map(str::to_owned);
+            (r.into_string().await.unwrap_or_default(), set_cookie)
+        }
+    };
+    // No preference: English.
+    let (html, set) = page("/".into(), None, None).await;
+    assert!(
+        html.contains("<html lang=\"en\">") && html.contains(">Search</button>"),
+        "{html}"
+    );
+    assert!(set.is_none(), "no cookie without a choice");
+    // The browser's Accept-Language.
+    let (html, _) = page(
+        "/search?q=%D1%82%D1%96%D0%BD%D1%96".into(),
+        Some("uk-UA,uk;q=0.9,en;q=0.5"),
+        None,
+    )
+    .await;
+    assert!(html.contains("<html lang=\"uk\">"), "{html}");
+    assert!(
+        html.contains(">Шукати</button>") && html.contains("1 результат"),
+        "{html}"
+    );
+    // Links to the same page in every language, keeping the query.
+    assert!(
+        html.contains("?q=%D1%82%D1%96%D0%BD%D1%96&amp;lang=ja\""),
+        "{html}"
+    );
+    // Sizes and plurals read as the language writes them.
+    let (html, _) = page(format!("/{hash}"), Some("uk"), None).await;
+    assert!(html.contains("2,9 МіБ (3000000 байтів), 1 файл"), "{html}");
+    // An explicit choice wins over the browser and is remembered in a cookie
+    // (this client keeps cookies, as a browser does).
+    let (html, set) = page("/stats?lang=ja".into(), Some("uk"), None).await;
+    assert!(
+        html.contains("<html lang=\"ja\">") && html.contains("索引済みトレント"),
+        "{html}"
+    );
+    let set = set.expect("a lang cookie");
+    assert!(
+        set.starts_with("lang=ja") && set.contains("Path=/"),
+        "{set}"
+    );
+    // The cookie wins over the browser on later pages.
+    let (html, _) = page(format!("/{hash}"), Some("uk"), None).await;
+    assert!(
+        html.contains("<html lang=\"ja\">") && html.contains(".torrent をダウンロード"),
+        "{html}"
+    );
+    // Error pages too.
+    let (html, _) = page("/nothing/here".into(), Some("ja"), None).await;
+    assert!(
+        html.contains("<html lang=\"ja\">") && html.contains("新着トレントに戻る"),
+        "{html}"
+    );
+}

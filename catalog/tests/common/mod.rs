@@ -95,7 +95,10 @@ pub async fn get(client: &Client, uri: &str) -> (u16, String) {
 
 /// Waits until a search for `q` returns `expected` results.
 pub async fn wait_for_count(client: &Client, q: &str, expected: usize) {
-    let uri = format!("/api/v1/search?q={}", q);
+    let uri = format!(
+        "/api/v1/search?q={}",
+        percent_encoding::utf8_percent_encode(q, percent_encoding::NON_ALPHANUMERIC)
+    );
     eventually(&format!("{expected} result(s) for {q:?}"), || async {
         let (_, body) = get(client, &uri).await;
         serde_json::from_str::<serde_json::Value>(&body)
