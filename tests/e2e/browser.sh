@@ -65,6 +65,26 @@ check_page search "/search?q=notes" "notes</b>"
 check_page detail "/$hash" "$hash"
 SIZE=390,844 check_page mobile "/$hash" "<img src=\"/$hash/files/"
 
+# The interface in each language: the language link (?lang=) sets <html lang>
+# and one translated string per page must be rendered.
+check_lang() {
+  local name=$1 path=$2 lang=$3 expect=$4
+  check_page "$name" "$path" "$expect"
+  if grep -q "<html lang=\"$lang\"" "$out/$name.html"; then
+    log "$name: <html lang=\"$lang\">"
+  else
+    log "FAIL $name: <html lang> is not '$lang'"; fail=1
+  fi
+}
+for spec in "en|torrents indexed|result|Download .torrent" \
+            "uk|каталозі|результат|Завантажити .torrent" \
+            "ja|件のトレントを索引済み|件の結果|.torrent をダウンロード"; do
+  IFS='|' read -r lang home_text search_text detail_text <<<"$spec"
+  check_lang "home-$lang" "/?lang=$lang" "$lang" "$home_text"
+  check_lang "search-$lang" "/search?q=notes&lang=$lang" "$lang" "$search_text"
+  check_lang "detail-$lang" "/$hash?lang=$lang" "$lang" "$detail_text"
+done
+
 # The preview image the detail page shows must really load, as an image.
 img=$(grep -oE "<img src=\"/$hash/files/[^\"]+\"" "$out/detail.html" | head -1 | sed -e 's/^<img src="//' -e 's/"$//')
 if [ -z "$img" ]; then
