@@ -82,7 +82,9 @@ detail-size-value = { $size } ({ $bytes } bytes) in { $files ->
 }
 detail-category = Category
 detail-swarm = Swarm
-detail-swarm-value = { $seeders } seeders, { $leechers } leechers, { $completed } completed
+detail-seeders = { $n } seeders
+detail-leechers = { $n } leechers
+detail-completed = { $n } completed
 detail-swarm-unknown = unknown
 detail-pieces = Pieces
 detail-private = Private

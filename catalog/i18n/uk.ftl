@@ -84,7 +84,9 @@ detail-size-value = { $size } ({ $bytes } байтів), { $files ->
 }
 detail-category = Категорія
 detail-swarm = Рій
-detail-swarm-value = сідів: { $seeders }, лічерів: { $leechers }, завершено: { $completed }
+detail-seeders = сідів: { $n }
+detail-leechers = лічерів: { $n }
+detail-completed = завершено: { $n }
 detail-swarm-unknown = невідомо
 detail-pieces = Частини
 detail-private = Приватний

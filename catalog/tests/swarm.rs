@@ -49,7 +49,7 @@ async fn detail_page_shows_scraped_swarm_stats_and_sorts_by_seeders() {
 
     let (_, body) = get(&client, &format!("/{popular}")).await;
     assert!(
-        body.contains("<span class=\"seed\">1 seeders, 2 leechers, 0 completed</span>"),
+        body.contains("<span class=\"seed\">1 seeders</span>, 2 leechers, 0 completed"),
         "{body}"
     );
     let (_, json) = get(&client, &format!("/api/v1/torrent/{popular}")).await;

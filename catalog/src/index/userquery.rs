@@ -571,6 +571,8 @@ fn one_edit(a: &str, b: &str) -> bool {
 
 /// Longest snippet, in characters.
 pub const SNIPPET_CHARS: usize = 200;
+/// Most text (bytes of a file list) searched for a snippet.
+pub const SNIPPET_SCAN_BYTES: usize = 8 * 1024;
 
 impl Highlighter {
     fn matched(&self, text: &str) -> Vec<std::ops::Range<usize>> {
@@ -616,9 +618,15 @@ impl Highlighter {
     /// matches in `<b>`, cut to [`SNIPPET_CHARS`] around the first match;
     /// `None` when nothing in it matched.
     pub fn snippet(&self, text: &str) -> Option<String> {
+        // Only the first SNIPPET_SCAN_BYTES are looked at: a page of 100
+        // hits with 64 KiB of file paths each must not analyze 6 MiB.
+        let mut scanned = 0;
         let line = text
             .lines()
-            .take(10_000)
+            .take_while(|l| {
+                scanned += l.len() + 1;
+                scanned <= SNIPPET_SCAN_BYTES || scanned == l.len() + 1
+            })
             .find(|l| !self.matched(l).is_empty())?;
         let ranges = self.matched(line);
         let first = ranges.first()?.start;
@@ -767,5 +775,13 @@ mod tests {
             Some("The <b>Matrix</b>")
         );
         assert_eq!(h.snippet("nothing here"), None);
+        // A match deep in a long file list is not searched for.
+        let filler = "a/b/c/filler.bin\n".repeat(SNIPPET_SCAN_BYTES / 16 + 1);
+        assert_eq!(h.snippet(&format!("{filler}matrix.mkv")), None);
+        assert!(h.snippet(&format!("x.bin\nmatrix.mkv\n{filler}")).is_some());
+        // A single very long line is still looked at.
+        assert!(h
+            .snippet(&format!("{} matrix", "z".repeat(20_000)))
+            .is_some());
     }
 }
