@@ -264,13 +264,19 @@ pub struct SearchResults {
 }
 
 impl CatalogIndex {
-    fn query(&self, p: &SearchParams, text: Option<&UserQuery>, fuzzy: bool) -> Box<dyn Query> {
+    fn query(
+        &self,
+        searcher: &Searcher,
+        p: &SearchParams,
+        text: Option<&UserQuery>,
+        fuzzy: bool,
+    ) -> Box<dyn Query> {
         let f = &self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         if let Some(text) = text {
             // A query with no word left after analysis (`!!!`) finds nothing.
             let q = text
-                .compile(f, fuzzy)
+                .compile(f, fuzzy, searcher)
                 .unwrap_or_else(|| Box::new(EmptyQuery));
             clauses.push((Occur::Must, q));
         }
@@ -372,7 +378,7 @@ impl CatalogIndex {
         text: Option<&UserQuery>,
         fuzzy: bool,
     ) -> Result<(usize, Vec<DocAddress>), IndexError> {
-        let query = self.query(p, text, fuzzy);
+        let query = self.query(searcher, p, text, fuzzy);
         let limit = p.limit.clamp(1, MAX_LIMIT);
         let offset = p
             .offset

@@ -11,11 +11,11 @@
 
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, PhrasePrefixQuery, PhraseQuery,
-    Query, TermQuery,
+    Query, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::Token;
-use tantivy::Term;
+use tantivy::{Searcher, Term};
 
 use super::analysis::{analyze, is_cjk, Mode};
 use super::schema::Fields;
@@ -320,8 +320,10 @@ impl UserQuery {
     }
 
     /// The Tantivy query; `fuzzy` adds one-edit alternatives to long words.
-    pub fn compile(&self, f: &Fields, fuzzy: bool) -> Option<Box<dyn Query>> {
-        compile(&self.root, f, fuzzy, true)
+    /// The searcher expands the last word's prefix to the terms it has.
+    pub fn compile(&self, f: &Fields, fuzzy: bool, searcher: &Searcher) -> Option<Box<dyn Query>> {
+        let cx = Cx { f, fuzzy, searcher };
+        compile(&self.root, &cx, true)
     }
 
     /// What to highlight in results.
@@ -443,12 +445,98 @@ fn fuzzy_all(field: Field, toks: &[Token]) -> Box<dyn Query> {
     Box::new(BooleanQuery::new(parts))
 }
 
-fn compile_leaf(leaf: &Leaf, f: &Fields, fuzzy: bool, positive: bool) -> Option<Box<dyn Query>> {
+/// What compiling needs besides the tree.
+struct Cx<'a> {
+    f: &'a Fields,
+    fuzzy: bool,
+    searcher: &'a Searcher,
+}
+
+fn is_cjk_bigram(t: &Token) -> bool {
+    let mut c = t.text.chars();
+    matches!((c.next(), c.next(), c.next()), (Some(a), Some(b), None) if is_cjk(a) && is_cjk(b))
+}
+
+/// Drops every other bigram inside a run of CJK bigrams (keeping the last):
+/// the kept ones at their positions already fix every character, so the
+/// phrase matches the same documents with half the terms to intersect.
+fn thin(toks: &[Token]) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::with_capacity(toks.len());
+    let mut prev_kept = false;
+    for (i, t) in toks.iter().enumerate() {
+        let inner = i > 0
+            && i + 1 < toks.len()
+            && is_cjk_bigram(&toks[i - 1])
+            && is_cjk_bigram(t)
+            && is_cjk_bigram(&toks[i + 1])
+            && toks[i - 1].position + 1 == t.position
+            && t.position + 1 == toks[i + 1].position;
+        if inner && prev_kept {
+            prev_kept = false;
+            continue;
+        }
+        out.push(t.clone());
+        prev_kept = true;
+    }
+    out
+}
+
+/// Up to [`PREFIX_EXPANSIONS`] terms of `field` that start with `prefix`
+/// and are longer than it (the term itself is matched exactly elsewhere).
+fn expand_prefix(searcher: &Searcher, field: Field, prefix: &str) -> Vec<Term> {
+    let mut found = std::collections::BTreeSet::new();
+    let lo = prefix.as_bytes();
+    for segment in searcher.segment_readers() {
+        let Ok(inverted) = segment.inverted_index(field) else {
+            continue;
+        };
+        let Ok(mut stream) = inverted.terms().range().ge(lo).into_stream() else {
+            continue;
+        };
+        let mut seen = 0;
+        while stream.advance() && seen < PREFIX_EXPANSIONS {
+            let key = stream.key();
+            if !key.starts_with(lo) {
+                break;
+            }
+            if key.len() > lo.len() {
+                if let Ok(s) = std::str::from_utf8(key) {
+                    found.insert(s.to_owned());
+                    seen += 1;
+                }
+            }
+        }
+    }
+    found
+        .into_iter()
+        .take(PREFIX_EXPANSIONS as usize)
+        .map(|t| Term::from_field_text(field, &t))
+        .collect()
+}
+
+/// The tokens with the last one as a prefix, in `field`; `None` when
+/// nothing in the index extends it.
+fn prefix_query(cx: &Cx<'_>, field: Field, toks: &[Token]) -> Option<Box<dyn Query>> {
+    let last = toks.last()?;
+    if let [one] = toks {
+        let terms = expand_prefix(cx.searcher, field, &one.text);
+        return (!terms.is_empty()).then(|| Box::new(TermSetQuery::new(terms)) as Box<dyn Query>);
+    }
+    if is_cjk_bigram(last) {
+        // Bigrams already find every substring of a CJK run.
+        return None;
+    }
+    Some(prefix(field, toks))
+}
+
+fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Query>> {
+    let (f, fuzzy) = (cx.f, cx.fuzzy);
     let folded = tokens(&leaf.text, Mode::FOLDED_QUERY);
     if folded.is_empty() {
         return None;
     }
     let exact = tokens(&leaf.text, Mode::EXACT_QUERY);
+    let (exact_seq, folded_seq) = (thin(&exact), thin(&folded));
     let folded_fields: &[(Field, f32)] = match leaf.scope {
         Scope::All => &[
             (f.name_folded, BOOST_FOLDED_NAME),
@@ -466,50 +554,54 @@ fn compile_leaf(leaf: &Leaf, f: &Fields, fuzzy: bool, positive: bool) -> Option<
     let in_name = matches!(leaf.scope, Scope::All | Scope::Name);
     let in_file = matches!(leaf.scope, Scope::All | Scope::File);
     let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    let mut add =
-        |q: Box<dyn Query>, boost: f32| alternatives.push((Occur::Should, boosted(q, boost)));
+    let mut add = |q: Option<Box<dyn Query>>, boost: f32| {
+        if let Some(q) = q {
+            alternatives.push((Occur::Should, boosted(q, boost)));
+        }
+    };
     if in_name && !exact.is_empty() {
-        add(sequence(f.name, &exact), BOOST_EXACT_NAME);
+        add(Some(sequence(f.name, &exact_seq)), BOOST_EXACT_NAME);
     }
     for &(field, boost) in folded_fields {
-        add(sequence(field, &folded), boost);
+        add(Some(sequence(field, &folded_seq)), boost);
     }
     if positive && leaf.last && !leaf.quoted {
-        if in_name && exact.last().is_some_and(|t| prefix_eligible(&t.text)) {
-            add(prefix(f.name, &exact), BOOST_PREFIX_EXACT);
+        let prefixed = |field, toks: &[Token]| {
+            toks.last()
+                .filter(|t| prefix_eligible(&t.text))
+                .and_then(|_| prefix_query(cx, field, toks))
+        };
+        if in_name {
+            add(prefixed(f.name, &exact), BOOST_PREFIX_EXACT);
+            add(prefixed(f.name_folded, &folded), BOOST_PREFIX_FOLDED);
         }
-        if folded.last().is_some_and(|t| prefix_eligible(&t.text)) {
-            if in_name {
-                add(prefix(f.name_folded, &folded), BOOST_PREFIX_FOLDED);
-            }
-            if in_file {
-                add(prefix(f.file, &folded), BOOST_PREFIX_FILE);
-            }
+        if in_file {
+            add(prefixed(f.file, &folded), BOOST_PREFIX_FILE);
         }
     }
     if positive && fuzzy && !leaf.quoted && folded.iter().any(|t| fuzzy_eligible(&t.text)) {
         if in_name {
-            add(fuzzy_all(f.name_folded, &folded), BOOST_FUZZY_NAME);
+            add(Some(fuzzy_all(f.name_folded, &folded)), BOOST_FUZZY_NAME);
             // Unstemmed too: a stemmer may cut two forms of a surname apart
             // (`булгакова` stems to `булгаков`, `булгаков` to `булгак`).
             if !exact.is_empty() {
-                add(fuzzy_all(f.name, &exact), BOOST_FUZZY_NAME);
+                add(Some(fuzzy_all(f.name, &exact)), BOOST_FUZZY_NAME);
             }
         }
         if in_file {
-            add(fuzzy_all(f.file, &folded), BOOST_FUZZY_FILE);
+            add(Some(fuzzy_all(f.file, &folded)), BOOST_FUZZY_FILE);
         }
     }
     Some(Box::new(BooleanQuery::new(alternatives)))
 }
 
-fn compile(node: &Node, f: &Fields, fuzzy: bool, positive: bool) -> Option<Box<dyn Query>> {
+fn compile(node: &Node, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Query>> {
     match node {
-        Node::Leaf(leaf) => compile_leaf(leaf, f, fuzzy, positive),
+        Node::Leaf(leaf) => compile_leaf(leaf, cx, positive),
         Node::Any(nodes) => {
             let alts: Vec<(Occur, Box<dyn Query>)> = nodes
                 .iter()
-                .filter_map(|n| compile(n, f, fuzzy, positive))
+                .filter_map(|n| compile(n, cx, positive))
                 .map(|q| (Occur::Should, q))
                 .collect();
             (!alts.is_empty()).then(|| Box::new(BooleanQuery::new(alts)) as Box<dyn Query>)
@@ -519,7 +611,7 @@ fn compile(node: &Node, f: &Fields, fuzzy: bool, positive: bool) -> Option<Box<d
                 .iter()
                 .filter_map(|(occur, n)| {
                     let pos = positive && *occur != Occur::MustNot;
-                    compile(n, f, fuzzy, pos).map(|q| (*occur, q))
+                    compile(n, cx, pos).map(|q| (*occur, q))
                 })
                 .collect();
             if out.is_empty() {
@@ -745,6 +837,31 @@ mod tests {
         };
         assert_eq!(c[0], (Occur::Must, leaf("x y", Scope::Name, true, false)));
         assert_eq!(c[1], (Occur::Must, leaf("WEB-DL", Scope::All, false, true)));
+    }
+
+    #[test]
+    fn cjk_phrases_keep_every_other_bigram_and_the_last() {
+        let toks = tokens("ファイナルファンタジー", Mode::EXACT_QUERY);
+        assert_eq!(toks.len(), 10);
+        let kept: Vec<(String, usize)> = thin(&toks)
+            .into_iter()
+            .map(|t| (t.text, t.position))
+            .collect();
+        let expect: Vec<(String, usize)> = [
+            ("ファ", 0),
+            ("イナ", 2),
+            ("ルフ", 4),
+            ("ァン", 6),
+            ("タジ", 8),
+            ("ジー", 9),
+        ]
+        .into_iter()
+        .map(|(t, p)| (t.to_owned(), p))
+        .collect();
+        assert_eq!(kept, expect);
+        // Words other than CJK bigrams are all kept.
+        let words = tokens("the dark side of the moon", Mode::EXACT_QUERY);
+        assert_eq!(thin(&words).len(), words.len());
     }
 
     #[test]
