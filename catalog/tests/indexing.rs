@@ -120,14 +120,10 @@ async fn a_transient_read_error_never_drops_a_valid_torrent() {
     assert_eq!(status, 200);
 }
 
-#[tokio::test]
-async fn healthz_is_503_until_the_first_build_is_committed() {
-    let dir = tempfile::tempdir().unwrap();
-    add(dir.path(), "Ready Later", &[(&["r.mkv"], 1_000)], None);
-    // A FIFO named like a torrent holds the first build at its read until
-    // the test writes into it: the "still indexing" window, made certain.
-    let fifo = dir
-        .path()
+/// A FIFO named like a torrent holds the first build at its read until the
+/// test writes into it: the "still indexing" window, made certain.
+fn fifo_holding_the_first_build(data: &std::path::Path) -> std::path::PathBuf {
+    let fifo = data
         .join("preload")
         .join(format!("{}.torrent", "ef".repeat(20)));
     let made = std::process::Command::new("mkfifo")
@@ -135,6 +131,14 @@ async fn healthz_is_503_until_the_first_build_is_committed() {
         .status()
         .unwrap();
     assert!(made.success());
+    fifo
+}
+
+#[tokio::test]
+async fn healthz_is_503_until_the_first_build_is_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    add(dir.path(), "Ready Later", &[(&["r.mkv"], 1_000)], None);
+    let fifo = fifo_holding_the_first_build(dir.path());
     let (c, _s) = client(&config(dir.path())).await;
     let (status, body) = get(&c, "/healthz").await;
     assert_eq!(status, 503, "{body}");
@@ -159,15 +163,7 @@ async fn an_index_of_an_older_schema_is_rebuilt_and_healthz_says_why() {
     let index = dir.path().join("index");
     std::fs::create_dir_all(&index).unwrap();
     std::fs::write(index.join("magnetar-schema-version"), "1").unwrap();
-    let fifo = dir
-        .path()
-        .join("preload")
-        .join(format!("{}.torrent", "ee".repeat(20)));
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    let fifo = fifo_holding_the_first_build(dir.path());
     let (c, _s) = client(&config(dir.path())).await;
     let (status, body) = get(&c, "/healthz").await;
     assert_eq!(status, 503, "{body}");

@@ -670,29 +670,19 @@ impl Highlighter {
     fn matched(&self, text: &str) -> Vec<std::ops::Range<usize>> {
         let mut ranges = Vec::new();
         let mut toks = Vec::new();
-        analyze(text, Mode::EXACT_INDEX, &mut toks);
-        for t in &toks {
-            if self.exact.contains(&t.text)
-                || self
-                    .exact_prefixes
-                    .iter()
-                    .any(|p| t.text.starts_with(p.as_str()))
-                || self.fuzzy.iter().any(|p| one_edit(p, &t.text))
-            {
-                ranges.push(t.offset_from..t.offset_to);
-            }
-        }
-        toks.clear();
-        analyze(text, Mode::FOLDED_INDEX, &mut toks);
-        for t in &toks {
-            if self.folded.contains(&t.text)
-                || self
-                    .folded_prefixes
-                    .iter()
-                    .any(|p| t.text.starts_with(p.as_str()))
-                || self.fuzzy.iter().any(|p| one_edit(p, &t.text))
-            {
-                ranges.push(t.offset_from..t.offset_to);
+        for (mode, words, prefixes) in [
+            (Mode::EXACT_INDEX, &self.exact, &self.exact_prefixes),
+            (Mode::FOLDED_INDEX, &self.folded, &self.folded_prefixes),
+        ] {
+            toks.clear();
+            analyze(text, mode, &mut toks);
+            for t in &toks {
+                if words.contains(&t.text)
+                    || prefixes.iter().any(|p| t.text.starts_with(p.as_str()))
+                    || self.fuzzy.iter().any(|p| one_edit(p, &t.text))
+                {
+                    ranges.push(t.offset_from..t.offset_to);
+                }
             }
         }
         ranges.sort_by_key(|r| (r.start, r.end));
