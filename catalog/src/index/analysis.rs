@@ -320,6 +320,8 @@ impl MagnetarTokenizer {
 pub struct MagnetarTokenStream<'a> {
     tokens: &'a mut Vec<Token>,
     next: usize,
+    /// Handed out if asked for a token before the first `advance`.
+    none: Token,
 }
 
 impl Tokenizer for MagnetarTokenizer {
@@ -331,6 +333,7 @@ impl Tokenizer for MagnetarTokenizer {
         MagnetarTokenStream {
             tokens: &mut self.tokens,
             next: 0,
+            none: Token::default(),
         }
     }
 }
@@ -346,12 +349,17 @@ impl TokenStream for MagnetarTokenStream<'_> {
     }
 
     fn token(&self) -> &Token {
-        &self.tokens[self.next.saturating_sub(1).min(self.tokens.len() - 1)]
+        match self.next.checked_sub(1) {
+            Some(i) => self.tokens.get(i).unwrap_or(&self.none),
+            None => &self.none,
+        }
     }
 
     fn token_mut(&mut self) -> &mut Token {
-        let i = self.next.saturating_sub(1).min(self.tokens.len() - 1);
-        &mut self.tokens[i]
+        match self.next.checked_sub(1) {
+            Some(i) if i < self.tokens.len() => &mut self.tokens[i],
+            _ => &mut self.none,
+        }
     }
 }
 
