@@ -165,14 +165,28 @@ fn lex(q: &str) -> Vec<Lex> {
     out
 }
 
-/// One word or phrase to look up.
+/// One word or phrase to look up, analyzed once when parsed.
 #[derive(Debug, Clone, PartialEq)]
 struct Leaf {
     scope: Scope,
-    text: String,
     quoted: bool,
     /// The last word typed: also looked up as a prefix.
     last: bool,
+    /// Its tokens under the exact and the folded analyzer.
+    exact: Vec<Token>,
+    folded: Vec<Token>,
+}
+
+impl Leaf {
+    fn new(scope: Scope, text: &str, quoted: bool, last: bool) -> Self {
+        Self {
+            scope,
+            quoted,
+            last,
+            exact: tokens(text, Mode::EXACT_QUERY),
+            folded: tokens(text, Mode::FOLDED_QUERY),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -264,12 +278,12 @@ impl Parser {
                 quoted,
             } => {
                 self.items_left -= 1;
-                Some(Node::Leaf(Leaf {
+                Some(Node::Leaf(Leaf::new(
                     scope,
-                    text,
+                    &text,
                     quoted,
-                    last: self.items_left == 0,
-                }))
+                    self.items_left == 0,
+                )))
             }
             // A stray `)`, operator or sign: skipped.
             _ => None,
@@ -311,9 +325,7 @@ impl UserQuery {
         let mut any = false;
         walk(&self.root, true, &mut |leaf, positive| {
             if positive && !leaf.quoted {
-                let mut toks = Vec::new();
-                analyze(&leaf.text, Mode::FOLDED_QUERY, &mut toks);
-                any |= toks.iter().any(|t| fuzzy_eligible(&t.text));
+                any |= leaf.folded.iter().any(|t| fuzzy_eligible(&t.text));
             }
         });
         any
@@ -333,8 +345,7 @@ impl UserQuery {
             if !positive {
                 return;
             }
-            let exact = tokens(&leaf.text, Mode::EXACT_QUERY);
-            let folded = tokens(&leaf.text, Mode::FOLDED_QUERY);
+            let (exact, folded) = (&leaf.exact, &leaf.folded);
             h.exact.extend(exact.iter().map(|t| t.text.clone()));
             h.folded.extend(folded.iter().map(|t| t.text.clone()));
             if leaf.last && !leaf.quoted {
@@ -531,12 +542,11 @@ fn prefix_query(cx: &Cx<'_>, field: Field, toks: &[Token]) -> Option<Box<dyn Que
 
 fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Query>> {
     let (f, fuzzy) = (cx.f, cx.fuzzy);
-    let folded = tokens(&leaf.text, Mode::FOLDED_QUERY);
+    let (exact, folded) = (&leaf.exact, &leaf.folded);
     if folded.is_empty() {
         return None;
     }
-    let exact = tokens(&leaf.text, Mode::EXACT_QUERY);
-    let (exact_seq, folded_seq) = (thin(&exact), thin(&folded));
+    let (exact_seq, folded_seq) = (thin(exact), thin(folded));
     let folded_fields: &[(Field, f32)] = match leaf.scope {
         Scope::All => &[
             (f.name_folded, BOOST_FOLDED_NAME),
@@ -572,24 +582,24 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
                 .and_then(|_| prefix_query(cx, field, toks))
         };
         if in_name {
-            add(prefixed(f.name, &exact), BOOST_PREFIX_EXACT);
-            add(prefixed(f.name_folded, &folded), BOOST_PREFIX_FOLDED);
+            add(prefixed(f.name, exact), BOOST_PREFIX_EXACT);
+            add(prefixed(f.name_folded, folded), BOOST_PREFIX_FOLDED);
         }
         if in_file {
-            add(prefixed(f.file, &folded), BOOST_PREFIX_FILE);
+            add(prefixed(f.file, folded), BOOST_PREFIX_FILE);
         }
     }
     if positive && fuzzy && !leaf.quoted && folded.iter().any(|t| fuzzy_eligible(&t.text)) {
         if in_name {
-            add(Some(fuzzy_all(f.name_folded, &folded)), BOOST_FUZZY_NAME);
+            add(Some(fuzzy_all(f.name_folded, folded)), BOOST_FUZZY_NAME);
             // Unstemmed too: a stemmer may cut two forms of a surname apart
             // (`булгакова` stems to `булгаков`, `булгаков` to `булгак`).
             if !exact.is_empty() {
-                add(Some(fuzzy_all(f.name, &exact)), BOOST_FUZZY_NAME);
+                add(Some(fuzzy_all(f.name, exact)), BOOST_FUZZY_NAME);
             }
         }
         if in_file {
-            add(Some(fuzzy_all(f.file, &folded)), BOOST_FUZZY_FILE);
+            add(Some(fuzzy_all(f.file, folded)), BOOST_FUZZY_FILE);
         }
     }
     Some(Box::new(BooleanQuery::new(alternatives)))
@@ -709,8 +719,11 @@ impl Highlighter {
                 scanned += l.len() + 1;
                 scanned <= SNIPPET_SCAN_BYTES || scanned == l.len() + 1
             })
-            .find(|l| !self.matched(l).is_empty())?;
-        let ranges = self.matched(line);
+            .find_map(|l| {
+                let ranges = self.matched(l);
+                (!ranges.is_empty()).then_some((l, ranges))
+            });
+        let (line, ranges) = line?;
         let first = ranges.first()?.start;
         // Window of SNIPPET_CHARS characters starting a little before the first match.
         let lead: Vec<usize> = line[..first].char_indices().map(|(i, _)| i).collect();
@@ -758,12 +771,7 @@ mod tests {
     use super::*;
 
     fn leaf(text: &str, scope: Scope, quoted: bool, last: bool) -> Node {
-        Node::Leaf(Leaf {
-            scope,
-            text: text.into(),
-            quoted,
-            last,
-        })
+        Node::Leaf(Leaf::new(scope, text, quoted, last))
     }
 
     #[test]
