@@ -141,12 +141,7 @@ impl I18n {
         const UNITS: [&str; 6] = [
             "size-b", "size-kib", "size-mib", "size-gib", "size-tib", "size-pib",
         ];
-        let mut v = bytes as f64;
-        let mut unit = 0;
-        while v >= 1024.0 && unit < UNITS.len() - 1 {
-            v /= 1024.0;
-            unit += 1;
-        }
+        let (v, unit) = crate::view::scaled(bytes);
         let n = if unit == 0 {
             bytes.to_string()
         } else {

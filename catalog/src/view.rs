@@ -6,15 +6,21 @@ use serde::Serialize;
 use crate::index::search::{SearchParams, Sort};
 use crate::links::encode;
 
-/// `1536` → `1.5 KiB`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+/// A byte count as a value and a binary unit index (0 = B, 1 = KiB, … 5 = PiB).
+pub fn scaled(bytes: u64) -> (f64, usize) {
     let mut v = bytes as f64;
     let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
+    while v >= 1024.0 && unit < 5 {
         v /= 1024.0;
         unit += 1;
     }
+    (v, unit)
+}
+
+/// `1536` → `1.5 KiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let (v, unit) = scaled(bytes);
     if unit == 0 {
         format!("{bytes} B")
     } else {
