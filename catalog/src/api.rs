@@ -202,9 +202,9 @@ fn healthz(app: &State<App>) -> (Status, (ContentType, String)) {
     let h = app.catalog.health();
     let mut body = serde_json::json!({
         "status": match (h.ready, &h.rebuilding) {
-            (true, _) => "ok",
+            (_, Some(_)) => "rebuilding",
+            (true, None) => "ok",
             (false, None) => "indexing",
-            (false, Some(_)) => "rebuilding",
         },
         "documents": h.documents,
     });

@@ -16,7 +16,7 @@ use magnetar_shared::{InfoHash, PreloadDir, PreloadEntry, Shutdown, TorrentMeta}
 use notify::{RecursiveMode, Watcher};
 use tantivy::IndexWriter;
 
-use crate::index::{CatalogIndex, IndexError};
+use crate::index::{Build, CatalogIndex, Generation, IndexError};
 use crate::swarm::SwarmCache;
 
 /// Quiet time before a burst of file events is applied.
@@ -76,6 +76,7 @@ impl Indexer {
 /// Starts the watcher and the writer thread.
 pub fn start(
     index: CatalogIndex,
+    build: Build,
     preload: PreloadDir,
     swarm: Arc<SwarmCache>,
     config: &CatalogConfig,
@@ -86,32 +87,30 @@ pub fn start(
         source,
     })?;
     // Tantivy refuses budgets under 15 MB per thread.
-    let writer: IndexWriter = index
-        .index
-        .writer(config.index_writer_bytes.max(15_000_000))?;
+    let writer_bytes = config.index_writer_bytes.max(15_000_000);
+    let (target, beside) = match build {
+        Build::Beside(new) => (Arc::new(new), true),
+        Build::Current | Build::InPlace => (index.current(), false),
+    };
+    let writer: IndexWriter = target.index.writer(writer_bytes)?;
     let (tx, rx) = channel();
     let stats = Arc::new(IndexerStats::default());
-    let watch_tx = tx.clone();
-    let watcher = notify::recommended_watcher(move |e| {
-        let _ = watch_tx.send(Msg::Fs(e));
-    })
-    .and_then(|mut w| {
-        w.watch(preload.root(), RecursiveMode::NonRecursive)
-            .map(|_| w)
-    });
-    let watcher = match watcher {
-        Ok(w) => Some(w),
-        Err(e) => {
-            tracing::warn!(
-                "cannot watch {}: {e}; new torrents appear only after a restart",
-                preload.root().display()
-            );
-            None
-        }
+    let mut watch = Watch {
+        tx: tx.clone(),
+        watcher: None,
+        watched: None,
+        checked: Instant::now(),
+        reconciled: Instant::now(),
+        reconcile_every: Duration::from_secs(config.reconcile_every_secs.max(1)),
     };
+    watch.arm(preload.root());
     let worker = Worker {
-        index,
-        writer,
+        watch,
+        live: index,
+        target,
+        beside,
+        writer: Some(writer),
+        writer_bytes,
         preload,
         swarm,
         stats: stats.clone(),
@@ -126,7 +125,6 @@ pub fn start(
         &shutdown,
         Criticality::BestEffort,
         move || {
-            let _watcher = watcher;
             worker.run(rx, token);
             Ok::<(), std::convert::Infallible>(())
         },
@@ -142,9 +140,81 @@ pub fn start(
     })
 }
 
+/// The watcher on `preload/`, re-armed when the directory is replaced,
+/// and the schedule of the periodic reconcile that catches what it missed.
+struct Watch {
+    tx: Sender<Msg>,
+    watcher: Option<notify::RecommendedWatcher>,
+    /// Device and inode of the directory watched.
+    watched: Option<(u64, u64)>,
+    checked: Instant,
+    reconciled: Instant,
+    reconcile_every: Duration,
+}
+
+/// How often the watched directory is checked for replacement.
+const WATCH_CHECK: Duration = Duration::from_secs(2);
+
+fn identity(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
+}
+
+impl Watch {
+    /// (Re)starts the watcher on `dir`.
+    fn arm(&mut self, dir: &Path) {
+        self.watcher = None;
+        self.watched = identity(dir);
+        let tx = self.tx.clone();
+        let watcher = notify::recommended_watcher(move |e| {
+            let _ = tx.send(Msg::Fs(e));
+        })
+        .and_then(|mut w| w.watch(dir, RecursiveMode::NonRecursive).map(|_| w));
+        match watcher {
+            Ok(w) => self.watcher = Some(w),
+            Err(e) => tracing::warn!(
+                "cannot watch {}: {e}; new torrents appear at the next reconcile",
+                dir.display()
+            ),
+        }
+    }
+
+    /// True when the index should be reconciled with `dir` now: its
+    /// periodic turn came (a watcher that could not start is tried again
+    /// then), or `dir` was replaced by another directory (watched again).
+    fn due(&mut self, dir: &Path) -> bool {
+        if self.checked.elapsed() < WATCH_CHECK {
+            return false;
+        }
+        self.checked = Instant::now();
+        let now = identity(dir);
+        let replaced = now.is_some() && now != self.watched;
+        if replaced {
+            tracing::info!("{} was replaced: watching it again", dir.display());
+            self.arm(dir);
+        }
+        let periodic = self.reconciled.elapsed() >= self.reconcile_every;
+        if periodic && !replaced && self.watcher.is_none() {
+            self.arm(dir);
+        }
+        if replaced || periodic {
+            self.reconciled = Instant::now();
+        }
+        replaced || periodic
+    }
+}
+
 struct Worker {
-    index: CatalogIndex,
-    writer: IndexWriter,
+    watch: Watch,
+    /// The index that serves.
+    live: CatalogIndex,
+    /// The index written to: the serving one, or during a rebuild beside
+    /// it, the new one (swapped in when complete).
+    target: Arc<Generation>,
+    beside: bool,
+    /// `None` only after a failed swap (see [`Worker::swap_in`]).
+    writer: Option<IndexWriter>,
+    writer_bytes: usize,
     preload: PreloadDir,
     swarm: Arc<SwarmCache>,
     stats: Arc<IndexerStats>,
@@ -159,7 +229,16 @@ struct Worker {
 impl Worker {
     fn run(mut self, rx: Receiver<Msg>, shutdown: Shutdown) {
         // The watcher is already running, so nothing added from here on is missed.
+        if self.beside {
+            // The old index serves (complete, if older) while the new one fills.
+            self.stats.ready.store(true, Relaxed);
+        }
         self.reconcile();
+        if self.beside {
+            self.swap_in();
+        } else {
+            self.live.rebuilt_in_place();
+        }
         self.stats.ready.store(true, Relaxed);
         let mut first_pending: Option<Instant> = None;
         let mut last_event = Instant::now();
@@ -174,6 +253,10 @@ impl Worker {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             if !self.retry.is_empty() && self.requeue_due_retries() {
+                first_pending.get_or_insert_with(Instant::now);
+            }
+            if self.watch.due(self.preload.root()) {
+                self.rescan = true;
                 first_pending.get_or_insert_with(Instant::now);
             }
             let Some(first) = first_pending else { continue };
@@ -228,10 +311,12 @@ impl Worker {
                 return;
             }
         };
-        let in_index: HashSet<InfoHash> = self.index.all_hashes().into_iter().collect();
+        let in_index: HashSet<InfoHash> = self.target.all_hashes().into_iter().collect();
         let missing: Vec<InfoHash> = on_disk.difference(&in_index).copied().collect();
         for stale in in_index.difference(&on_disk) {
-            self.writer.delete_term(self.index.key(stale));
+            if let Some(w) = &self.writer {
+                w.delete_term(self.target.key(stale));
+            }
             self.stats.removed.fetch_add(1, Relaxed);
         }
         let total = missing.len();
@@ -279,16 +364,17 @@ impl Worker {
     fn upsert(&mut self, hash: &InfoHash) {
         let path = self.preload.torrent_path(hash);
         let read = read_torrent(&path, hash);
+        let Some(writer) = &self.writer else { return };
         if !matches!(read, Err(ReadError::Transient(_))) {
-            self.writer.delete_term(self.index.key(hash));
+            writer.delete_term(self.target.key(hash));
         }
         match read {
             Ok((meta, modified)) => {
                 let preloaded = list_preloaded(&self.preload.data_dir(hash));
                 let doc =
-                    self.index
+                    self.target
                         .document(&meta, modified, &preloaded, self.swarm.for_index(hash));
-                if let Err(e) = self.writer.add_document(doc) {
+                if let Err(e) = writer.add_document(doc) {
                     tracing::error!(%hash, "cannot index: {e}");
                 } else {
                     self.stats.indexed.fetch_add(1, Relaxed);
@@ -326,14 +412,51 @@ impl Worker {
     }
 
     fn commit(&mut self) {
-        match self.writer.commit() {
+        let Some(writer) = &mut self.writer else {
+            return;
+        };
+        match writer.commit() {
             Ok(_) => {
                 self.stats.commits.fetch_add(1, Relaxed);
-                if let Err(e) = self.index.reader.reload() {
+                if let Err(e) = self.target.reader.reload() {
                     tracing::error!("index reader reload failed: {e}");
                 }
             }
             Err(e) => tracing::error!("index commit failed: {e}"),
+        }
+    }
+}
+
+impl Worker {
+    /// Serves the index rebuilt beside the old one: the writer is closed
+    /// (merges finished), the directories swapped, and a new writer opened
+    /// on the index now in place.
+    fn swap_in(&mut self) {
+        let Some(writer) = self.writer.take() else {
+            return;
+        };
+        if let Err(e) = writer.wait_merging_threads() {
+            tracing::error!("index merge failed before the swap: {e}");
+        }
+        let built = self.target.dir().to_owned();
+        let swapped = self.live.swap_in(&built).and_then(|generation| {
+            let writer = generation.index.writer(self.writer_bytes)?;
+            Ok((generation, writer))
+        });
+        match swapped {
+            Ok((generation, writer)) => {
+                tracing::info!(
+                    documents = generation.doc_count(),
+                    "the rebuilt index serves now"
+                );
+                self.target = generation;
+                self.writer = Some(writer);
+                self.beside = false;
+            }
+            // Nothing to write to: the old index keeps serving, unchanged.
+            Err(e) => tracing::error!(
+                "cannot swap in the rebuilt index: {e}; the old one serves, and changes are not indexed until a restart"
+            ),
         }
     }
 }
@@ -396,4 +519,64 @@ pub fn list_preloaded(dir: &Path) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch(dir: &Path, every: Duration) -> (Watch, Receiver<Msg>) {
+        let (tx, rx) = channel();
+        let mut w = Watch {
+            tx,
+            watcher: None,
+            watched: None,
+            checked: Instant::now(),
+            reconciled: Instant::now(),
+            reconcile_every: every,
+        };
+        w.arm(dir);
+        (w, rx)
+    }
+
+    /// Moves the watch's clocks back, as if `by` had passed.
+    fn age(w: &mut Watch, by: Duration) {
+        w.checked -= by;
+        w.reconciled -= by;
+    }
+
+    #[test]
+    fn the_index_is_reconciled_periodically_and_when_preload_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let preload = dir.path().join("preload");
+        std::fs::create_dir(&preload).unwrap();
+        let (mut w, rx) = watch(&preload, Duration::from_secs(600));
+        assert!(w.watcher.is_some());
+        assert!(!w.due(&preload), "checked just now");
+        age(&mut w, WATCH_CHECK);
+        assert!(
+            !w.due(&preload),
+            "checked, but neither replaced nor its turn"
+        );
+        age(&mut w, Duration::from_secs(600));
+        assert!(w.due(&preload), "the periodic turn");
+        age(&mut w, WATCH_CHECK);
+        assert!(!w.due(&preload), "the turn was taken");
+        // preload/ replaced by another directory: due at the next check,
+        // and the new directory is watched.
+        std::fs::rename(&preload, dir.path().join("preload.old")).unwrap();
+        std::fs::create_dir(&preload).unwrap();
+        age(&mut w, WATCH_CHECK);
+        assert!(w.due(&preload), "replaced");
+        assert_eq!(w.watched, identity(&preload));
+        while rx.try_recv().is_ok() {}
+        std::fs::write(preload.join("x"), b"x").unwrap();
+        let event = rx.recv_timeout(Duration::from_secs(10));
+        assert!(
+            matches!(event, Ok(Msg::Fs(Ok(ref e))) if e.paths.iter().any(|p| p.ends_with("x"))),
+            "events come from the new directory"
+        );
+        age(&mut w, WATCH_CHECK);
+        assert!(!w.due(&preload), "re-armed once");
+    }
 }

@@ -52,8 +52,8 @@ pub enum Error {
 /// The indexer stops when `shutdown` is cancelled or Rocket shuts down.
 pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error> {
     let data = config.data();
-    let (index, created) = CatalogIndex::open_or_create(&data.index_dir())?;
-    if created {
+    let (index, build) = CatalogIndex::open(&data.index_dir())?;
+    if matches!(build, index::Build::InPlace) {
         tracing::info!("new index at {}", data.index_dir().display());
     }
     let swarm = Arc::new(SwarmCache::new(
@@ -66,6 +66,7 @@ pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error
     let role = shutdown.child_token();
     let indexer = indexer::start(
         index.clone(),
+        build,
         data.preload(),
         swarm.clone(),
         &config.catalog,

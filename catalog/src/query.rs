@@ -89,10 +89,11 @@ pub struct CatalogStats {
 
 /// Whether the catalog can answer searches yet.
 pub struct Health {
-    /// The first reconcile (or rebuild) of the index is committed.
+    /// The serving index is complete: the first reconcile is committed, or
+    /// an older index serves while a new one is rebuilt beside it.
     pub ready: bool,
     pub documents: u64,
-    /// While not ready: why the index is being rebuilt, if it is.
+    /// Why the index is being rebuilt, while it is.
     pub rebuilding: Option<String>,
 }
 
@@ -337,9 +338,7 @@ impl Catalog {
         Health {
             ready,
             documents: self.index.doc_count(),
-            rebuilding: (!ready)
-                .then(|| self.index.rebuild_reason.as_deref().map(str::to_owned))
-                .flatten(),
+            rebuilding: self.index.rebuild_reason().map(|r| r.to_string()),
         }
     }
 
@@ -389,7 +388,7 @@ mod tests {
         let mut config = Config::with_data_dir(dir.path());
         config.catalog.max_concurrent_searches = 1;
         config.catalog.search_deadline_ms = 50;
-        let (index, _) = CatalogIndex::open_or_create(&dir.path().join("index")).unwrap();
+        let (index, build) = CatalogIndex::open(&dir.path().join("index")).unwrap();
         let swarm = Arc::new(SwarmCache::new(
             &[],
             Duration::from_secs(1),
@@ -398,6 +397,7 @@ mod tests {
         let shutdown = magnetar_shared::Shutdown::new();
         let indexer = crate::indexer::start(
             index.clone(),
+            build,
             config.data().preload(),
             swarm.clone(),
             &config.catalog,

@@ -3,6 +3,7 @@
 mod common;
 
 use common::{add, client, config, eventually, get, wait_for_count};
+use magnetar_shared::InfoHash;
 
 #[tokio::test]
 async fn added_files_appear_and_removed_files_disappear() {
@@ -182,4 +183,101 @@ async fn an_index_of_an_older_schema_is_rebuilt_and_healthz_says_why() {
     );
     let (_, found) = get(&c, "/api/v1/search?q=rebuilt").await;
     assert!(found.contains("Rebuilt Later"), "{found}");
+}
+
+/// An index as magnetar's schema 1 wrote it (Tantivy's default tokenizer,
+/// no folded name), holding `docs` (hash, name).
+fn schema_1_index(path: &std::path::Path, docs: &[(InfoHash, &str)]) {
+    use tantivy::schema::{
+        IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
+    };
+    std::fs::create_dir_all(path).unwrap();
+    let mut b = Schema::builder();
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("default")
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let info_hash = b.add_text_field("info_hash", STRING | STORED);
+    let name = b.add_text_field("name", text.clone().set_stored());
+    b.add_text_field("file", text.clone().set_stored());
+    for f in ["comment", "created_by", "trackers"] {
+        b.add_text_field(f, text.clone());
+    }
+    b.add_u64_field("size", INDEXED | STORED | FAST);
+    b.add_u64_field("file_count", STORED | FAST);
+    b.add_u64_field("pieces", STORED);
+    b.add_date_field("created", INDEXED | STORED | FAST);
+    b.add_date_field("indexed", INDEXED | STORED | FAST);
+    b.add_text_field("category", STRING | STORED | FAST);
+    b.add_bool_field("private", INDEXED | STORED);
+    b.add_text_field("preloaded", STORED);
+    b.add_u64_field("name_sort", FAST);
+    for f in ["seeders", "leechers", "completed"] {
+        b.add_u64_field(f, STORED | FAST);
+    }
+    let index = tantivy::Index::create_in_dir(path, b.build()).unwrap();
+    let mut writer: tantivy::IndexWriter = index.writer(15_000_000).unwrap();
+    for (hash, n) in docs {
+        let mut doc = tantivy::TantivyDocument::default();
+        doc.add_text(info_hash, hash.to_hex());
+        doc.add_text(name, n);
+        writer.add_document(doc).unwrap();
+    }
+    writer.commit().unwrap();
+    std::fs::write(path.join("magnetar-schema-version"), "1").unwrap();
+}
+
+#[tokio::test]
+async fn an_older_index_keeps_serving_while_the_new_one_is_rebuilt_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "Shingeki no Kyojin 進撃の巨人";
+    let hash = add(dir.path(), name, &[(&["s01e01.mkv"], 1_000)], None);
+    schema_1_index(&dir.path().join("index"), &[(hash, name)]);
+    let fifo = fifo_holding_the_first_build(dir.path());
+    let (c, _s) = client(&config(dir.path())).await;
+    // The old index serves (healthy), and /healthz says a rebuild runs and why.
+    let (status, body) = get(&c, "/healthz").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"status\":\"rebuilding\""), "{body}");
+    assert!(body.contains("schema version 1"), "{body}");
+    let (_, found) = get(&c, "/api/v1/search?q=shingeki").await;
+    assert!(found.contains(name), "the old index answers: {found}");
+    let (status, _) = get(&c, &format!("/{hash}")).await;
+    assert_eq!(status, 200, "and its torrents' pages work");
+    // A CJK substring needs the new analysis: not found until the swap.
+    let (_, found) = get(&c, "/api/v1/search?q=%E5%B7%A8%E4%BA%BA").await;
+    assert!(!found.contains(name), "{found}");
+    assert!(dir.path().join("index.new").is_dir());
+    let writer = std::thread::spawn(move || std::fs::write(&fifo, b"not a torrent"));
+    eventually("the rebuilt index swapped in", || async {
+        get(&c, "/healthz").await.1.contains("\"status\":\"ok\"")
+    })
+    .await;
+    writer.join().unwrap().unwrap();
+    wait_for_count(&c, "巨人", 1).await;
+    assert!(!dir.path().join("index.new").exists());
+    assert!(!dir.path().join("index.old").exists());
+    // New torrents are indexed into the swapped-in index.
+    add(dir.path(), "Added After The Swap", &[(&["a.mkv"], 1)], None);
+    wait_for_count(&c, "swap", 1).await;
+}
+
+#[tokio::test]
+async fn a_replaced_preload_directory_is_watched_and_reconciled_again() {
+    let dir = tempfile::tempdir().unwrap();
+    add(dir.path(), "Before Replacement", &[(&["b.mkv"], 1)], None);
+    let (c, _s) = client(&config(dir.path())).await;
+    wait_for_count(&c, "replacement", 1).await;
+    // preload/ swapped for another directory (as a restore or a sync tool
+    // does): what it holds is indexed, what it lost is removed, and files
+    // added to it later are seen.
+    let preload = dir.path().join("preload");
+    std::fs::rename(&preload, dir.path().join("preload.old")).unwrap();
+    std::fs::create_dir(&preload).unwrap();
+    add(dir.path(), "Restored Torrent", &[(&["r.mkv"], 1)], None);
+    wait_for_count(&c, "restored", 1).await;
+    wait_for_count(&c, "replacement", 0).await;
+    add(dir.path(), "Added Later", &[(&["l.mkv"], 1)], None);
+    wait_for_count(&c, "later", 1).await;
 }

@@ -380,6 +380,10 @@ pub struct CatalogConfig {
     /// While (re)building the index, commit after this many torrents so
     /// progress survives a crash (`magnetar_catalog_commits_total`).
     pub index_commit_every: usize,
+    /// Compare the index with `preload/` this often, seconds, in case the
+    /// watcher missed a change (it is also re-armed when `preload/` is
+    /// replaced by another directory).
+    pub reconcile_every_secs: u64,
 }
 
 impl Default for CatalogConfig {
@@ -407,6 +411,7 @@ impl Default for CatalogConfig {
             max_previews: 8,
             index_writer_bytes: 64 * 1024 * 1024,
             index_commit_every: 50_000,
+            reconcile_every_secs: 600,
         }
     }
 }

@@ -11,6 +11,9 @@ pub mod search;
 pub mod userquery;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use chrono::{DateTime, Utc};
 use magnetar_shared::{InfoHash, TorrentMeta};
@@ -38,15 +41,32 @@ pub enum IndexError {
     },
 }
 
-/// The open index plus its one shared reader.
-#[derive(Clone)]
-pub struct CatalogIndex {
+/// One index on disk with its reader and the handles of its fields.
+pub struct Generation {
     pub index: Index,
     pub reader: IndexReader,
     pub fields: Fields,
     dir: PathBuf,
-    /// Why the index was rebuilt at start (another schema version, unreadable).
-    pub rebuild_reason: Option<std::sync::Arc<str>>,
+}
+
+/// The index that serves, swappable: a rebuild fills a new generation
+/// beside the old one, which keeps serving until the new one is complete.
+#[derive(Clone)]
+pub struct CatalogIndex {
+    live: Arc<RwLock<Arc<Generation>>>,
+    /// Why the index is being rebuilt, while it is.
+    rebuilding: Arc<RwLock<Option<Arc<str>>>>,
+}
+
+/// What the indexer has to build when the catalog starts.
+pub enum Build {
+    /// The index on disk is of this version: reconcile it with `preload/`.
+    Current,
+    /// The serving index is new and empty: fill it (searches answer as it fills).
+    InPlace,
+    /// The old index serves while this one is filled beside it; swapped in
+    /// by [`CatalogIndex::swap_in`] when complete.
+    Beside(Generation),
 }
 
 /// A torrent as stored in the index (what lists and feeds show).
@@ -83,80 +103,225 @@ pub struct Totals {
     pub categories: std::collections::BTreeMap<String, u64>,
 }
 
-impl CatalogIndex {
-    /// Opens the index in `dir`, or creates an empty one there when it is
-    /// missing, corrupt or of another schema version. The flag is true when
-    /// the index was (re)created and must be filled from `preload/`.
-    pub fn open_or_create(dir: &Path) -> Result<(Self, bool), IndexError> {
-        let io = |source| IndexError::Io {
-            path: dir.to_owned(),
-            source,
-        };
-        let (schema, fields) = schema::build();
-        let found = std::fs::read_to_string(dir.join(VERSION_FILE))
-            .ok()
-            .and_then(|v| v.trim().parse::<u32>().ok());
-        let mut rebuild_reason = None;
-        let opened = if found == Some(schema::SCHEMA_VERSION) {
-            match Index::open_in_dir(dir) {
-                Ok(index) if index.schema() == schema => Some(index),
-                Ok(_) => {
-                    rebuild_reason = Some("the index's fields differ from this version's".into());
-                    None
-                }
-                Err(e) => {
-                    rebuild_reason = Some(format!("the index is unreadable ({e})"));
-                    None
-                }
-            }
-        } else {
-            if dir.exists() {
-                rebuild_reason = Some(match found {
-                    Some(v) => format!(
-                        "the index has schema version {v}, this version of magnetar writes {}",
-                        schema::SCHEMA_VERSION
-                    ),
-                    None => "the index has no schema version".to_owned(),
-                });
-            }
-            None
-        };
-        if let Some(reason) = &rebuild_reason {
-            tracing::warn!(
-                "{reason}: rebuilding it from preload/ (searches answer as it fills; /healthz shows progress)"
-            );
-        }
-        let (index, created) = match opened {
-            Some(index) => (index, false),
-            None => {
-                if dir.exists() {
-                    std::fs::remove_dir_all(dir).map_err(io)?;
-                }
-                std::fs::create_dir_all(dir).map_err(io)?;
-                let index = Index::create_in_dir(dir, schema)?;
-                magnetar_shared::write_atomic(
-                    &dir.join(VERSION_FILE),
-                    schema::SCHEMA_VERSION.to_string().as_bytes(),
-                )
-                .map_err(io)?;
-                (index, true)
-            }
-        };
+/// A directory beside the index's (`index.new`, `index.old`).
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_owned();
+    name.push(".");
+    name.push(suffix);
+    dir.with_file_name(name)
+}
+
+impl Generation {
+    /// An opened index with its analyzers registered and its reader.
+    fn of(index: Index, dir: &Path, fields: Fields) -> Result<Self, IndexError> {
         analysis::register(&index);
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
+        Ok(Self {
+            index,
+            reader,
+            fields,
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// A new, empty index of this version in `dir` (which must not exist or be empty).
+    fn create(dir: &Path) -> Result<Self, IndexError> {
+        let io = |source| IndexError::Io {
+            path: dir.to_owned(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let (schema, fields) = schema::build();
+        let index = Index::create_in_dir(dir, schema)?;
+        magnetar_shared::write_atomic(
+            &dir.join(VERSION_FILE),
+            schema::SCHEMA_VERSION.to_string().as_bytes(),
+        )
+        .map_err(io)?;
+        Self::of(index, dir, fields)
+    }
+
+    /// Opens the index in `dir` when it is of this version, or says why not.
+    fn open_current(dir: &Path) -> Result<Self, String> {
+        let found = std::fs::read_to_string(dir.join(VERSION_FILE))
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        if found != Some(schema::SCHEMA_VERSION) {
+            return Err(match found {
+                Some(v) => format!(
+                    "the index has schema version {v}, this version of magnetar writes {}",
+                    schema::SCHEMA_VERSION
+                ),
+                None => "the index has no schema version".to_owned(),
+            });
+        }
+        let (schema, fields) = schema::build();
+        match Index::open_in_dir(dir) {
+            Ok(index) if index.schema() == schema => {
+                Self::of(index, dir, fields).map_err(|e| format!("the index is unreadable ({e})"))
+            }
+            Ok(_) => Err("the index's fields differ from this version's".into()),
+            Err(e) => Err(format!("the index is unreadable ({e})")),
+        }
+    }
+
+    /// Opens an index of another version for reading, when its fields can
+    /// be read by this version (see [`Fields::resolve`]).
+    fn open_older(dir: &Path) -> Option<Self> {
+        let index = Index::open_in_dir(dir).ok()?;
+        let fields = Fields::resolve(&index.schema())?;
+        let generation = Self::of(index, dir, fields).ok()?;
+        // A damaged index may open and fail at the first search.
+        generation
+            .reader
+            .searcher()
+            .search(&tantivy::query::AllQuery, &tantivy::collector::Count)
+            .ok()?;
+        Some(generation)
+    }
+}
+
+impl CatalogIndex {
+    /// Opens the index in `dir`, and says what the indexer must build:
+    /// nothing new when it is of this version; otherwise (another schema
+    /// version, another shape, unreadable) it is rebuilt from `preload/`:
+    /// beside the old one, which keeps serving, when this version can read
+    /// the old one, and in its place otherwise.
+    pub fn open(dir: &Path) -> Result<(Self, Build), IndexError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| IndexError::Io { path, source }
+        };
+        // Left by a rebuild or swap that was interrupted: started again.
+        for leftover in [sibling(dir, "new"), sibling(dir, "old")] {
+            if leftover.exists() {
+                tracing::info!(
+                    "removing {} left by an interrupted rebuild",
+                    leftover.display()
+                );
+                std::fs::remove_dir_all(&leftover).map_err(io(&leftover))?;
+            }
+        }
+        let (serving, build, reason) = if !dir.exists() {
+            (Generation::create(dir)?, Build::InPlace, None)
+        } else {
+            match Generation::open_current(dir) {
+                Ok(generation) => (generation, Build::Current, None),
+                Err(reason) => match Generation::open_older(dir) {
+                    Some(old) => {
+                        tracing::warn!(
+                            "{reason}: rebuilding it from preload/ beside the old one, which serves until the new one is complete (/healthz shows it)"
+                        );
+                        let new = Generation::create(&sibling(dir, "new"))?;
+                        (old, Build::Beside(new), Some(reason))
+                    }
+                    None => {
+                        tracing::warn!(
+                            "{reason}: rebuilding it from preload/ (searches answer as it fills; /healthz shows it)"
+                        );
+                        std::fs::remove_dir_all(dir).map_err(io(dir))?;
+                        (Generation::create(dir)?, Build::InPlace, Some(reason))
+                    }
+                },
+            }
+        };
         Ok((
             Self {
-                index,
-                reader,
-                fields,
-                dir: dir.to_owned(),
-                rebuild_reason: rebuild_reason.map(Into::into),
+                live: Arc::new(RwLock::new(Arc::new(serving))),
+                rebuilding: Arc::new(RwLock::new(reason.map(Into::into))),
             },
-            created,
+            build,
         ))
+    }
+
+    /// The generation that serves now. Hold it for the whole of a request
+    /// (its searcher and its fields belong together).
+    pub fn current(&self) -> Arc<Generation> {
+        self.live.read().clone()
+    }
+
+    /// Why the index is being rebuilt, while it is.
+    pub fn rebuild_reason(&self) -> Option<Arc<str>> {
+        self.rebuilding.read().clone()
+    }
+
+    /// The rebuild in place is complete.
+    pub fn rebuilt_in_place(&self) {
+        *self.rebuilding.write() = None;
+    }
+
+    /// Puts the generation built beside (in `built`, its writer dropped
+    /// and everything committed) in the serving index's place: the old
+    /// directory is renamed away, the new one renamed into place, opened
+    /// and served, and the old one deleted. Searches running on the old
+    /// generation finish on it (its files stay mapped until dropped).
+    pub fn swap_in(&self, built: &Path) -> Result<Arc<Generation>, IndexError> {
+        let dir = self.current().dir.clone();
+        let old = sibling(&dir, "old");
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| IndexError::Io { path, source }
+        };
+        std::fs::rename(&dir, &old).map_err(io(&dir))?;
+        if let Err(e) = std::fs::rename(built, &dir) {
+            let _ = std::fs::rename(&old, &dir);
+            return Err(io(built)(e));
+        }
+        let generation = match Generation::open_current(&dir) {
+            Ok(g) => Arc::new(g),
+            Err(reason) => {
+                return Err(IndexError::Io {
+                    path: dir,
+                    source: std::io::Error::other(reason),
+                })
+            }
+        };
+        *self.live.write() = generation.clone();
+        *self.rebuilding.write() = None;
+        if let Err(e) = std::fs::remove_dir_all(&old) {
+            tracing::warn!("cannot remove the old index {}: {e}", old.display());
+        }
+        Ok(generation)
+    }
+
+    /// Documents currently searchable.
+    pub fn doc_count(&self) -> u64 {
+        self.current().doc_count()
+    }
+
+    /// Bytes the serving index takes on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        self.current().disk_bytes()
+    }
+
+    /// See [`Generation::totals`].
+    pub fn totals(&self) -> Totals {
+        self.current().totals()
+    }
+
+    /// The stored document of one torrent.
+    pub fn get(&self, hash: &InfoHash) -> Option<IndexedTorrent> {
+        self.current().get(hash)
+    }
+
+    /// Every info-hash in the serving index.
+    pub fn all_hashes(&self) -> Vec<InfoHash> {
+        self.current().all_hashes()
+    }
+
+    /// See [`Generation::search`].
+    pub fn search(&self, p: &search::SearchParams) -> Result<search::SearchResults, IndexError> {
+        self.current().search(p)
+    }
+}
+
+impl Generation {
+    /// The directory it lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Documents currently searchable.
@@ -342,32 +507,120 @@ impl CatalogIndex {
 mod tests {
     use super::*;
 
+    fn is_in_place(b: &Build) -> bool {
+        matches!(b, Build::InPlace)
+    }
+
     #[test]
     fn an_index_of_another_schema_version_or_shape_is_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("index");
-        let (_, created) = CatalogIndex::open_or_create(&path).unwrap();
-        assert!(created, "a new index");
-        let (_, created) = CatalogIndex::open_or_create(&path).unwrap();
-        assert!(!created, "the same version opens as it is");
-        // Written by another version of magnetar.
+        let (_, build) = CatalogIndex::open(&path).unwrap();
+        assert!(is_in_place(&build), "a new index");
+        let (_, build) = CatalogIndex::open(&path).unwrap();
+        assert!(
+            matches!(build, Build::Current),
+            "the same version opens as it is"
+        );
+        // Written by another version of magnetar, readable by this one: it
+        // serves while the new one is built beside it.
         std::fs::write(path.join(VERSION_FILE), "1").unwrap();
-        let (index, created) = CatalogIndex::open_or_create(&path).unwrap();
-        assert!(created, "another version is rebuilt");
+        let (index, build) = CatalogIndex::open(&path).unwrap();
+        let Build::Beside(new) = build else {
+            panic!("another version is rebuilt beside the old one")
+        };
+        assert_eq!(new.dir(), dir.path().join("index.new"));
+        assert_eq!(index.current().dir(), path);
         assert_eq!(
-            index.rebuild_reason.as_deref(),
+            index.rebuild_reason().as_deref(),
             Some("the index has schema version 1, this version of magnetar writes 2")
         );
-        // The right version number over an index of another shape.
+        drop((index, new));
+        // The right version number over an index of another shape, which
+        // this version cannot read: rebuilt in place (and the half-built
+        // index left beside it by the interrupted rebuild is removed).
         std::fs::remove_dir_all(&path).unwrap();
         std::fs::create_dir_all(&path).unwrap();
         let mut other = tantivy::schema::Schema::builder();
         other.add_text_field("something_else", tantivy::schema::TEXT);
         tantivy::Index::create_in_dir(&path, other.build()).unwrap();
         std::fs::write(path.join(VERSION_FILE), schema::SCHEMA_VERSION.to_string()).unwrap();
-        let (index, created) = CatalogIndex::open_or_create(&path).unwrap();
-        assert!(created, "a foreign schema is rebuilt, not opened");
-        assert_eq!(index.index.schema(), schema::build().0);
+        let (index, build) = CatalogIndex::open(&path).unwrap();
+        assert!(
+            is_in_place(&build),
+            "a foreign schema is rebuilt, not opened"
+        );
+        assert!(!dir.path().join("index.new").exists());
+        assert_eq!(index.current().index.schema(), schema::build().0);
+        assert_eq!(
+            index.rebuild_reason().as_deref(),
+            Some("the index's fields differ from this version's")
+        );
+    }
+
+    fn names(index: &CatalogIndex, q: &str) -> Vec<String> {
+        let p = search::RawSearch {
+            q: Some(q.to_owned()),
+            ..Default::default()
+        }
+        .validate(10)
+        .unwrap();
+        let found = index.search(&p).unwrap();
+        found.hits.into_iter().map(|h| h.torrent.name).collect()
+    }
+
+    #[test]
+    fn an_older_index_serves_until_the_one_rebuilt_beside_it_is_swapped_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index");
+        // An index of another version with one torrent.
+        let old_meta = relevance::meta(1, "Old Torrent", &["old.mkv"]);
+        {
+            let (index, _) = CatalogIndex::open(&path).unwrap();
+            let g = index.current();
+            let mut writer: tantivy::IndexWriter = g.index.writer(15_000_000).unwrap();
+            writer
+                .add_document(g.document(&old_meta, Utc::now(), &[], None))
+                .unwrap();
+            writer.commit().unwrap();
+        }
+        std::fs::write(path.join(VERSION_FILE), "1").unwrap();
+        let (index, build) = CatalogIndex::open(&path).unwrap();
+        let Build::Beside(new) = build else {
+            panic!("a readable older index is rebuilt beside")
+        };
+        assert_eq!(names(&index, "old"), ["Old Torrent"]);
+        // The rebuild writes the new generation; the old one still serves.
+        let meta = relevance::meta(2, "New Torrent", &["new.mkv"]);
+        {
+            let mut writer: tantivy::IndexWriter = new.index.writer(15_000_000).unwrap();
+            writer
+                .add_document(new.document(&meta, Utc::now(), &[], None))
+                .unwrap();
+            writer.commit().unwrap();
+        }
+        new.reader.reload().unwrap();
+        assert_eq!(new.doc_count(), 1);
+        assert!(names(&index, "new").is_empty(), "not swapped in yet");
+        let built = new.dir().to_owned();
+        drop(new);
+        let held = index.current();
+        index.swap_in(&built).unwrap();
+        // A search that began on the old generation finishes on it.
+        assert!(held.get(&old_meta.info_hash).is_some());
+        drop(held);
+        assert_eq!(names(&index, "new"), ["New Torrent"]);
+        assert!(names(&index, "old").is_empty());
+        assert!(index.get(&meta.info_hash).is_some());
+        assert_eq!(index.current().dir(), path);
+        assert!(index.rebuild_reason().is_none());
+        assert!(!built.exists() && !dir.path().join("index.old").exists());
+        // And it opens as current next time.
+        drop(index);
+        assert!(matches!(
+            CatalogIndex::open(&path).unwrap().1,
+            Build::Current
+        ));
     }
 
     #[test]

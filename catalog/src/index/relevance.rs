@@ -19,7 +19,7 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
 }
 
-fn meta(i: usize, name: &str, files: &[&str]) -> TorrentMeta {
+pub(crate) fn meta(i: usize, name: &str, files: &[&str]) -> TorrentMeta {
     let files: Vec<FileEntry> = if files.is_empty() {
         vec![FileEntry {
             path: PathBuf::from(name),
@@ -54,15 +54,16 @@ fn meta(i: usize, name: &str, files: &[&str]) -> TorrentMeta {
 
 /// An index of `names` (name, files), in order.
 pub(crate) fn index_of(dir: &std::path::Path, names: &[(&str, Vec<&str>)]) -> CatalogIndex {
-    let (index, _) = CatalogIndex::open_or_create(&dir.join("index")).unwrap();
-    let mut writer: tantivy::IndexWriter = index.index.writer(50_000_000).unwrap();
+    let (index, _) = CatalogIndex::open(&dir.join("index")).unwrap();
+    let g = index.current();
+    let mut writer: tantivy::IndexWriter = g.index.writer(50_000_000).unwrap();
     for (i, (name, files)) in names.iter().enumerate() {
         writer
-            .add_document(index.document(&meta(i, name, files), Utc::now(), &[], None))
+            .add_document(g.document(&meta(i, name, files), Utc::now(), &[], None))
             .unwrap();
     }
     writer.commit().unwrap();
-    index.reader.reload().unwrap();
+    g.reader.reload().unwrap();
     index
 }
 

@@ -34,6 +34,47 @@ pub struct Fields {
     pub completed: Field,
 }
 
+impl Fields {
+    /// The handles of an index written by another version, found by name,
+    /// so the old index can serve while a new one is built: a field this
+    /// version added is read from the one it derives from (`name_folded`
+    /// from `name`). `None` when a field is missing or of another type.
+    pub fn resolve(old: &Schema) -> Option<Fields> {
+        let (current, _) = build();
+        // The old field `name`, when it is of the same kind as the current one.
+        let same = |name: &str| {
+            let field = old.get_field(name).ok()?;
+            let want = current.get_field_entry(current.get_field(name).ok()?);
+            let have = old.get_field_entry(field);
+            (have.field_type().value_type() == want.field_type().value_type()
+                && have.is_stored() == want.is_stored()
+                && have.is_fast() == want.is_fast())
+            .then_some(field)
+        };
+        Some(Fields {
+            info_hash: same("info_hash")?,
+            name: same("name")?,
+            name_folded: same("name_folded").or_else(|| same("name"))?,
+            file: same("file")?,
+            comment: same("comment")?,
+            created_by: same("created_by")?,
+            trackers: same("trackers")?,
+            size: same("size")?,
+            file_count: same("file_count")?,
+            pieces: same("pieces")?,
+            created: same("created")?,
+            indexed: same("indexed")?,
+            category: same("category")?,
+            private: same("private")?,
+            preloaded: same("preloaded")?,
+            name_sort: same("name_sort")?,
+            seeders: same("seeders")?,
+            leechers: same("leechers")?,
+            completed: same("completed")?,
+        })
+    }
+}
+
 /// Builds the schema and its field handles.
 pub fn build() -> (Schema, Fields) {
     let mut b = Schema::builder();

@@ -10,7 +10,7 @@ use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{DocAddress, Order, Searcher, Term};
 
 use super::userquery::UserQuery;
-use super::{CatalogIndex, IndexError, IndexedTorrent};
+use super::{Generation, IndexError, IndexedTorrent};
 use crate::category::Category;
 
 /// Longest accepted query, in bytes.
@@ -263,7 +263,7 @@ pub struct SearchResults {
     pub pages: usize,
 }
 
-impl CatalogIndex {
+impl Generation {
     fn query(
         &self,
         searcher: &Searcher,
