@@ -52,7 +52,7 @@ pub enum Error {
 /// The indexer stops when `shutdown` is cancelled or Rocket shuts down.
 pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error> {
     let data = config.data();
-    let (index, build) = CatalogIndex::open(&data.index_dir())?;
+    let (index, build) = CatalogIndex::open(&data.index_dir(), config.catalog.search_threads)?;
     if matches!(build, index::Build::InPlace) {
         tracing::info!("new index at {}", data.index_dir().display());
     }

@@ -388,7 +388,7 @@ mod tests {
         let mut config = Config::with_data_dir(dir.path());
         config.catalog.max_concurrent_searches = 1;
         config.catalog.search_deadline_ms = 50;
-        let (index, build) = CatalogIndex::open(&dir.path().join("index")).unwrap();
+        let (index, build) = CatalogIndex::open(&dir.path().join("index"), 1).unwrap();
         let swarm = Arc::new(SwarmCache::new(
             &[],
             Duration::from_secs(1),

@@ -56,6 +56,8 @@ pub struct CatalogIndex {
     live: Arc<RwLock<Arc<Generation>>>,
     /// Why the index is being rebuilt, while it is.
     rebuilding: Arc<RwLock<Option<Arc<str>>>>,
+    /// Threads one search runs on.
+    threads: usize,
 }
 
 /// What the indexer has to build when the catalog starts.
@@ -113,8 +115,16 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
 
 impl Generation {
     /// An opened index with its analyzers registered and its reader.
-    fn of(index: Index, dir: &Path, fields: Fields) -> Result<Self, IndexError> {
+    fn of(
+        mut index: Index,
+        dir: &Path,
+        fields: Fields,
+        threads: usize,
+    ) -> Result<Self, IndexError> {
         analysis::register(&index);
+        if threads > 1 {
+            index.set_multithread_executor(threads)?;
+        }
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -128,7 +138,7 @@ impl Generation {
     }
 
     /// A new, empty index of this version in `dir` (which must not exist or be empty).
-    fn create(dir: &Path) -> Result<Self, IndexError> {
+    fn create(dir: &Path, threads: usize) -> Result<Self, IndexError> {
         let io = |source| IndexError::Io {
             path: dir.to_owned(),
             source,
@@ -141,11 +151,11 @@ impl Generation {
             schema::SCHEMA_VERSION.to_string().as_bytes(),
         )
         .map_err(io)?;
-        Self::of(index, dir, fields)
+        Self::of(index, dir, fields, threads)
     }
 
     /// Opens the index in `dir` when it is of this version, or says why not.
-    fn open_current(dir: &Path) -> Result<Self, String> {
+    fn open_current(dir: &Path, threads: usize) -> Result<Self, String> {
         let found = std::fs::read_to_string(dir.join(VERSION_FILE))
             .ok()
             .and_then(|v| v.trim().parse::<u32>().ok());
@@ -160,9 +170,8 @@ impl Generation {
         }
         let (schema, fields) = schema::build();
         match Index::open_in_dir(dir) {
-            Ok(index) if index.schema() == schema => {
-                Self::of(index, dir, fields).map_err(|e| format!("the index is unreadable ({e})"))
-            }
+            Ok(index) if index.schema() == schema => Self::of(index, dir, fields, threads)
+                .map_err(|e| format!("the index is unreadable ({e})")),
             Ok(_) => Err("the index's fields differ from this version's".into()),
             Err(e) => Err(format!("the index is unreadable ({e})")),
         }
@@ -170,10 +179,10 @@ impl Generation {
 
     /// Opens an index of another version for reading, when its fields can
     /// be read by this version (see [`Fields::resolve`]).
-    fn open_older(dir: &Path) -> Option<Self> {
+    fn open_older(dir: &Path, threads: usize) -> Option<Self> {
         let index = Index::open_in_dir(dir).ok()?;
         let fields = Fields::resolve(&index.schema())?;
-        let generation = Self::of(index, dir, fields).ok()?;
+        let generation = Self::of(index, dir, fields, threads).ok()?;
         // A damaged index may open and fail at the first search.
         generation
             .reader
@@ -190,7 +199,12 @@ impl CatalogIndex {
     /// version, another shape, unreadable) it is rebuilt from `preload/`:
     /// beside the old one, which keeps serving, when this version can read
     /// the old one, and in its place otherwise.
-    pub fn open(dir: &Path) -> Result<(Self, Build), IndexError> {
+    /// A search runs on `threads` threads (0: one per core).
+    pub fn open(dir: &Path, threads: usize) -> Result<(Self, Build), IndexError> {
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
         let io = |path: &Path| {
             let path = path.to_owned();
             move |source| IndexError::Io { path, source }
@@ -206,16 +220,16 @@ impl CatalogIndex {
             }
         }
         let (serving, build, reason) = if !dir.exists() {
-            (Generation::create(dir)?, Build::InPlace, None)
+            (Generation::create(dir, threads)?, Build::InPlace, None)
         } else {
-            match Generation::open_current(dir) {
+            match Generation::open_current(dir, threads) {
                 Ok(generation) => (generation, Build::Current, None),
-                Err(reason) => match Generation::open_older(dir) {
+                Err(reason) => match Generation::open_older(dir, threads) {
                     Some(old) => {
                         tracing::warn!(
                             "{reason}: rebuilding it from preload/ beside the old one, which serves until the new one is complete (/healthz shows it)"
                         );
-                        let new = Generation::create(&sibling(dir, "new"))?;
+                        let new = Generation::create(&sibling(dir, "new"), threads)?;
                         (old, Build::Beside(new), Some(reason))
                     }
                     None => {
@@ -223,7 +237,11 @@ impl CatalogIndex {
                             "{reason}: rebuilding it from preload/ (searches answer as it fills; /healthz shows it)"
                         );
                         std::fs::remove_dir_all(dir).map_err(io(dir))?;
-                        (Generation::create(dir)?, Build::InPlace, Some(reason))
+                        (
+                            Generation::create(dir, threads)?,
+                            Build::InPlace,
+                            Some(reason),
+                        )
                     }
                 },
             }
@@ -232,6 +250,7 @@ impl CatalogIndex {
             Self {
                 live: Arc::new(RwLock::new(Arc::new(serving))),
                 rebuilding: Arc::new(RwLock::new(reason.map(Into::into))),
+                threads,
             },
             build,
         ))
@@ -270,7 +289,7 @@ impl CatalogIndex {
             let _ = std::fs::rename(&old, &dir);
             return Err(io(built)(e));
         }
-        let generation = match Generation::open_current(&dir) {
+        let generation = match Generation::open_current(&dir, self.threads) {
             Ok(g) => Arc::new(g),
             Err(reason) => {
                 return Err(IndexError::Io {
@@ -515,9 +534,9 @@ mod tests {
     fn an_index_of_another_schema_version_or_shape_is_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("index");
-        let (_, build) = CatalogIndex::open(&path).unwrap();
+        let (_, build) = CatalogIndex::open(&path, 1).unwrap();
         assert!(is_in_place(&build), "a new index");
-        let (_, build) = CatalogIndex::open(&path).unwrap();
+        let (_, build) = CatalogIndex::open(&path, 1).unwrap();
         assert!(
             matches!(build, Build::Current),
             "the same version opens as it is"
@@ -525,7 +544,7 @@ mod tests {
         // Written by another version of magnetar, readable by this one: it
         // serves while the new one is built beside it.
         std::fs::write(path.join(VERSION_FILE), "1").unwrap();
-        let (index, build) = CatalogIndex::open(&path).unwrap();
+        let (index, build) = CatalogIndex::open(&path, 1).unwrap();
         let Build::Beside(new) = build else {
             panic!("another version is rebuilt beside the old one")
         };
@@ -545,7 +564,7 @@ mod tests {
         other.add_text_field("something_else", tantivy::schema::TEXT);
         tantivy::Index::create_in_dir(&path, other.build()).unwrap();
         std::fs::write(path.join(VERSION_FILE), schema::SCHEMA_VERSION.to_string()).unwrap();
-        let (index, build) = CatalogIndex::open(&path).unwrap();
+        let (index, build) = CatalogIndex::open(&path, 1).unwrap();
         assert!(
             is_in_place(&build),
             "a foreign schema is rebuilt, not opened"
@@ -576,7 +595,7 @@ mod tests {
         // An index of another version with one torrent.
         let old_meta = relevance::meta(1, "Old Torrent", &["old.mkv"]);
         {
-            let (index, _) = CatalogIndex::open(&path).unwrap();
+            let (index, _) = CatalogIndex::open(&path, 1).unwrap();
             let g = index.current();
             let mut writer: tantivy::IndexWriter = g.index.writer(15_000_000).unwrap();
             writer
@@ -585,7 +604,7 @@ mod tests {
             writer.commit().unwrap();
         }
         std::fs::write(path.join(VERSION_FILE), "1").unwrap();
-        let (index, build) = CatalogIndex::open(&path).unwrap();
+        let (index, build) = CatalogIndex::open(&path, 1).unwrap();
         let Build::Beside(new) = build else {
             panic!("a readable older index is rebuilt beside")
         };
@@ -618,7 +637,7 @@ mod tests {
         // And it opens as current next time.
         drop(index);
         assert!(matches!(
-            CatalogIndex::open(&path).unwrap().1,
+            CatalogIndex::open(&path, 1).unwrap().1,
             Build::Current
         ));
     }

@@ -54,7 +54,7 @@ pub(crate) fn meta(i: usize, name: &str, files: &[&str]) -> TorrentMeta {
 
 /// An index of `names` (name, files), in order.
 pub(crate) fn index_of(dir: &std::path::Path, names: &[(&str, Vec<&str>)]) -> CatalogIndex {
-    let (index, _) = CatalogIndex::open(&dir.join("index")).unwrap();
+    let (index, _) = CatalogIndex::open(&dir.join("index"), 1).unwrap();
     let g = index.current();
     let mut writer: tantivy::IndexWriter = g.index.writer(50_000_000).unwrap();
     for (i, (name, files)) in names.iter().enumerate() {
@@ -276,4 +276,52 @@ fn snippets_highlight_matches_in_every_script() {
         r.hits[0].file_html.as_deref(),
         Some("linux-6.9.1/<b>MAINTAINERS</b>")
     );
+}
+
+#[test]
+fn a_cjk_word_needs_all_its_bigrams_and_quotes_make_it_a_phrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = index_of(
+        dir.path(),
+        &[
+            ("东京爱情故事 1991", vec![]),
+            // 爱情 and 故事, but not 情故: not the word.
+            ("爱情的故事", vec![]),
+            // Every bigram of 爱情故事, but apart.
+            ("故事 情故 爱情", vec![]),
+        ],
+    );
+    let mut found = names(&search(&index, "爱情故事", 10));
+    found.sort();
+    assert_eq!(found, ["东京爱情故事 1991", "故事 情故 爱情"]);
+    assert_eq!(
+        names(&search(&index, "\"爱情故事\"", 10)),
+        ["东京爱情故事 1991"]
+    );
+}
+
+#[test]
+fn a_search_on_several_threads_finds_what_one_thread_finds() {
+    let corpus = corpus();
+    let dir = tempfile::tempdir().unwrap();
+    let one = index_of(dir.path(), &corpus[..corpus.len() / 2]);
+    // A second segment, so the threads have segments to share.
+    let g = one.current();
+    let mut writer: tantivy::IndexWriter = g.index.writer(15_000_000).unwrap();
+    for (i, (name, files)) in corpus.iter().enumerate().skip(corpus.len() / 2) {
+        writer
+            .add_document(g.document(&meta(i, name, files), Utc::now(), &[], None))
+            .unwrap();
+    }
+    writer.commit().unwrap();
+    drop(writer);
+    g.reader.reload().unwrap();
+    let (two, _) = CatalogIndex::open(&dir.path().join("index"), 2).unwrap();
+    assert!(two.current().reader.searcher().segment_readers().len() >= 2);
+    for q in ["the", "巨人", "ubunt", "маргарита", "-1080p", "matirx"] {
+        let (a, b) = (search(&one, q, 20), search(&two, q, 20));
+        assert_eq!(a.total, b.total, "{q}");
+        assert!(a.total > 0, "{q}");
+        assert_eq!(names(&a), names(&b), "{q}");
+    }
 }

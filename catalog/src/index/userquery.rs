@@ -10,8 +10,8 @@
 //! [`PREFIX_EXPANSIONS`] terms.
 
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, PhrasePrefixQuery, PhraseQuery,
-    Query, TermQuery, TermSetQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhrasePrefixQuery,
+    PhraseQuery, Query, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::Token;
@@ -420,6 +420,40 @@ fn sequence(field: Field, toks: &[Token]) -> Box<dyn Query> {
             IndexRecordOption::WithFreqs,
         ));
     }
+    if toks.iter().all(is_cjk_token) {
+        // An unquoted CJK word: every one of its overlapping bigrams,
+        // wherever they are (as Lucene's and Elasticsearch's CJK analysis
+        // do). Reading the positions of every candidate costs three times
+        // as much at a million torrents, and a text that holds all the
+        // overlapping bigrams of a word almost always holds the word.
+        // Quoted, it is a phrase.
+        // The first bigram alone is scored (BM25 still favours the shorter
+        // text, once); the others only filter, which halves the cost.
+        return Box::new(BooleanQuery::new(
+            toks.iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let term = Term::from_field_text(field, &t.text);
+                    let q: Box<dyn Query> = if i == 0 {
+                        Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))
+                    } else {
+                        Box::new(ConstScoreQuery::new(
+                            Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+                            0.0,
+                        ))
+                    };
+                    (Occur::Must, q)
+                })
+                .collect(),
+        ));
+    }
+    phrase(field, toks)
+}
+
+/// The tokens as a phrase in `field`, at their positions (CJK bigrams
+/// thinned, see [`thin`]).
+fn phrase(field: Field, toks: &[Token]) -> Box<dyn Query> {
+    let toks = thin(toks);
     Box::new(PhraseQuery::new_with_offset(
         toks.iter()
             .map(|t| (t.position, Term::from_field_text(field, &t.text)))
@@ -461,6 +495,11 @@ struct Cx<'a> {
     f: &'a Fields,
     fuzzy: bool,
     searcher: &'a Searcher,
+}
+
+/// A CJK bigram or single CJK character.
+fn is_cjk_token(t: &Token) -> bool {
+    t.text.chars().all(is_cjk)
 }
 
 fn is_cjk_bigram(t: &Token) -> bool {
@@ -546,7 +585,6 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
     if folded.is_empty() {
         return None;
     }
-    let (exact_seq, folded_seq) = (thin(exact), thin(folded));
     let folded_fields: &[(Field, f32)] = match leaf.scope {
         Scope::All => &[
             (f.name_folded, BOOST_FOLDED_NAME),
@@ -569,11 +607,26 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
             alternatives.push((Occur::Should, boosted(q, boost)));
         }
     };
-    if in_name && !exact.is_empty() {
-        add(Some(sequence(f.name, &exact_seq)), BOOST_EXACT_NAME);
+    let seq = |field, toks: &[Token]| {
+        if leaf.quoted && toks.len() > 1 {
+            phrase(field, toks)
+        } else {
+            sequence(field, toks)
+        }
+    };
+    // Folding leaves CJK as it is: the folded name then holds the same
+    // terms as the exact one, and looking in both would only double the work.
+    let cjk_only = !exact.is_empty() && exact.iter().all(is_cjk_token);
+    if in_name && !exact.is_empty() && !cjk_only {
+        add(Some(seq(f.name, exact)), BOOST_EXACT_NAME);
     }
     for &(field, boost) in folded_fields {
-        add(Some(sequence(field, &folded_seq)), boost);
+        let boost = if cjk_only && field == f.name_folded {
+            BOOST_EXACT_NAME
+        } else {
+            boost
+        };
+        add(Some(seq(field, folded)), boost);
     }
     if positive && leaf.last && !leaf.quoted {
         let prefixed = |field, toks: &[Token]| {
@@ -581,7 +634,9 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
                 .filter(|t| prefix_eligible(&t.text))
                 .and_then(|_| prefix_query(cx, field, toks))
         };
-        if in_name {
+        if in_name && cjk_only {
+            add(prefixed(f.name_folded, folded), BOOST_PREFIX_EXACT);
+        } else if in_name {
             add(prefixed(f.name, exact), BOOST_PREFIX_EXACT);
             add(prefixed(f.name_folded, folded), BOOST_PREFIX_FOLDED);
         }
