@@ -23,9 +23,19 @@ if [ -z "${MAGNETAR:-}" ]; then
   cargo build --release -p magnetar --manifest-path "$root/Cargo.toml" >&2
   MAGNETAR="$root/target/release/magnetar"
 fi
-echo "generating $N torrents..." >&2
-python3 "$root/bench/gen_torrents.py" "$work/preload" "$N"
-echo "corpus: $N torrents, $(du -sh "$work/preload" | cut -f1) of .torrent files"
+# The corpus is generated once per N (the generator is seeded) and kept
+# in target/bench-corpus/ for the next run.
+corpus="$root/target/bench-corpus/catalog-$N"
+if [ ! -f "$corpus/complete" ]; then
+  echo "generating $N torrents into $corpus (kept for later runs)..." >&2
+  rm -rf "$corpus"; mkdir -p "$corpus"
+  python3 "$root/bench/gen_torrents.py" "$corpus/preload" "$N"
+  sha1sum "$root/bench/gen_torrents.py" > "$corpus/complete"
+elif ! sha1sum -c --status "$corpus/complete"; then
+  echo "bench/gen_torrents.py changed since $corpus was generated: remove it to regenerate" >&2; exit 1
+fi
+ln -s "$corpus/preload" "$work/preload"
+echo "corpus: $N torrents, $(du -shL "$work/preload" | cut -f1) of .torrent files"
 
 run() {
   local label=$1 bin=$2 data="$work/data-$1"
