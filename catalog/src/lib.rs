@@ -14,6 +14,7 @@ mod links;
 mod metrics;
 mod pages;
 pub mod query;
+mod server;
 mod swarm;
 mod tracker_metrics;
 mod view;
@@ -46,6 +47,12 @@ pub enum Error {
     Languages(#[from] i18n::I18nError),
     #[error("web server: {0}")]
     Rocket(#[from] Box<rocket::Error>),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Opens (or rebuilds) the index, starts the indexer and returns the web app.
@@ -139,41 +146,66 @@ fn listen_addr(configured: SocketAddr) -> SocketAddr {
 }
 
 /// Serves the catalog until `shutdown` is cancelled. `bound` receives the
-/// actual address once listening (useful with port 0).
+/// actual address once listening (useful with port 0). Connections are
+/// accepted by [`server`] (header timeout, connection budget), requests
+/// handled by the Rocket app.
 pub async fn run_with(
     mut config: Config,
     shutdown: Shutdown,
     bound: Option<rocket::tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> Result<(), Error> {
     config.catalog.bind = listen_addr(config.catalog.bind);
+    let fd_limit = server::raise_fd_limit();
+    let limits = server::Limits {
+        header_timeout: Duration::from_secs(config.catalog.header_timeout_secs.max(1)),
+        max_connections: server::budget(config.catalog.max_connections, fd_limit),
+    };
+    if limits.max_connections < config.catalog.max_connections {
+        tracing::warn!(
+            "at most {} connections (the descriptor limit is {fd_limit}; max_connections is {})",
+            limits.max_connections,
+            config.catalog.max_connections
+        );
+    }
+    let listener = rocket::tokio::net::TcpListener::bind(config.catalog.bind)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.catalog.bind,
+            source,
+        })?;
+    let addr = listener.local_addr().unwrap_or(config.catalog.bind);
     let rocket = build(&config, shutdown.clone())?;
-    let bound = std::sync::Mutex::new(bound);
-    let rocket = rocket
-        .attach(AdHoc::on_liftoff("announce address", move |rocket| {
-            let addr = SocketAddr::new(rocket.config().address, rocket.config().port);
-            if let Some(tx) = bound.lock().ok().and_then(|mut b| b.take()) {
-                let _ = tx.send(addr);
-            }
-            Box::pin(async move {
-                tracing::info!("catalog listening on http://{addr}/");
-            })
-        }))
-        .ignite()
+    // Ignites the app and runs its liftoff fairings (the swarm refresher).
+    let client = rocket::local::asynchronous::Client::untracked(rocket)
         .await
         .map_err(Box::new)?;
-    let handle = rocket.shutdown();
-    let launched = rocket.launch();
-    rocket::tokio::pin!(launched);
-    let result = rocket::tokio::select! {
-        r = &mut launched => r,
-        _ = shutdown.cancelled() => {
-            handle.notify();
-            launched.await
-        }
-    };
-    // Rocket may also stop by itself (e.g. a listener error): stop the rest.
+    let stats = client
+        .rocket()
+        .state::<App>()
+        .map(|app| app.catalog.conn_stats().clone())
+        .unwrap_or_default();
+    tracing::info!("catalog listening on http://{addr}/");
+    if let Some(tx) = bound {
+        let _ = tx.send(addr);
+    }
+    let client = Arc::new(client);
+    server::serve(listener, client.clone(), limits, stats, shutdown.clone()).await;
     shutdown.cancel();
-    result.map(|_| ()).map_err(|e| Error::Rocket(Box::new(e)))
+    // Requests still streaming hold the client for a moment: then the
+    // app's shutdown fairings stop the background work.
+    let mut client = client;
+    for _ in 0..100 {
+        match Arc::try_unwrap(client) {
+            Ok(c) => {
+                c.terminate().await;
+                return Ok(());
+            }
+            Err(shared) => client = shared,
+        }
+        rocket::tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::warn!("requests still running at shutdown; the index's last batch may be lost");
+    Ok(())
 }
 
 /// Serves the catalog until `shutdown` is cancelled.

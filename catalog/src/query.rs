@@ -106,6 +106,8 @@ pub struct Catalog {
     indexer: Indexer,
     swarm: Arc<SwarmCache>,
     metrics: Metrics,
+    /// The connections of the HTTP front (see `server`).
+    conns: Arc<crate::server::ConnStats>,
     tracker_metrics: Option<TrackerMetrics>,
     links: Links,
     /// Turns for searches (`max_concurrent_searches`).
@@ -147,6 +149,7 @@ impl Catalog {
             indexer,
             swarm,
             metrics: Metrics::default(),
+            conns: Arc::default(),
             tracker_metrics,
             links: Links::new(c),
             search_slots: Arc::new(tokio::sync::Semaphore::new(
@@ -166,6 +169,11 @@ impl Catalog {
     }
 
     /// The indexer (joined on shutdown; asked to re-index changed counts).
+    /// The counters of the HTTP front's connections.
+    pub fn conn_stats(&self) -> &Arc<crate::server::ConnStats> {
+        &self.conns
+    }
+
     pub fn indexer(&self) -> &Indexer {
         &self.indexer
     }
@@ -347,6 +355,7 @@ impl Catalog {
         let i = &self.indexer.stats;
         let s = &self.swarm.metrics;
         let m = &self.metrics;
+        let c = &self.conns;
         let mut p = PromText::new();
         let tracker_errors = self
             .tracker_metrics
@@ -369,6 +378,10 @@ impl Catalog {
             ("magnetar_catalog_swarm_cache_hits_total", "counter", "Swarm stats served from cache.", s.cache_hits.load(Relaxed)),
             ("magnetar_catalog_swarm_cache_misses_total", "counter", "Swarm stats not fresh in cache.", s.cache_misses.load(Relaxed)),
             ("magnetar_catalog_tracker_metrics_errors_total", "counter", "Failed reads of tracker_metrics_url (tracker_metrics_timeout_ms, tracker_metrics_max_bytes).", tracker_errors),
+            ("magnetar_catalog_connections", "gauge", "Open HTTP connections.", c.open.load(Relaxed) as u64),
+            ("magnetar_catalog_connections_total", "counter", "HTTP connections accepted.", c.accepted.load(Relaxed)),
+            ("magnetar_catalog_connections_evicted_total", "counter", "Idle connections closed to make room at max_connections.", c.evicted.load(Relaxed)),
+            ("magnetar_catalog_connections_refused_total", "counter", "Connections closed at once: max_connections reached and none idle.", c.refused.load(Relaxed)),
         ] {
             p.single(name, kind, help, value);
         }

@@ -369,6 +369,12 @@ pub struct CatalogConfig {
     /// segments (0: one per core). More threads lower a search's latency
     /// on an idle machine; under load they add nothing.
     pub search_threads: usize,
+    /// Most open connections (idle ones make room for new ones; capped by
+    /// the descriptor limit, less a reserve).
+    pub max_connections: usize,
+    /// A client that has not sent a request's headers within this many
+    /// seconds (of connecting, or of its previous request) is disconnected.
+    pub header_timeout_secs: u64,
     /// Longest a search waits for its turn and runs, milliseconds; past it
     /// the request is answered 503 with Retry-After instead of piling up
     /// (`magnetar_catalog_searches_shed_total`).
@@ -411,6 +417,8 @@ impl Default for CatalogConfig {
             tracker_metrics_max_bytes: 4 * 1024 * 1024,
             max_concurrent_searches: 8,
             search_threads: 0,
+            max_connections: 4096,
+            header_timeout_secs: 30,
             search_deadline_ms: 2_000,
             scrape_timeout_ms: 1_000,
             max_previews: 8,
