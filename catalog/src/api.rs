@@ -161,7 +161,8 @@ async fn api_torrent(app: &State<App>, id: &str) -> Result<Json<ApiTorrent>, Api
         .parse()
         .map_err(|e| ApiError::new(Status::BadRequest, &format!("bad info-hash: {e}")))?;
     let catalog = &app.catalog;
-    let meta = catalog.torrent(hash).await?.meta;
+    let torrent = catalog.torrent(hash).await?;
+    let meta = &torrent.meta;
     let swarm = catalog.swarm(hash).await;
     let own = meta.trackers();
     Ok(Json(ApiTorrent {
@@ -180,13 +181,13 @@ async fn api_torrent(app: &State<App>, id: &str) -> Result<Json<ApiTorrent>, Api
             })
             .collect(),
         trackers: own,
-        name: meta.name,
+        name: meta.name.clone(),
         size: meta.total_size,
         piece_length: meta.piece_length,
         pieces: meta.piece_count,
         private: meta.private,
-        comment: meta.comment,
-        created_by: meta.created_by,
+        comment: meta.comment.clone(),
+        created_by: meta.created_by.clone(),
         created: meta.creation_date,
         swarm,
     }))

@@ -13,6 +13,7 @@ mod indexer;
 mod links;
 mod metrics;
 mod pages;
+mod parsed;
 pub mod query;
 mod server;
 mod swarm;

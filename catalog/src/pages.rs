@@ -283,10 +283,11 @@ async fn by_id(app: &State<App>, lang: Lang, id: &str) -> Result<ById, PageError
             MAX_TREE_FILES,
             &|b| i18n.size(lang_index, b),
         );
-        (torrent.meta, tree)
+        (torrent, tree)
     })
     .await
     .map_err(|e| PageError::Internal(e.to_string()))?;
+    let meta = &meta.meta;
     let own = meta.trackers();
     let view = DetailView {
         site_title: app.title().to_owned(),
@@ -318,7 +319,7 @@ async fn by_id(app: &State<App>, lang: Lang, id: &str) -> Result<ById, PageError
         trackers: own,
         swarm,
         previews,
-        name: meta.name,
+        name: meta.name.clone(),
     };
     app.templates
         .render("detail.html.tera", &view, &lang)

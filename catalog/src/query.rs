@@ -67,10 +67,18 @@ impl QueryError {
 
 /// A stored torrent: parsed metadata, the file as stored, its index entry.
 pub struct Torrent {
-    pub meta: TorrentMeta,
-    pub bytes: Vec<u8>,
+    /// Its bytes and metadata (`meta`, `bytes`), shared with the cache.
+    parsed: Arc<crate::parsed::Parsed>,
     /// The indexed document (indexing date, preloaded files), if indexed yet.
     pub indexed: Option<IndexedTorrent>,
+}
+
+impl std::ops::Deref for Torrent {
+    type Target = crate::parsed::Parsed;
+
+    fn deref(&self) -> &Self::Target {
+        &self.parsed
+    }
 }
 
 /// Catalog-wide numbers, for `/stats` and `/api/v1/stats`.
@@ -112,6 +120,9 @@ pub struct Catalog {
     links: Links,
     /// Turns for searches (`max_concurrent_searches`).
     search_slots: Arc<tokio::sync::Semaphore>,
+    /// Parsed `.torrent` files, and turns for parsing them (two per core).
+    parsed: Arc<crate::parsed::ParseCache>,
+    parse_slots: Arc<tokio::sync::Semaphore>,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -154,6 +165,10 @@ impl Catalog {
             links: Links::new(c),
             search_slots: Arc::new(tokio::sync::Semaphore::new(
                 c.max_concurrent_searches.max(1),
+            )),
+            parsed: Arc::new(crate::parsed::ParseCache::new(crate::parsed::CACHE_BYTES)),
+            parse_slots: Arc::new(tokio::sync::Semaphore::new(
+                2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),
         }
     }
@@ -234,18 +249,27 @@ impl Catalog {
         self.index.doc_count()
     }
 
-    /// Reads and parses a stored `.torrent`, with its index entry.
+    /// A stored `.torrent`, parsed (or from the cache of parsed ones),
+    /// with its index entry. At most two parses per core run at once.
     pub async fn torrent(&self, hash: InfoHash) -> Result<Torrent, QueryError> {
         let path = self.preload.torrent_path(&hash);
-        let index = self.index.clone();
+        let (index, cache) = (self.index.clone(), self.parsed.clone());
+        let _turn = self
+            .parse_slots
+            .acquire()
+            .await
+            .map_err(|e| QueryError::internal("parse turns", e))?;
         blocking("torrent task", move || {
-            let bytes = std::fs::read(&path)
-                .map_err(|_| QueryError::NotFound(format!("No torrent {hash} in this catalog.")))?;
-            let meta = TorrentMeta::from_torrent_bytes(&bytes)
-                .map_err(|e| QueryError::internal("stored torrent unreadable", e))?;
+            let parsed = cache.get(&hash, &path).map_err(|e| match e {
+                crate::parsed::ReadError::Missing => {
+                    QueryError::NotFound(format!("No torrent {hash} in this catalog."))
+                }
+                crate::parsed::ReadError::Unreadable(e) => {
+                    QueryError::internal("stored torrent unreadable", e)
+                }
+            })?;
             Ok(Torrent {
-                meta,
-                bytes,
+                parsed,
                 indexed: index.get(&hash),
             })
         })
@@ -378,6 +402,7 @@ impl Catalog {
             ("magnetar_catalog_swarm_cache_hits_total", "counter", "Swarm stats served from cache.", s.cache_hits.load(Relaxed)),
             ("magnetar_catalog_swarm_cache_misses_total", "counter", "Swarm stats not fresh in cache.", s.cache_misses.load(Relaxed)),
             ("magnetar_catalog_tracker_metrics_errors_total", "counter", "Failed reads of tracker_metrics_url (tracker_metrics_timeout_ms, tracker_metrics_max_bytes).", tracker_errors),
+            ("magnetar_catalog_parsed_cache_bytes", "gauge", "Parsed .torrent files kept for detail pages and downloads (estimated bytes, at most 64 MiB).", self.parsed.bytes() as u64),
             ("magnetar_catalog_connections", "gauge", "Open HTTP connections.", c.open.load(Relaxed) as u64),
             ("magnetar_catalog_connections_total", "counter", "HTTP connections accepted.", c.accepted.load(Relaxed)),
             ("magnetar_catalog_connections_evicted_total", "counter", "Idle connections closed to make room at max_connections.", c.evicted.load(Relaxed)),

@@ -184,9 +184,165 @@ pub fn dict_value_span(bytes: &[u8], key: &[u8]) -> Result<Option<Range<usize>>,
     }
 }
 
+/// A value inside bencode that passed [`validate`], borrowed from it:
+/// reading one allocates nothing, and what a reader does not ask for is
+/// skipped, never built.
+#[derive(Debug, Clone)]
+pub enum Item<'a> {
+    /// The digits of an integer (`-` included).
+    Int(&'a [u8]),
+    Bytes(&'a [u8]),
+    List(Items<'a>),
+    Dict(Entries<'a>),
+}
+
+impl<'a> Item<'a> {
+    /// The integer, when it is one that fits an `i64`.
+    pub fn int(&self) -> Option<i64> {
+        match self {
+            Item::Int(digits) => std::str::from_utf8(digits).ok()?.parse().ok(),
+            _ => None,
+        }
+    }
+
+    pub fn bytes(&self) -> Option<&'a [u8]> {
+        match self {
+            Item::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    pub fn list(&self) -> Option<Items<'a>> {
+        match self {
+            Item::List(l) => Some(l.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn dict(&self) -> Option<Entries<'a>> {
+        match self {
+            Item::Dict(d) => Some(d.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the value at `start`; returns it and where it ends.
+pub fn item(bytes: &[u8], start: usize) -> Result<(Item<'_>, usize), BencodeError> {
+    let first = *bytes.get(start).ok_or(BencodeError::Truncated)?;
+    match first {
+        b'i' => {
+            let end = skip_integer(bytes, start)?;
+            Ok((Item::Int(&bytes[start + 1..end - 1]), end))
+        }
+        b'0'..=b'9' => {
+            let range = skip_string(bytes, start)?;
+            let end = range.end;
+            Ok((Item::Bytes(&bytes[range]), end))
+        }
+        b'l' | b'd' => {
+            let end = skip_value(bytes, start)?;
+            let inner = Cursor {
+                bytes: &bytes[..end - 1],
+                pos: start + 1,
+            };
+            Ok((
+                if first == b'l' {
+                    Item::List(Items(inner))
+                } else {
+                    Item::Dict(Entries(inner))
+                },
+                end,
+            ))
+        }
+        byte => Err(BencodeError::Invalid {
+            byte,
+            offset: start,
+        }),
+    }
+}
+
+/// The whole input as a dictionary.
+pub fn dict(bytes: &[u8]) -> Result<Entries<'_>, BencodeError> {
+    match item(bytes, 0)? {
+        (Item::Dict(d), _) => Ok(d),
+        _ => Err(BencodeError::NotADict),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Cursor<'a> {
+    /// The container's bytes up to (not including) its closing `e`.
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn next_item(&mut self) -> Option<Item<'a>> {
+        if self.pos >= self.bytes.len() {
+            return None;
+        }
+        let (value, end) = item(self.bytes, self.pos).ok()?;
+        self.pos = end;
+        Some(value)
+    }
+}
+
+/// The values of a list, in order.
+#[derive(Debug, Clone)]
+pub struct Items<'a>(Cursor<'a>);
+
+impl<'a> Iterator for Items<'a> {
+    type Item = Item<'a>;
+
+    fn next(&mut self) -> Option<Item<'a>> {
+        self.0.next_item()
+    }
+}
+
+/// The entries of a dictionary, in order.
+#[derive(Debug, Clone)]
+pub struct Entries<'a>(Cursor<'a>);
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = (&'a [u8], Item<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let key = self.0.next_item()?.bytes()?;
+        let value = self.0.next_item()?;
+        Some((key, value))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn items_are_read_in_place_and_unknown_values_skipped() {
+        let bytes = b"d3:bigli1ei2eli3eee3:inti-99999999999999999999e\
+                      1:nli-4ee4:text5:hello3:zzzd1:ad1:bi1eeee";
+        validate(bytes).unwrap();
+        let entries: Vec<(&[u8], Item)> = dict(bytes).unwrap().collect();
+        let keys: Vec<&[u8]> = entries.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, [&b"big"[..], b"int", b"n", b"text", b"zzz"]);
+        // A nested value is skipped whole when not asked for.
+        assert_eq!(entries[0].1.list().unwrap().count(), 3);
+        // An integer beyond i64 is not one.
+        assert_eq!(entries[1].1.int(), None);
+        let n: Vec<i64> = entries[2]
+            .1
+            .list()
+            .unwrap()
+            .filter_map(|i| i.int())
+            .collect();
+        assert_eq!(n, [-4]);
+        assert_eq!(entries[3].1.bytes(), Some(&b"hello"[..]));
+        let inner = entries[4].1.dict().unwrap().next().unwrap();
+        assert_eq!(inner.0, b"a");
+        assert_eq!(inner.1.dict().unwrap().next().unwrap().1.int(), Some(1));
+        assert!(matches!(dict(b"le"), Err(BencodeError::NotADict)));
+    }
 
     #[test]
     fn accepts_well_formed_values() {

@@ -1,16 +1,15 @@
 //! Torrent metainfo: parsing and validating `.torrent` files and info dicts.
 //!
 //! Bytes pass [`crate::bencode_check::validate`] first (depth and size), are
-//! then decoded with `serde_bencode`, and the result is checked for the
-//! limits in DESIGN.md: piece length, size overflow, file count, paths.
+//! then read in place, field by field, with no tree of values built (the
+//! only allocations are the result's), and checked for the limits in
+//! DESIGN.md: piece length, size overflow, file count, paths.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use serde_bencode::value::Value;
 
-use crate::bencode_check::{self, BencodeError};
+use crate::bencode_check::{self, BencodeError, Item, Items};
 use crate::path::{sanitize_component, sanitize_path_lossy, PathError};
 use crate::InfoHash;
 
@@ -86,69 +85,96 @@ pub struct TorrentMeta {
 }
 
 impl TorrentMeta {
-    /// Parses a complete `.torrent` file.
+    /// Parses a complete `.torrent` file, in one pass over its bytes.
     pub fn from_torrent_bytes(bytes: &[u8]) -> Result<Self, MetainfoError> {
         bencode_check::validate(bytes)?;
         let span = bencode_check::dict_value_span(bytes, b"info")?.ok_or(MetainfoError::NoInfo)?;
-        let info_bytes = &bytes[span];
-        let mut meta = Self::from_info_bytes(info_bytes)?;
-        let top = decode_dict(bytes)?;
-        meta.comment = text(top.get(&b"comment"[..]));
-        meta.created_by = text(top.get(&b"created by"[..]));
-        meta.creation_date = match top.get(&b"creation date"[..]) {
-            Some(Value::Int(secs)) => DateTime::from_timestamp(*secs, 0),
-            _ => None,
-        };
-        meta.announce = text(top.get(&b"announce"[..])).filter(|s| !s.is_empty());
-        if let Some(Value::List(tiers)) = top.get(&b"announce-list"[..]) {
-            meta.announce_list = tiers
-                .iter()
-                .filter_map(|tier| match tier {
-                    Value::List(urls) => Some(urls.iter().filter_map(|u| text(Some(u))).collect()),
-                    _ => None,
-                })
-                .filter(|tier: &Vec<String>| !tier.is_empty())
-                .collect();
+        let mut meta = Self::from_validated_info(&bytes[span])?;
+        for (key, value) in bencode_check::dict(bytes)? {
+            match key {
+                b"comment" => meta.comment = text(&value),
+                b"created by" => meta.created_by = text(&value),
+                b"creation date" => {
+                    meta.creation_date = value.int().and_then(|s| DateTime::from_timestamp(s, 0))
+                }
+                b"announce" => meta.announce = text(&value).filter(|s| !s.is_empty()),
+                b"announce-list" => {
+                    meta.announce_list = value
+                        .list()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|tier| {
+                            let urls: Vec<String> = tier.list()?.filter_map(|u| text(&u)).collect();
+                            (!urls.is_empty()).then_some(urls)
+                        })
+                        .collect()
+                }
+                b"url-list" => {
+                    meta.url_list = match value.list() {
+                        Some(urls) => urls.filter_map(|u| text(&u)).collect(),
+                        None => text(&value).into_iter().filter(|s| !s.is_empty()).collect(),
+                    }
+                }
+                _ => {}
+            }
         }
-        meta.url_list = match top.get(&b"url-list"[..]) {
-            Some(Value::List(urls)) => urls.iter().filter_map(|u| text(Some(u))).collect(),
-            other => text(other).into_iter().filter(|s| !s.is_empty()).collect(),
-        };
         Ok(meta)
     }
 
     /// Parses a bare info dict (as fetched from peers with BEP 9).
     pub fn from_info_bytes(info_bytes: &[u8]) -> Result<Self, MetainfoError> {
         bencode_check::validate(info_bytes)?;
-        let info = decode_dict(info_bytes)?;
+        Self::from_validated_info(info_bytes)
+    }
 
+    /// Parses an info dict that passed [`bencode_check::validate`]: its
+    /// fields are read where they lie; unknown keys are skipped unread.
+    fn from_validated_info(info_bytes: &[u8]) -> Result<Self, MetainfoError> {
+        let (mut name, mut name_utf8) = (None, None);
+        let (mut piece_length, mut pieces, mut length, mut files) = (None, None, None, None);
+        let (mut private, mut file_tree) = (false, false);
+        for (key, value) in bencode_check::dict(info_bytes)? {
+            match key {
+                b"name" => name = text(&value),
+                b"name.utf-8" => name_utf8 = text(&value),
+                b"piece length" => {
+                    piece_length = Some(value.int().ok_or(MetainfoError::Field("piece length"))?)
+                }
+                b"pieces" => pieces = Some(value.bytes().ok_or(MetainfoError::Field("pieces"))?),
+                b"length" => length = Some(value),
+                b"files" => files = Some(value),
+                b"private" => private = value.int() == Some(1),
+                b"file tree" => file_tree = true,
+                _ => {}
+            }
+        }
         // Names and paths are made plain (never refused): what is indexed,
         // shown and written to disk is the same sanitised text.
-        let name = text(info.get(&b"name.utf-8"[..]))
-            .or_else(|| text(info.get(&b"name"[..])))
+        let name = name_utf8
+            .or(name)
             .map(|n| sanitize_component(&n))
             .ok_or(MetainfoError::Field("name"))?;
-
-        let piece_length = match info.get(&b"piece length"[..]) {
-            Some(Value::Int(n)) if *n > 0 && (*n as u64).is_power_of_two() => *n as u64,
-            Some(Value::Int(n)) => return Err(MetainfoError::PieceLength(*n)),
-            _ => return Err(MetainfoError::Field("piece length")),
+        let piece_length = match piece_length {
+            Some(n) if n > 0 && (n as u64).is_power_of_two() => n as u64,
+            Some(n) => return Err(MetainfoError::PieceLength(n)),
+            None => return Err(MetainfoError::Field("piece length")),
         };
-        let pieces = match info.get(&b"pieces"[..]) {
-            Some(Value::Bytes(b)) if b.len() % 20 == 0 => b.len() / 20,
+        let pieces = match pieces {
+            Some(b) if b.len() % 20 == 0 => b.len() / 20,
             _ => return Err(MetainfoError::Field("pieces")),
         };
-
-        let (files, single_file) = match (info.get(&b"length"[..]), info.get(&b"files"[..])) {
-            (Some(Value::Int(len)), _) => {
-                let length = u64::try_from(*len).map_err(|_| MetainfoError::SizeOverflow)?;
+        let (files, single_file) = match (length, files) {
+            (Some(len), _) => {
+                let len = match len {
+                    Item::Int(_) => len.int().ok_or(MetainfoError::SizeOverflow)?,
+                    _ => return Err(MetainfoError::Field("files")),
+                };
+                let length = u64::try_from(len).map_err(|_| MetainfoError::SizeOverflow)?;
                 let path = PathBuf::from(&name);
                 (vec![FileEntry { path, length }], true)
             }
-            (None, Some(Value::List(list))) => (parse_files(list)?, false),
-            (None, None) if info.contains_key(&b"file tree"[..]) => {
-                return Err(MetainfoError::V2Only)
-            }
+            (None, Some(Item::List(list))) => (parse_files(list)?, false),
+            (None, None) if file_tree => return Err(MetainfoError::V2Only),
             _ => return Err(MetainfoError::Field("files")),
         };
 
@@ -172,7 +198,7 @@ impl TorrentMeta {
             total_size,
             piece_length,
             piece_count: expected,
-            private: matches!(info.get(&b"private"[..]), Some(Value::Int(1))),
+            private,
             comment: None,
             created_by: None,
             creation_date: None,
@@ -198,56 +224,51 @@ impl TorrentMeta {
     }
 }
 
-fn parse_files(list: &[Value]) -> Result<Vec<FileEntry>, MetainfoError> {
-    if list.len() > MAX_FILES {
-        return Err(MetainfoError::TooManyFiles(list.len()));
+fn parse_files(list: Items<'_>) -> Result<Vec<FileEntry>, MetainfoError> {
+    let mut out = Vec::new();
+    for file in list {
+        if out.len() == MAX_FILES {
+            return Err(MetainfoError::TooManyFiles(MAX_FILES + 1));
+        }
+        let Some(entries) = file.dict() else {
+            return Err(MetainfoError::Field("files"));
+        };
+        let (mut length, mut path, mut path_utf8) = (None, None, None);
+        for (key, value) in entries {
+            match key {
+                b"length" => length = Some(value),
+                b"path" => path = Some(value),
+                b"path.utf-8" => path_utf8 = Some(value),
+                _ => {}
+            }
+        }
+        let length = match length {
+            Some(n @ Item::Int(_)) => {
+                let n = n.int().ok_or(MetainfoError::SizeOverflow)?;
+                u64::try_from(n).map_err(|_| MetainfoError::SizeOverflow)?
+            }
+            _ => return Err(MetainfoError::Field("length")),
+        };
+        let components = match path_utf8.or(path).as_ref().and_then(Item::list) {
+            Some(parts) => parts
+                .map(|p| text(&p).ok_or(MetainfoError::Field("path")))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => return Err(MetainfoError::Field("path")),
+        };
+        out.push(FileEntry {
+            path: sanitize_path_lossy(&components)?,
+            length,
+        });
     }
-    if list.is_empty() {
+    if out.is_empty() {
         return Err(MetainfoError::Field("files"));
     }
-    list.iter()
-        .map(|file| {
-            let Value::Dict(file) = file else {
-                return Err(MetainfoError::Field("files"));
-            };
-            let length = match file.get(&b"length"[..]) {
-                Some(Value::Int(n)) => {
-                    u64::try_from(*n).map_err(|_| MetainfoError::SizeOverflow)?
-                }
-                _ => return Err(MetainfoError::Field("length")),
-            };
-            let components = match file
-                .get(&b"path.utf-8"[..])
-                .or_else(|| file.get(&b"path"[..]))
-            {
-                Some(Value::List(parts)) => parts
-                    .iter()
-                    .map(|p| text(Some(p)).ok_or(MetainfoError::Field("path")))
-                    .collect::<Result<Vec<_>, _>>()?,
-                _ => return Err(MetainfoError::Field("path")),
-            };
-            Ok(FileEntry {
-                path: sanitize_path_lossy(&components)?,
-                length,
-            })
-        })
-        .collect()
-}
-
-fn decode_dict(bytes: &[u8]) -> Result<HashMap<Vec<u8>, Value>, MetainfoError> {
-    match serde_bencode::from_bytes::<Value>(bytes) {
-        Ok(Value::Dict(d)) => Ok(d),
-        Ok(_) => Err(BencodeError::NotADict.into()),
-        Err(e) => Err(MetainfoError::Decode(e.to_string())),
-    }
+    Ok(out)
 }
 
 /// A byte string as text; invalid UTF-8 (old torrents) is replaced, not rejected.
-fn text(v: Option<&Value>) -> Option<String> {
-    match v {
-        Some(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
-        _ => None,
-    }
+fn text(v: &Item<'_>) -> Option<String> {
+    v.bytes().map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
 /// Builds a `.torrent` around exact info dict bytes, with the given trackers
