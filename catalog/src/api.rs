@@ -171,7 +171,7 @@ async fn api_torrent(app: &State<App>, id: &str) -> Result<Json<ApiTorrent>, Api
             .links()
             .magnet(&hash, &meta.name, meta.total_size, &own),
         torrent_url: catalog.links().torrent(&hash),
-        category: Category::of_torrent(&meta),
+        category: Category::of_torrent(meta),
         files: meta
             .files
             .iter()

@@ -307,7 +307,7 @@ async fn by_id(app: &State<App>, lang: Lang, id: &str) -> Result<ById, PageError
             .as_ref()
             .map(|d| app.i18n.date(lang.index, d)),
         indexed,
-        category: Category::of_torrent(&meta).as_str().to_owned(),
+        category: Category::of_torrent(meta).as_str().to_owned(),
         comment: meta
             .comment
             .as_deref()
