@@ -15,14 +15,10 @@ if [ -z "${MAGNETAR:-}" ]; then
   MAGNETAR="$root/target/release/magnetar"
 fi
 mkdir -p "$work/data/preload"
-python3 - "$work/data/preload" > "$work/hashes" <<'PY'
+python3 - "$work/data/preload" "$root/bench" > "$work/hashes" <<'PY'
 import hashlib, os, sys
-def b(x):
-    if isinstance(x, int): return b"i%de" % x
-    if isinstance(x, str): x = x.encode()
-    if isinstance(x, bytes): return b"%d:%s" % (len(x), x)
-    if isinstance(x, list): return b"l" + b"".join(b(i) for i in x) + b"e"
-    return b"d" + b"".join(b(k) + b(v) for k, v in sorted(x.items())) + b"e"
+sys.path.insert(0, sys.argv[2])
+from gen_torrents import b  # the bencoder of the corpus generator
 def write(name, files):
     plen = 1 << 24
     total = sum(f["length"] for f in files)
