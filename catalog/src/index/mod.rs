@@ -105,6 +105,12 @@ pub struct Totals {
     pub categories: std::collections::BTreeMap<String, u64>,
 }
 
+/// Maps an I/O error on `path` to an [`IndexError`].
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IndexError {
+    let path = path.to_owned();
+    move |source| IndexError::Io { path, source }
+}
+
 /// A directory beside the index's (`index.new`, `index.old`).
 fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     let mut name = dir.file_name().unwrap_or_default().to_owned();
@@ -139,18 +145,14 @@ impl Generation {
 
     /// A new, empty index of this version in `dir` (which must not exist or be empty).
     fn create(dir: &Path, threads: usize) -> Result<Self, IndexError> {
-        let io = |source| IndexError::Io {
-            path: dir.to_owned(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
         let (schema, fields) = schema::build();
         let index = Index::create_in_dir(dir, schema)?;
         magnetar_shared::write_atomic(
             &dir.join(VERSION_FILE),
             schema::SCHEMA_VERSION.to_string().as_bytes(),
         )
-        .map_err(io)?;
+        .map_err(io(dir))?;
         Self::of(index, dir, fields, threads)
     }
 
@@ -204,10 +206,6 @@ impl CatalogIndex {
         let threads = match threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
-        };
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| IndexError::Io { path, source }
         };
         // Left by a rebuild or swap that was interrupted: started again.
         for leftover in [sibling(dir, "new"), sibling(dir, "old")] {
@@ -280,10 +278,6 @@ impl CatalogIndex {
     pub fn swap_in(&self, built: &Path) -> Result<Arc<Generation>, IndexError> {
         let dir = self.current().dir.clone();
         let old = sibling(&dir, "old");
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| IndexError::Io { path, source }
-        };
         std::fs::rename(&dir, &old).map_err(io(&dir))?;
         if let Err(e) = std::fs::rename(built, &dir) {
             let _ = std::fs::rename(&old, &dir);
