@@ -250,7 +250,10 @@ pub fn item(bytes: &[u8], start: usize) -> Result<(Item<'_>, usize), BencodeErro
                 if first == b'l' {
                     Item::List(Items(inner))
                 } else {
-                    Item::Dict(Entries(inner))
+                    Item::Dict(Entries {
+                        cursor: inner,
+                        raw: &bytes[start..end],
+                    })
                 },
                 end,
             ))
@@ -262,10 +265,18 @@ pub fn item(bytes: &[u8], start: usize) -> Result<(Item<'_>, usize), BencodeErro
     }
 }
 
-/// The whole input as a dictionary.
+/// Input that passed [`validate`] as the dictionary it holds. (It is one
+/// value, so a dictionary ends at its last byte: nothing is scanned here.
+/// Other input is not a panic: reading stops where it goes wrong.)
 pub fn dict(bytes: &[u8]) -> Result<Entries<'_>, BencodeError> {
-    match item(bytes, 0)? {
-        (Item::Dict(d), _) => Ok(d),
+    match bytes {
+        [b'd', .., b'e'] => Ok(Entries {
+            cursor: Cursor {
+                bytes: &bytes[..bytes.len() - 1],
+                pos: 1,
+            },
+            raw: bytes,
+        }),
         _ => Err(BencodeError::NotADict),
     }
 }
@@ -302,14 +313,25 @@ impl<'a> Iterator for Items<'a> {
 
 /// The entries of a dictionary, in order.
 #[derive(Debug, Clone)]
-pub struct Entries<'a>(Cursor<'a>);
+pub struct Entries<'a> {
+    cursor: Cursor<'a>,
+    /// The dictionary's whole encoding (`d` … `e`).
+    raw: &'a [u8],
+}
+
+impl<'a> Entries<'a> {
+    /// The dictionary's exact bytes (an info dict's are what is hashed).
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+}
 
 impl<'a> Iterator for Entries<'a> {
     type Item = (&'a [u8], Item<'a>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let key = self.0.next_item()?.bytes()?;
-        let value = self.0.next_item()?;
+        let key = self.cursor.next_item()?.bytes()?;
+        let value = self.cursor.next_item()?;
         Some((key, value))
     }
 }

@@ -88,18 +88,24 @@ impl TorrentMeta {
     /// Parses a complete `.torrent` file, in one pass over its bytes.
     pub fn from_torrent_bytes(bytes: &[u8]) -> Result<Self, MetainfoError> {
         bencode_check::validate(bytes)?;
-        let span = bencode_check::dict_value_span(bytes, b"info")?.ok_or(MetainfoError::NoInfo)?;
-        let mut meta = Self::from_validated_info(&bytes[span])?;
+        let mut info = None;
+        let (mut comment, mut created_by, mut creation_date, mut announce) =
+            (None, None, None, None);
+        let (mut announce_list, mut url_list) = (Vec::new(), Vec::new());
         for (key, value) in bencode_check::dict(bytes)? {
             match key {
-                b"comment" => meta.comment = text(&value),
-                b"created by" => meta.created_by = text(&value),
-                b"creation date" => {
-                    meta.creation_date = value.int().and_then(|s| DateTime::from_timestamp(s, 0))
+                // The first `info` counts; one that is not a dictionary is an error.
+                b"info" if info.is_none() => {
+                    info = Some(value.dict().ok_or(BencodeError::NotADict)?.raw())
                 }
-                b"announce" => meta.announce = text(&value).filter(|s| !s.is_empty()),
+                b"comment" => comment = text(&value),
+                b"created by" => created_by = text(&value),
+                b"creation date" => {
+                    creation_date = value.int().and_then(|s| DateTime::from_timestamp(s, 0))
+                }
+                b"announce" => announce = text(&value).filter(|s| !s.is_empty()),
                 b"announce-list" => {
-                    meta.announce_list = value
+                    announce_list = value
                         .list()
                         .into_iter()
                         .flatten()
@@ -110,7 +116,7 @@ impl TorrentMeta {
                         .collect()
                 }
                 b"url-list" => {
-                    meta.url_list = match value.list() {
+                    url_list = match value.list() {
                         Some(urls) => urls.filter_map(|u| text(&u)).collect(),
                         None => text(&value).into_iter().filter(|s| !s.is_empty()).collect(),
                     }
@@ -118,7 +124,16 @@ impl TorrentMeta {
                 _ => {}
             }
         }
-        Ok(meta)
+        let info = info.ok_or(MetainfoError::NoInfo)?;
+        Ok(Self {
+            comment,
+            created_by,
+            creation_date,
+            announce,
+            announce_list,
+            url_list,
+            ..Self::from_validated_info(info)?
+        })
     }
 
     /// Parses a bare info dict (as fetched from peers with BEP 9).
