@@ -17,14 +17,25 @@ async fn detail_page_shows_scraped_swarm_stats_and_sorts_by_seeders() {
 
     let dir = tempfile::tempdir().unwrap();
     let popular = add(dir.path(), "Popular", &[(&["p.txt"], 1)], None);
-    add(dir.path(), "Lonely", &[(&["l.txt"], 1)], None);
+    let crowded = add(dir.path(), "Crowded", &[(&["l.txt"], 1)], None);
     let mut c = TrackerClient::new(addr, std::time::Duration::from_secs(1)).unwrap();
+    // Popular: 1 seeder, 2 leechers. Crowded: no seeder, 3 leechers, so
+    // the seeders and leechers orders differ.
     for n in 0..3u8 {
         c.announce(
             popular,
             PeerId([n; 20]),
             5000 + u16::from(n),
             u64::from(n),
+            Event::Started,
+            0,
+        )
+        .unwrap();
+        c.announce(
+            crowded,
+            PeerId([n + 10; 20]),
+            5100 + u16::from(n),
+            1,
             Event::Started,
             0,
         )
@@ -58,11 +69,22 @@ async fn detail_page_shows_scraped_swarm_stats_and_sorts_by_seeders() {
         "{json}"
     );
 
-    // The background refresh writes counts into the index: sort by seeders.
-    eventually("seeders in the index", || async {
-        let (_, body) = get(&client, "/api/v1/search?sort=seeders").await;
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        v["results"][0]["name"] == "Popular" && v["results"][0]["seeders"] == 1
+    // The background refresh writes counts into the index: sort by seeders
+    // and by leechers. Before it does, both sorts fall back to the same
+    // index order, so only counts in the index make both orders hold.
+    let first = |sort: &'static str| {
+        let client = &client;
+        async move {
+            let (_, body) = get(client, &format!("/api/v1/search?sort={sort}")).await;
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            v["results"][0]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
+    eventually("seeders and leechers in the index", || async {
+        first("seeders").await == "Popular" && first("leechers").await == "Crowded"
     })
     .await;
     let (_, metrics) = get(&client, "/metrics").await;
