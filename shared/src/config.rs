@@ -28,6 +28,7 @@ pub struct Config {
     pub tracker: TrackerConfig,
     pub crawler: CrawlerConfig,
     pub catalog: CatalogConfig,
+    pub moderation: ModerationConfig,
 }
 
 impl Default for Config {
@@ -37,6 +38,7 @@ impl Default for Config {
             tracker: TrackerConfig::default(),
             crawler: CrawlerConfig::default(),
             catalog: CatalogConfig::default(),
+            moderation: ModerationConfig::default(),
         }
     }
 }
@@ -74,6 +76,11 @@ impl Config {
     /// The effective configuration as TOML.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot serialize: {e}\n"))
+    }
+
+    /// The denylist of the data directory (shared by the roles of a process).
+    pub fn moderation(&self) -> std::sync::Arc<crate::Moderation> {
+        crate::Moderation::for_data_dir(&self.data(), self.moderation.safe_mode)
     }
 
     /// The data directory's layout.
@@ -394,6 +401,16 @@ pub struct CatalogConfig {
     /// watcher missed a change (it is also re-armed when `preload/` is
     /// replaced by another directory).
     pub reconcile_every_secs: u64,
+    /// Search, feed and API requests per second one client may make (an
+    /// IPv6 client is its /64); more are answered 429 with Retry-After
+    /// (`magnetar_catalog_rate_limited_total`). 0 turns the limit off.
+    pub client_requests_per_sec: f64,
+    /// Requests a client may make at once before the rate applies.
+    pub client_burst: u32,
+    /// Reverse proxies (addresses or CIDR prefixes, e.g. `127.0.0.1`,
+    /// `fd00::/8`) whose `X-Forwarded-For` names the client; from any
+    /// other peer the header is ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for CatalogConfig {
@@ -425,8 +442,20 @@ impl Default for CatalogConfig {
             index_writer_bytes: 64 * 1024 * 1024,
             index_commit_every: 50_000,
             reconcile_every_secs: 600,
+            client_requests_per_sec: 10.0,
+            client_burst: 40,
+            trusted_proxies: Vec::new(),
         }
     }
+}
+
+/// `[moderation]`: what every role leaves out (see `data/denylist`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModerationConfig {
+    /// Also apply magnetar's shipped name rules for adult content
+    /// (`magnetar denylist --safe-mode-rules` prints them).
+    pub safe_mode: bool,
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 pub mod atomic;
 pub mod bencode_check;
 pub mod config;
+pub mod denylist;
 mod infohash;
 pub mod infohash_file;
 pub mod layout;
@@ -17,6 +18,7 @@ pub mod telemetry;
 
 pub use atomic::{write_atomic, write_atomic_with};
 pub use config::Config;
+pub use denylist::Moderation;
 pub use infohash::{InfoHash, InfoHashParseError};
 pub use layout::{DataDir, PreloadDir, PreloadEntry};
 pub use metainfo::{FileEntry, MetainfoError, TorrentMeta};

@@ -123,7 +123,12 @@ pub(crate) fn dump(shared: &Shared, path: &Path, force: bool) -> Result<Option<u
     if !force && generation == last && path.exists() {
         return Ok(None);
     }
-    let entries = shared.swarms.snapshot_seen();
+    let mut entries = shared.swarms.snapshot_seen();
+    // Denied hashes never reach the dump, even before housekeeping forgets them.
+    let denied = shared.moderation.current();
+    if denied.hash_count() > 0 {
+        entries.retain(|(h, _)| !denied.denies_hash(h));
+    }
     let io = |e| Error::Dump(InfoHashFileError::io(path, e));
     if path.exists() {
         // A hard link is atomic and copies nothing.
@@ -168,6 +173,25 @@ pub(crate) struct Housekeeping {
 }
 
 impl Housekeeping {
+    /// When the denylist changed (or at start), forgets the swarms and
+    /// recorded hashes it names, so they leave the next dump too.
+    fn forget_denied(&self, seen: &mut Option<u64>) {
+        let moderation = &self.shared.moderation;
+        let generation = moderation.generation();
+        if *seen == Some(generation) {
+            return;
+        }
+        *seen = Some(generation);
+        let list = moderation.current();
+        if list.hash_count() == 0 {
+            return;
+        }
+        let n = self.shared.swarms.forget(|h| list.denies_hash(h));
+        if n > 0 {
+            tracing::info!(hashes = n, "forgot the info-hashes the denylist names");
+        }
+    }
+
     pub(crate) fn run(self) -> Result<(), Error> {
         let every = |secs: u64| Duration::from_secs(secs.max(1));
         let (mut last_clean, mut last_dump, mut last_stats, mut last_full) = (
@@ -177,7 +201,9 @@ impl Housekeeping {
             Instant::now(),
         );
         let retention = u32::try_from(self.config.retention).unwrap_or(u32::MAX);
+        let mut moderated = None;
         while !self.shutdown.is_cancelled() {
+            self.forget_denied(&mut moderated);
             std::thread::sleep(TICK);
             if last_clean.elapsed() >= every(self.config.cleaning_interval) {
                 last_clean = Instant::now();

@@ -365,6 +365,10 @@ fn announce(params: &Params, client: IpAddr, shared: &Shared) -> Result<Vec<u8>,
     if !shared.access.allows(&info_hash) {
         return Err("info-hash not allowed");
     }
+    if shared.moderation.denies_hash(&info_hash) {
+        shared.stats.blocked.fetch_add(1, Relaxed);
+        return Err(crate::BLOCKED);
+    }
     let numwant = usize::try_from(req.num_want)
         .ok()
         .filter(|n| *n > 0)
@@ -453,7 +457,11 @@ fn scrape(params: &Params, shared: &Shared) -> Result<Vec<u8>, &'static str> {
     sorted.sort_unstable();
     sorted.dedup();
     for h in sorted {
-        let c = shared.swarms.scrape(&h);
+        let c = if shared.moderation.denies_hash(&h) {
+            crate::SwarmCounts::default()
+        } else {
+            shared.swarms.scrape(&h)
+        };
         out.extend_from_slice(b"20:");
         out.extend_from_slice(&h.0);
         out.extend_from_slice(

@@ -94,12 +94,17 @@ impl Clock {
     }
 }
 
+/// The error an announce of a denied info-hash gets (UDP and HTTP).
+pub(crate) const BLOCKED: &str = "info-hash blocked on this tracker";
+
 /// State shared by workers, housekeeping and in-process readers.
 pub struct Shared {
     pub(crate) swarms: Swarms,
     /// Request, reply and swarm counters (Prometheus text via `snapshot()`).
     pub stats: Stats,
     pub(crate) access: AccessList,
+    /// `data/denylist`: hashes refused and forgotten.
+    pub(crate) moderation: Arc<magnetar_shared::Moderation>,
     validator: ConnectionValidator,
     clock: Clock,
     /// Generation of the recorded set at the last dump (skip if unchanged).
@@ -183,6 +188,7 @@ impl RunningTracker {
             ),
             stats: Stats::default(),
             access,
+            moderation: config.moderation(),
             validator: ConnectionValidator::new(),
             clock: Clock::new(),
             dumped_generation: AtomicU64::new(u64::MAX),

@@ -87,6 +87,7 @@ pub struct StatsSnapshot {
     /// source, peers per source, global peer budget.
     pub refused: [u64; 4],
     pub denied: u64,
+    pub blocked: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub torrents: u64,
@@ -111,6 +112,8 @@ pub struct Stats {
     pub hashes_evicted: AtomicU64,
     pub hashes_refused: AtomicU64,
     pub sources: AtomicUsize,
+    /// Announces refused because `data/denylist` names the hash (UDP and HTTP).
+    pub blocked: AtomicU64,
     /// Counters of the HTTP tracker.
     pub http: crate::http::HttpStats,
 }
@@ -133,6 +136,7 @@ impl Stats {
             hashes_evicted: self.hashes_evicted.load(Relaxed),
             hashes_refused: self.hashes_refused.load(Relaxed),
             sources: self.sources.load(Relaxed) as u64,
+            blocked: self.blocked.load(Relaxed),
             http: [
                 self.http.announces.load(Relaxed),
                 self.http.scrapes.load(Relaxed),
@@ -240,6 +244,11 @@ impl StatsSnapshot {
                 "magnetar_tracker_denied_total",
                 self.denied,
                 "Announces refused by the access list.",
+            ),
+            (
+                "magnetar_tracker_blocked_total",
+                self.blocked,
+                "Announces refused because data/denylist names the info-hash.",
             ),
             (
                 "magnetar_tracker_bytes_received_total",

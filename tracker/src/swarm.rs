@@ -200,6 +200,36 @@ impl Swarms {
         loaded
     }
 
+    /// Forgets every torrent and recorded hash that `denied` names (the
+    /// denylist changed): their peers are released and the hashes leave
+    /// the next `infohash.bin`. Returns how many hashes went.
+    pub fn forget(&self, denied: impl Fn(&InfoHash) -> bool) -> usize {
+        let mut forgotten = 0;
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock();
+            let mut released = Vec::new();
+            shard.torrents.retain(|h, t| {
+                let go = denied(h);
+                if go {
+                    released.extend(t.peers.drain(..).map(|(_, p)| p));
+                }
+                !go
+            });
+            for p in &released {
+                self.release_peer(p);
+            }
+            let before = shard.seen.len();
+            shard.seen.retain(|h, _| !denied(h));
+            let gone = before - shard.seen.len();
+            if gone > 0 {
+                self.seen.fetch_sub(gone, Ordering::Relaxed);
+                self.generation.fetch_add(1, Ordering::Relaxed);
+            }
+            forgotten += gone;
+        }
+        forgotten
+    }
+
     /// Records (or refreshes) a hash that was announced.
     fn record(&self, shard: &mut Shard, hash: InfoHash, now: u32) {
         if let Some(last) = shard.seen.get_mut(&hash) {

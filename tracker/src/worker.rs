@@ -157,6 +157,10 @@ impl Worker {
                     self.stats.denied.fetch_add(1, Ordering::Relaxed);
                     return self.error(out, req.transaction_id, "info-hash not allowed", MAX_REPLY);
                 }
+                if shared.moderation.denies_hash(&req.info_hash) {
+                    shared.stats.blocked.fetch_add(1, Ordering::Relaxed);
+                    return self.error(out, req.transaction_id, crate::BLOCKED, MAX_REPLY);
+                }
                 let entry = if v6 { 18 } else { 6 };
                 let fit = (MAX_REPLY - protocol::ANNOUNCE_HEADER_LEN) / entry;
                 let wanted = usize::try_from(req.num_want)
@@ -208,7 +212,11 @@ impl Worker {
                     let Some(hash) = magnetar_shared::InfoHash::from_slice(chunk) else {
                         break;
                     };
-                    let c = shared.swarms.scrape(&hash);
+                    let c = if shared.moderation.denies_hash(&hash) {
+                        crate::SwarmCounts::default()
+                    } else {
+                        shared.swarms.scrape(&hash)
+                    };
                     w.u32(c.seeders);
                     w.u32(c.completed);
                     w.u32(c.leechers);

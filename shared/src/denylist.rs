@@ -1,0 +1,735 @@
+//! Moderation: `data/denylist`, the one list of what an instance does not
+//! track, crawl or show, read by all three roles.
+//!
+//! One entry per line, `#` starts a comment line:
+//!
+//! ```text
+//! # a takedown request of 2026-11-02
+//! 0123456789abcdef0123456789abcdef01234567 DMCA notice 42
+//! magnet:?xt=urn:btih:AEBAGBAFAYDQQCIKBMGA2DQPCAIREEYU&dn=x spam
+//! name: some words
+//! name: /regular\s+expression/
+//! ```
+//!
+//! A hash line is a 40-hex or 32-base32 info-hash, or a magnet link, and
+//! optionally a reason after it (shown on the "removed" page). A `name:`
+//! line is a case-insensitive rule matched against torrent names and file
+//! paths: plain words match as whole words in that order (anything that is
+//! not a letter or digit may separate them: `some.words`, `Some_Words`), a
+//! pattern between slashes is a regular expression. With `safe_mode` on, a
+//! shipped list of name rules for adult content applies as well.
+//!
+//! [`Moderation`] keeps the list loaded, reloads it when the file changes
+//! (file watcher) and on SIGHUP, and is shared by every role of a process.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use ahash::{AHashMap, AHashSet};
+use parking_lot::{Mutex, RwLock};
+
+use crate::layout::DataDir;
+use crate::InfoHash;
+
+/// The file name of the denylist in the data directory.
+pub const FILE_NAME: &str = "denylist";
+/// Most name rules (beyond, lines are reported and skipped).
+pub const MAX_NAME_RULES: usize = 10_000;
+/// Most bytes of compiled name rules.
+const REGEX_SIZE_LIMIT: usize = 64 << 20;
+/// Largest denylist file read (a million entries with reasons fit easily).
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
+/// Longest reason kept (longer ones are cut at a character boundary).
+const MAX_REASON: usize = 500;
+/// Longest name rule.
+const MAX_RULE: usize = 1_000;
+
+/// The name rules shipped for `safe_mode` (adult content), in denylist syntax.
+pub const SAFE_MODE_RULES: &str = include_str!("safe_mode.denylist");
+
+/// One parsed line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A denied info-hash, with the reason given, if any.
+    Hash(InfoHash, Option<String>),
+    /// A name rule as written after `name:`.
+    Name(String),
+}
+
+/// Why a line was not understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct LineError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Parses one non-comment line.
+pub fn parse_line(line: &str) -> Result<Option<Entry>, String> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    if let Some(rule) = strip_prefix_ci(line, "name:") {
+        let rule = rule.trim();
+        if rule.is_empty() {
+            return Err("a name rule needs a pattern after `name:`".into());
+        }
+        rule_regex(rule)?;
+        return Ok(Some(Entry::Name(rule.to_owned())));
+    }
+    let (first, rest) = line
+        .split_once(char::is_whitespace)
+        .map_or((line, ""), |(a, b)| (a, b.trim()));
+    let hash = parse_target(first)?;
+    let reason = (!rest.is_empty()).then(|| cut(rest, MAX_REASON).to_owned());
+    Ok(Some(Entry::Hash(hash, reason)))
+}
+
+/// An info-hash given as 40 hex, 32 base32 or a magnet link.
+pub fn parse_target(s: &str) -> Result<InfoHash, String> {
+    let s = s.trim();
+    if let Some(query) = strip_prefix_ci(s, "magnet:?") {
+        for param in query.split('&') {
+            let Some(xt) = strip_prefix_ci(param, "xt=") else {
+                continue;
+            };
+            let xt = xt.replace("%3A", ":").replace("%3a", ":");
+            if let Some(h) = strip_prefix_ci(&xt, "urn:btih:") {
+                return h
+                    .parse()
+                    .map_err(|e| format!("the magnet link's info-hash `{h}`: {e}"));
+            }
+        }
+        return Err("the magnet link has no `xt=urn:btih:` info-hash".into());
+    }
+    s.parse().map_err(|e| {
+        format!(
+            "`{}` is not an info-hash (40 hex or 32 base32 characters) nor a magnet link: {e}",
+            cut(s, 60)
+        )
+    })
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Han, kana and Hangul: scripts written without spaces, where a rule's
+/// word is matched anywhere, not only between separators.
+fn unspaced(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF
+        | 0xF900..=0xFAFF | 0x20000..=0x2FFFF)
+}
+
+/// The regular expression of one rule (case-insensitive).
+pub fn rule_regex(rule: &str) -> Result<String, String> {
+    if rule.len() > MAX_RULE {
+        return Err(format!("a name rule is at most {MAX_RULE} bytes"));
+    }
+    let body = if let Some(inner) = rule
+        .strip_prefix('/')
+        .and_then(|r| r.strip_suffix('/'))
+        .filter(|r| !r.is_empty())
+    {
+        inner.to_owned()
+    } else {
+        let words: Vec<&str> = rule
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        if words.is_empty() {
+            regex::escape(rule)
+        } else {
+            let sep = r"[^\p{L}\p{N}]";
+            let mut body = String::new();
+            if !words[0].starts_with(unspaced) {
+                let _ = write!(body, "(?:^|{sep})");
+            }
+            let joined: Vec<String> = words.iter().map(|w| regex::escape(w)).collect();
+            body.push_str(&joined.join(&format!("{sep}+")));
+            if !words[words.len() - 1].ends_with(unspaced) {
+                let _ = write!(body, "(?:{sep}|$)");
+            }
+            body
+        }
+    };
+    let full = format!("(?i:{body})");
+    regex::RegexBuilder::new(&full)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| format!("bad name rule `{}`: {e}", cut(rule, 80)))?;
+    Ok(full)
+}
+
+/// A parsed denylist.
+#[derive(Default)]
+pub struct Denylist {
+    hashes: AHashSet<InfoHash>,
+    /// Reasons, for the hashes that have one.
+    reasons: AHashMap<InfoHash, Box<str>>,
+    /// The name rules as written, in the order of `names`' patterns.
+    rules: Vec<String>,
+    names: Option<regex::RegexSet>,
+}
+
+impl std::fmt::Debug for Denylist {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Denylist")
+            .field("hashes", &self.hashes.len())
+            .field("rules", &self.rules)
+            .finish()
+    }
+}
+
+impl Denylist {
+    /// Parses a denylist (plus the safe-mode rules when asked); lines that
+    /// cannot be used are returned beside it, the rest applies.
+    pub fn parse(text: &str, safe_mode: bool) -> (Self, Vec<LineError>) {
+        let mut list = Denylist::default();
+        let mut errors = Vec::new();
+        let mut patterns = Vec::new();
+        let safe = if safe_mode { SAFE_MODE_RULES } else { "" };
+        // Safe-mode rules are numbered after the file's lines in errors.
+        for (n, line) in text.lines().chain(safe.lines()).enumerate() {
+            match parse_line(line) {
+                Ok(None) => {}
+                Ok(Some(Entry::Hash(h, reason))) => {
+                    list.hashes.insert(h);
+                    if let Some(r) = reason {
+                        list.reasons.insert(h, r.into_boxed_str());
+                    }
+                }
+                Ok(Some(Entry::Name(rule))) => {
+                    if list.rules.len() >= MAX_NAME_RULES {
+                        errors.push(LineError {
+                            line: n + 1,
+                            message: format!("more than {MAX_NAME_RULES} name rules"),
+                        });
+                        continue;
+                    }
+                    if list.rules.contains(&rule) {
+                        continue;
+                    }
+                    // Checked by parse_line.
+                    if let Ok(re) = rule_regex(&rule) {
+                        patterns.push(re);
+                        list.rules.push(rule);
+                    }
+                }
+                Err(message) => errors.push(LineError {
+                    line: n + 1,
+                    message,
+                }),
+            }
+        }
+        if !patterns.is_empty() {
+            match regex::RegexSetBuilder::new(&patterns)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+            {
+                Ok(set) => list.names = Some(set),
+                Err(e) => {
+                    errors.push(LineError {
+                        line: 0,
+                        message: format!("the name rules together are too large: {e}"),
+                    });
+                    list.rules.clear();
+                }
+            }
+        }
+        (list, errors)
+    }
+
+    /// Whether this info-hash is denied.
+    pub fn denies_hash(&self, hash: &InfoHash) -> bool {
+        !self.hashes.is_empty() && self.hashes.contains(hash)
+    }
+
+    /// The reason given for a denied hash.
+    pub fn reason(&self, hash: &InfoHash) -> Option<&str> {
+        self.reasons.get(hash).map(|r| &**r)
+    }
+
+    /// The first name rule that matches `text`, as written.
+    pub fn name_rule_for(&self, text: &str) -> Option<&str> {
+        let set = self.names.as_ref()?;
+        let first = set.matches(text).into_iter().next()?;
+        self.rules.get(first).map(String::as_str)
+    }
+
+    /// The first name rule matching the name or any of the paths.
+    pub fn torrent_rule<'a, I>(&self, name: &str, paths: I) -> Option<&str>
+    where
+        I: IntoIterator<Item = &'a str>,
+    {
+        let set = self.names.as_ref()?;
+        if set.is_match(name) {
+            return self.name_rule_for(name);
+        }
+        paths
+            .into_iter()
+            .find(|p| set.is_match(p))
+            .and_then(|p| self.name_rule_for(p))
+    }
+
+    /// Denied hashes.
+    pub fn hashes(&self) -> impl Iterator<Item = &InfoHash> {
+        self.hashes.iter()
+    }
+
+    /// How many hashes are denied.
+    pub fn hash_count(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// The name rules as written.
+    pub fn rules(&self) -> &[String] {
+        &self.rules
+    }
+
+    /// Whether nothing is denied.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty() && self.rules.is_empty()
+    }
+}
+
+thread_local! {
+    /// The list a thread last read, per handle: a lookup reads the handle's
+    /// generation (a shared, read-mostly word) and takes no lock unless the
+    /// list changed.
+    static CACHED: RefCell<Option<(usize, u64, Arc<Denylist>)>> = const { RefCell::new(None) };
+}
+
+/// A loaded denylist, reloaded when its file changes or on SIGHUP.
+pub struct Moderation {
+    path: PathBuf,
+    safe_mode: bool,
+    current: RwLock<Arc<Denylist>>,
+    /// Bumped on every reload that changed the list.
+    generation: AtomicU64,
+    /// The file's content at the last load (a reload with the same is a no-op).
+    loaded: Mutex<Option<Vec<u8>>>,
+    _watcher: Mutex<Option<notify::RecommendedWatcher>>,
+}
+
+impl std::fmt::Debug for Moderation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Moderation")
+            .field("path", &self.path)
+            .field("safe_mode", &self.safe_mode)
+            .finish()
+    }
+}
+
+type Registry = Mutex<HashMap<(PathBuf, bool), Weak<Moderation>>>;
+
+fn registry() -> &'static Registry {
+    static REGISTRY: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+    REGISTRY.get_or_init(Registry::default)
+}
+
+impl Moderation {
+    /// The denylist of a data directory: one per process and directory
+    /// (the roles of `up` share it), loaded now and watched from here on.
+    pub fn for_data_dir(data: &DataDir, safe_mode: bool) -> Arc<Self> {
+        let path = data.root().join(FILE_NAME);
+        let key = (path.clone(), safe_mode);
+        let mut reg = registry().lock();
+        reg.retain(|_, m| m.strong_count() > 0);
+        if let Some(m) = reg.get(&key).and_then(Weak::upgrade) {
+            return m;
+        }
+        let m = Arc::new(Self::unwatched(path, safe_mode));
+        m.watch();
+        reg.insert(key, Arc::downgrade(&m));
+        m
+    }
+
+    /// A list read from `path` now, reloaded only by [`Moderation::reload`].
+    pub fn unwatched(path: PathBuf, safe_mode: bool) -> Self {
+        let m = Self {
+            path,
+            safe_mode,
+            current: RwLock::new(Arc::new(Denylist::default())),
+            generation: AtomicU64::new(0),
+            loaded: Mutex::new(None),
+            _watcher: Mutex::new(None),
+        };
+        if let Err(e) = m.reload() {
+            tracing::warn!(path = %m.path.display(), "cannot read the denylist: {e}");
+        }
+        m
+    }
+
+    /// The file read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Changes each time the list does.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The list in force.
+    pub fn current(&self) -> Arc<Denylist> {
+        self.current.read().clone()
+    }
+
+    /// Whether `hash` is denied: no lock, and one shared read when the list
+    /// has not changed since this thread last looked.
+    pub fn denies_hash(&self, hash: &InfoHash) -> bool {
+        self.with_current(|l| l.denies_hash(hash))
+    }
+
+    /// Runs `f` on the list in force, cached per thread.
+    pub fn with_current<R>(&self, f: impl FnOnce(&Denylist) -> R) -> R {
+        let me = self as *const Self as usize;
+        let generation = self.generation();
+        CACHED.with(|cell| {
+            let mut cached = cell.borrow_mut();
+            match &*cached {
+                Some((id, g, list)) if *id == me && *g == generation => f(list),
+                _ => {
+                    let list = self.current();
+                    let out = f(&list);
+                    *cached = Some((me, generation, list));
+                    out
+                }
+            }
+        })
+    }
+
+    /// Re-reads the file (a missing file is an empty list); on a read error
+    /// the list in force stays. Returns whether the list changed.
+    pub fn reload(&self) -> io::Result<bool> {
+        let bytes = match read_bounded(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let mut loaded = self.loaded.lock();
+        if loaded.as_deref() == Some(bytes.as_slice()) {
+            return Ok(false);
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let (list, errors) = Denylist::parse(&text, self.safe_mode);
+        for e in &errors {
+            tracing::warn!(path = %self.path.display(), "denylist: {e}");
+        }
+        tracing::info!(
+            path = %self.path.display(),
+            hashes = list.hash_count(),
+            name_rules = list.rules().len(),
+            "denylist loaded"
+        );
+        *self.current.write() = Arc::new(list);
+        *loaded = Some(bytes);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(true)
+    }
+
+    /// Starts the file watcher and, inside a Tokio runtime, the SIGHUP
+    /// handler; both stop when the last handle is dropped.
+    fn watch(self: &Arc<Self>) {
+        use notify::{RecursiveMode, Watcher};
+        let weak = Arc::downgrade(self);
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let relevant = match &event {
+                Ok(ev) if ev.kind.is_access() => false,
+                Ok(ev) => {
+                    ev.need_rescan()
+                        || ev
+                            .paths
+                            .iter()
+                            .any(|p| p.file_name().is_some_and(|n| n == FILE_NAME))
+                }
+                Err(_) => true,
+            };
+            if let (true, Some(m)) = (relevant, weak.upgrade()) {
+                if let Err(e) = m.reload() {
+                    tracing::warn!(path = %m.path.display(), "denylist reload failed: {e}");
+                }
+            }
+        });
+        let dir = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_owned();
+        match watcher {
+            Ok(mut w) => {
+                let _ = std::fs::create_dir_all(&dir);
+                match w.watch(&dir, RecursiveMode::NonRecursive) {
+                    Ok(()) => *self._watcher.lock() = Some(w),
+                    Err(e) => tracing::warn!(
+                        "cannot watch {} for denylist changes (SIGHUP reloads it): {e}",
+                        dir.display()
+                    ),
+                }
+            }
+            Err(e) => tracing::warn!("cannot watch the denylist (SIGHUP reloads it): {e}"),
+        }
+        #[cfg(unix)]
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let weak = Arc::downgrade(self);
+            rt.spawn(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                    return;
+                };
+                while hup.recv().await.is_some() {
+                    let Some(m) = weak.upgrade() else { return };
+                    tracing::info!("SIGHUP: reloading the denylist");
+                    if let Err(e) = m.reload() {
+                        tracing::warn!(path = %m.path.display(), "denylist reload failed: {e}");
+                    }
+                }
+            });
+        }
+    }
+}
+
+fn read_bounded(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {} MiB", MAX_FILE_BYTES >> 20),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// What [`edit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edit {
+    Added,
+    /// The entry was there already (its reason is updated when one is given).
+    AlreadyThere,
+    Removed,
+    NotThere,
+}
+
+/// Adds or removes entries of the denylist file, atomically and under an
+/// exclusive lock (two `magnetar block` at once both land): `add` appends
+/// (or updates the reason of) a hash or name rule, `remove` drops every
+/// line of that hash or rule. Comments and other lines are kept as written.
+pub fn edit(path: &Path, change: &Entry, remove: bool) -> io::Result<Edit> {
+    let _lock = FileLock::exclusive(&path.with_file_name(format!(".{FILE_NAME}.lock")))?;
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    let same = |line: &str| -> bool {
+        match (parse_line(line), change) {
+            (Ok(Some(Entry::Hash(h, _))), Entry::Hash(want, _)) => h == *want,
+            (Ok(Some(Entry::Name(r))), Entry::Name(want)) => r == *want,
+            _ => false,
+        }
+    };
+    let mut out = String::with_capacity(text.len() + 100);
+    let mut found = false;
+    for line in text.lines() {
+        if same(line) {
+            if remove || found {
+                found = true;
+                continue;
+            }
+            found = true;
+            match change {
+                Entry::Hash(h, Some(reason)) => {
+                    let _ = writeln!(out, "{h} {reason}");
+                }
+                _ => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let result = match (remove, found) {
+        (true, true) => Edit::Removed,
+        (true, false) => return Ok(Edit::NotThere),
+        (false, true) => Edit::AlreadyThere,
+        (false, false) => {
+            match change {
+                Entry::Hash(h, Some(reason)) => writeln!(out, "{h} {reason}"),
+                Entry::Hash(h, None) => writeln!(out, "{h}"),
+                Entry::Name(rule) => writeln!(out, "name: {rule}"),
+            }
+            .map_err(io::Error::other)?;
+            Edit::Added
+        }
+    };
+    if out != text {
+        crate::write_atomic(path, out.as_bytes())?;
+    }
+    Ok(result)
+}
+
+/// An exclusive advisory lock on a file, released on drop.
+struct FileLock(std::fs::File);
+
+impl FileLock {
+    fn exclusive(path: &Path) -> io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?;
+        file.lock()?;
+        Ok(Self(file))
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn hashes_magnets_reasons_and_bad_lines() {
+        let b = InfoHash([0xbb; 20]);
+        let text = format!(
+            "# comment\n\n{A} DMCA notice 42\nmagnet:?dn=x&xt=urn:btih:{} \n{}\nnot-a-hash because\nname:\n",
+            b.to_base32(),
+            "c".repeat(40).to_uppercase(),
+        );
+        let (list, errors) = Denylist::parse(&text, false);
+        let a: InfoHash = A.parse().unwrap();
+        assert!(list.denies_hash(&a) && list.denies_hash(&b));
+        assert!(list.denies_hash(&InfoHash([0xcc; 20])));
+        assert!(!list.denies_hash(&InfoHash([0xdd; 20])));
+        assert_eq!(list.reason(&a), Some("DMCA notice 42"));
+        assert_eq!(list.reason(&b), None);
+        assert_eq!(
+            errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+            [6, 7],
+            "{errors:?}"
+        );
+        assert!(errors[0].message.contains("not an info-hash"));
+        assert!(parse_target("magnet:?dn=nohash").is_err());
+    }
+
+    #[test]
+    fn plain_rules_match_whole_words_in_order_and_regex_rules_as_written() {
+        let (list, errors) =
+            Denylist::parse("name: bad words\nname: /^spam[0-9]+$/\nname: 成人\n", false);
+        assert!(errors.is_empty(), "{errors:?}");
+        // Whole words, any separator, any case.
+        assert_eq!(list.name_rule_for("Some.BAD.Words.2024"), Some("bad words"));
+        assert_eq!(list.name_rule_for("x_bad_words_y"), Some("bad words"));
+        assert_eq!(list.name_rule_for("bad words"), Some("bad words"));
+        assert_eq!(list.name_rule_for("badwords"), None);
+        assert_eq!(list.name_rule_for("words bad"), None);
+        assert_eq!(list.name_rule_for("badder words"), None);
+        // A regular expression as written, case-insensitive.
+        assert_eq!(list.name_rule_for("SPAM42"), Some("/^spam[0-9]+$/"));
+        assert_eq!(list.name_rule_for("a spam42"), None);
+        // Unspaced scripts match inside a longer word.
+        assert_eq!(list.name_rule_for("成人映画"), Some("成人"));
+        // Paths count as well as the name.
+        assert_eq!(
+            list.torrent_rule("Fine", ["ok.txt", "dir/bad-words.txt"]),
+            Some("bad words")
+        );
+        assert_eq!(list.torrent_rule("Fine", ["ok.txt"]), None);
+        assert!(Denylist::parse("name: /(/\n", false).1[0]
+            .message
+            .contains("bad name rule"));
+    }
+
+    #[test]
+    fn safe_mode_adds_the_shipped_rules() {
+        let name = "Some.XXX.Movie.1080p";
+        assert_eq!(Denylist::parse("", false).0.name_rule_for(name), None);
+        let (safe, errors) = Denylist::parse("", true);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(safe.name_rule_for(name).is_some());
+        assert_eq!(safe.name_rule_for("Ubuntu 24.04 desktop amd64"), None);
+    }
+
+    #[test]
+    fn edits_are_idempotent_and_keep_other_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, "# keep me\nname: old\n").unwrap();
+        let a: InfoHash = A.parse().unwrap();
+        let add = Entry::Hash(a, Some("takedown".into()));
+        assert_eq!(edit(&path, &add, false).unwrap(), Edit::Added);
+        assert_eq!(edit(&path, &add, false).unwrap(), Edit::AlreadyThere);
+        let rule = Entry::Name("new words".into());
+        assert_eq!(edit(&path, &rule, false).unwrap(), Edit::Added);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            format!("# keep me\nname: old\n{A} takedown\nname: new words\n")
+        );
+        assert_eq!(
+            edit(&path, &Entry::Hash(a, None), true).unwrap(),
+            Edit::Removed
+        );
+        assert_eq!(
+            edit(&path, &Entry::Hash(a, None), true).unwrap(),
+            Edit::NotThere
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "# keep me\nname: old\nname: new words\n"
+        );
+    }
+
+    #[test]
+    fn a_reload_swaps_the_list_and_a_missing_file_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let m = Moderation::unwatched(path.clone(), false);
+        let a: InfoHash = A.parse().unwrap();
+        assert!(!m.denies_hash(&a));
+        let g = m.generation();
+        std::fs::write(&path, format!("{A}\n")).unwrap();
+        assert!(m.reload().unwrap());
+        assert!(m.generation() > g);
+        assert!(m.denies_hash(&a), "the per-thread cache follows the change");
+        assert!(!m.reload().unwrap(), "same content: no change");
+        std::fs::remove_file(&path).unwrap();
+        assert!(m.reload().unwrap());
+        assert!(!m.denies_hash(&a));
+    }
+}
