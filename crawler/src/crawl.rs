@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use librqbit::Session;
 use magnetar_shared::config::CrawlerConfig;
 use magnetar_shared::{DataDir, InfoHash, PreloadDir, Shutdown};
-use tokio::task::{Id, JoinError, JoinSet};
+use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
 
 use crate::backoff::Backoff;
 use crate::pipeline::{self, Job};
@@ -57,8 +57,14 @@ pub(crate) struct Crawler {
     queue: BinaryHeap<Reverse<(i64, InfoHash)>>,
     /// Resolves running, by task id, so a task that panics still frees its hash.
     in_flight: HashMap<Id, InfoHash>,
-    /// The same hashes, for lookups by hash.
-    in_flight_hashes: HashSet<InfoHash>,
+    /// The same hashes, for lookups by hash, with a handle to stop them.
+    in_flight_hashes: HashMap<InfoHash, AbortHandle>,
+    /// `data/denylist`, and the generation of it last applied to the queue.
+    moderation: Arc<magnetar_shared::Moderation>,
+    moderated: (u64, Arc<magnetar_shared::denylist::Denylist>),
+    /// Hashes whose metadata a name rule matched (tried again when the
+    /// rules change).
+    left_out: HashSet<InfoHash>,
     /// The resolve tasks; aborted on shutdown.
     tasks: JoinSet<Outcome>,
     /// Progress counters shared with metrics and `status.json`.
@@ -78,6 +84,7 @@ impl Crawler {
     pub(crate) async fn new(
         config: CrawlerConfig,
         data: DataDir,
+        moderation: Arc<magnetar_shared::Moderation>,
         options: Options,
     ) -> Result<Self, Error> {
         let preload = data.preload();
@@ -134,6 +141,7 @@ impl Crawler {
             preload_config: config.preload.clone(),
             preload_budget: PreloadBudget::new(config.preload.max_total_bytes, preloaded),
             counters: counters.clone(),
+            moderation: moderation.clone(),
         });
         let resolved = counters.resolved.load(Relaxed);
         Ok(Self {
@@ -150,7 +158,10 @@ impl Crawler {
             done,
             queue: BinaryHeap::new(),
             in_flight: HashMap::new(),
-            in_flight_hashes: HashSet::new(),
+            in_flight_hashes: HashMap::new(),
+            moderated: (moderation.generation(), moderation.current()),
+            left_out: HashSet::new(),
+            moderation,
             tasks: JoinSet::new(),
             counters,
             options,
@@ -178,6 +189,7 @@ impl Crawler {
             "crawler started"
         );
         loop {
+            self.apply_denylist();
             if self.refresh_due
                 || self.last_refresh.elapsed()
                     >= Duration::from_secs(self.config.poll_interval.max(1))
@@ -229,8 +241,13 @@ impl Crawler {
         };
         self.counters.source_reads.fetch_add(1, Relaxed);
         self.counters.source_errors.fetch_add(failed, Relaxed);
+        let denied = self.moderation.current();
         for h in known.difference(&self.known) {
-            if self.done.contains(h) || self.in_flight_hashes.contains(h) {
+            if self.done.contains(h) || self.in_flight_hashes.contains_key(h) {
+                continue;
+            }
+            if denied.denies_hash(h) {
+                self.counters.denied.fetch_add(1, Relaxed);
                 continue;
             }
             match self.backoff.get(h) {
@@ -260,8 +277,12 @@ impl Crawler {
             let Reverse((_, h)) = self.queue.pop()?;
             if !self.known.contains(&h)
                 || self.done.contains(&h)
-                || self.in_flight_hashes.contains(&h)
+                || self.in_flight_hashes.contains_key(&h)
             {
+                continue;
+            }
+            if self.moderation.denies_hash(&h) {
+                self.counters.denied.fetch_add(1, Relaxed);
                 continue;
             }
             // Written by someone else meanwhile (another crawler, federation).
@@ -314,7 +335,7 @@ impl Crawler {
                 .tasks
                 .spawn(async move { pipeline::resolve(&job, session, hash, peers).await });
             self.in_flight.insert(handle.id(), hash);
-            self.in_flight_hashes.insert(hash);
+            self.in_flight_hashes.insert(hash, handle);
         }
         Ok(())
     }
@@ -341,6 +362,14 @@ impl Crawler {
                 self.counters.resolved.fetch_add(1, Relaxed);
                 tracing::info!(%hash, "resolved");
             }
+            Err(ResolveError::Denied(rule)) => {
+                // Never stored, never tried again in this run.
+                self.done.insert(hash);
+                self.left_out.insert(hash);
+                self.backoff.succeeded(&hash);
+                self.counters.denied.fetch_add(1, Relaxed);
+                tracing::info!(%hash, "left out: the denylist's name rule `{rule}` matches");
+            }
             Err(e) => {
                 self.counters.failed.fetch_add(1, Relaxed);
                 match &e {
@@ -358,6 +387,51 @@ impl Crawler {
                 }
                 tracing::info!(%hash, failures = attempt.failures, "resolve failed: {e}");
             }
+        }
+    }
+
+    /// When the denylist changed: drops the denied hashes from the queue
+    /// and stops their resolves (nothing of them is stored).
+    fn apply_denylist(&mut self) {
+        let generation = self.moderation.generation();
+        if generation == self.moderated.0 {
+            return;
+        }
+        let list = self.moderation.current();
+        let before = std::mem::replace(&mut self.moderated, (generation, list.clone())).1;
+        // Unblocked hashes, and hashes left out by rules that changed, are
+        // queued again.
+        let mut again: Vec<InfoHash> = before
+            .hashes()
+            .filter(|h| !list.denies_hash(h) && self.known.contains(h))
+            .copied()
+            .collect();
+        if before.rules() != list.rules() {
+            for h in self.left_out.drain() {
+                self.done.remove(&h);
+                again.push(h);
+            }
+        }
+        for h in again {
+            if !self.done.contains(&h) && !self.in_flight_hashes.contains_key(&h) {
+                self.queue.push(Reverse((0, h)));
+            }
+        }
+        if list.hash_count() == 0 {
+            return;
+        }
+        let before = self.queue.len();
+        self.queue.retain(|Reverse((_, h))| !list.denies_hash(h));
+        let mut dropped = before - self.queue.len();
+        for (h, handle) in &self.in_flight_hashes {
+            if list.denies_hash(h) {
+                handle.abort();
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            self.counters.denied.fetch_add(dropped as u64, Relaxed);
+            tracing::info!(hashes = dropped, "dropped the hashes the denylist names");
         }
     }
 

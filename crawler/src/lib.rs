@@ -81,7 +81,13 @@ pub async fn run_with(config: Config, shutdown: Shutdown, options: Options) -> R
         .map_err(Error::Metrics)?;
         tasks.push(task);
     }
-    let crawler = Crawler::new(config.crawler.clone(), config.data(), options).await?;
+    let crawler = Crawler::new(
+        config.crawler.clone(),
+        config.data(),
+        config.moderation(),
+        options,
+    )
+    .await?;
     let (changed_tx, changed_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let _watcher = watch_sources(crawler.sources(), changed_tx);
     let result = crawler.run(&shutdown, changed_rx).await;

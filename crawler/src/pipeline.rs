@@ -28,6 +28,8 @@ pub(crate) struct Job {
     pub preload_budget: crate::preload::PreloadBudget,
     /// Where preloaded files are counted.
     pub counters: Arc<Counters>,
+    /// `data/denylist`: name rules are checked before anything is stored.
+    pub moderation: Arc<magnetar_shared::Moderation>,
 }
 
 /// Resolves one hash end to end. A failed preload is logged and does not
@@ -44,6 +46,14 @@ pub(crate) async fn resolve(
     let meta = tokio::task::spawn_blocking(move || resolver::validate(&hash, &bytes))
         .await
         .map_err(|_| ResolveError::Panicked)??;
+    if let Some(rule) = job
+        .moderation
+        .current()
+        .torrent_meta_rule(&meta)
+        .map(str::to_owned)
+    {
+        return Err(ResolveError::Denied(rule));
+    }
     if job.preload_config.enabled {
         match crate::preload::preload(
             &session,

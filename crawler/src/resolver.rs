@@ -26,6 +26,9 @@ pub enum ResolveError {
     Failed(String),
     #[error("metadata rejected: {0}")]
     Rejected(String),
+    /// A name rule of the denylist matches the metadata: never stored.
+    #[error("left out by the denylist's name rule `{0}`")]
+    Denied(String),
     #[error("librqbit panicked while resolving")]
     Panicked,
     #[error("cannot write: {0}")]

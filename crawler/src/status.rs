@@ -15,6 +15,9 @@ pub struct Counters {
     pub resolved: AtomicU64,
     pub failed: AtomicU64,
     pub rejected: AtomicU64,
+    /// Hashes dropped by the denylist (queued, running, or a name rule
+    /// matched their metadata).
+    pub denied: AtomicU64,
     pub timeouts: AtomicU64,
     pub preloaded_files: AtomicU64,
     pub session_recycles: AtomicU64,
@@ -32,6 +35,8 @@ pub struct Status {
     pub resolved: u64,
     pub failed: u64,
     pub rejected: u64,
+    #[serde(default)]
+    pub denied: u64,
     pub timeouts: u64,
     pub preloaded_files: u64,
     /// Resolved per minute since the previous status.
@@ -50,6 +55,7 @@ impl Counters {
             resolved: self.resolved.load(Relaxed),
             failed: self.failed.load(Relaxed),
             rejected: self.rejected.load(Relaxed),
+            denied: self.denied.load(Relaxed),
             timeouts: self.timeouts.load(Relaxed),
             preloaded_files: self.preloaded_files.load(Relaxed),
             rate_per_minute,
@@ -99,6 +105,11 @@ impl Counters {
                 "magnetar_crawler_rejected_total",
                 &self.rejected,
                 "Metadata rejected by validation.",
+            ),
+            (
+                "magnetar_crawler_denied_total",
+                &self.denied,
+                "Hashes left out by data/denylist (by hash, or a name rule on their metadata).",
             ),
             (
                 "magnetar_crawler_timeouts_total",

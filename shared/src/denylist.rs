@@ -292,6 +292,15 @@ impl Denylist {
             .and_then(|p| self.name_rule_for(p))
     }
 
+    /// The first name rule matching a torrent's name or file paths.
+    pub fn torrent_meta_rule(&self, meta: &crate::TorrentMeta) -> Option<&str> {
+        self.names.as_ref()?;
+        self.torrent_rule(
+            &meta.name,
+            meta.files.iter().filter_map(|f| f.path.to_str()),
+        )
+    }
+
     /// Denied hashes.
     pub fn hashes(&self) -> impl Iterator<Item = &InfoHash> {
         self.hashes.iter()
