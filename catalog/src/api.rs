@@ -45,6 +45,7 @@ impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
         match e {
             QueryError::NotFound(m) => Self::new(Status::NotFound, &m),
+            QueryError::Gone(m) => Self::new(Status::Gone, &m),
             QueryError::BadParam(m) => Self::new(Status::BadRequest, &m),
             e @ QueryError::Busy => Self {
                 retry_after: Some(rocket::http::Header::new(

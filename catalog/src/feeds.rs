@@ -220,6 +220,7 @@ fn query_error(e: QueryError, what: &str) -> Xml {
     match e {
         QueryError::BadParam(m) => xml_error(Status::BadRequest, 201, &m, ContentType::XML),
         QueryError::NotFound(m) => xml_error(Status::NotFound, 300, &m, ContentType::XML),
+        QueryError::Gone(m) => xml_error(Status::Gone, 300, &m, ContentType::XML),
         e @ QueryError::Busy => xml_error(
             Status::ServiceUnavailable,
             900,

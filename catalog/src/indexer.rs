@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use magnetar_shared::config::CatalogConfig;
+use magnetar_shared::denylist::Denylist;
 use magnetar_shared::task::{self, Criticality, Task};
-use magnetar_shared::{InfoHash, PreloadDir, PreloadEntry, Shutdown, TorrentMeta};
+use magnetar_shared::{InfoHash, Moderation, PreloadDir, PreloadEntry, Shutdown, TorrentMeta};
 use notify::{RecursiveMode, Watcher};
 use tantivy::IndexWriter;
 
@@ -47,6 +48,8 @@ pub struct IndexerStats {
     pub commits: AtomicU64,
     /// Reads that failed for a transient reason and were retried.
     pub read_retries: AtomicU64,
+    /// Torrents kept out of (or removed from) the index by the denylist.
+    pub moderated: AtomicU64,
 }
 
 /// Handle to the indexer thread.
@@ -79,6 +82,7 @@ pub fn start(
     build: Build,
     preload: PreloadDir,
     swarm: Arc<SwarmCache>,
+    moderation: Arc<Moderation>,
     config: &CatalogConfig,
     shutdown: Shutdown,
 ) -> Result<Indexer, IndexError> {
@@ -113,6 +117,9 @@ pub fn start(
         writer_bytes,
         preload,
         swarm,
+        moderated: (moderation.generation(), moderation.current()),
+        moderation,
+        left_out: HashSet::new(),
         stats: stats.clone(),
         pending: HashSet::new(),
         retry: Vec::new(),
@@ -224,6 +231,12 @@ struct Worker {
     rescan: bool,
     /// Commit after this many torrents during a (re)build.
     commit_every: usize,
+    /// `data/denylist`, and the list last applied to the index.
+    moderation: Arc<Moderation>,
+    moderated: (u64, Arc<Denylist>),
+    /// Torrents in `preload/` a name rule keeps out (not read again by a
+    /// reconcile until the rules change).
+    left_out: HashSet<InfoHash>,
 }
 
 impl Worker {
@@ -251,6 +264,9 @@ impl Worker {
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if self.moderation.generation() != self.moderated.0 {
+                self.apply_denylist();
             }
             if !self.retry.is_empty() && self.requeue_due_retries() {
                 first_pending.get_or_insert_with(Instant::now);
@@ -312,12 +328,24 @@ impl Worker {
             }
         };
         let in_index: HashSet<InfoHash> = self.target.all_hashes().into_iter().collect();
-        let missing: Vec<InfoHash> = on_disk.difference(&in_index).copied().collect();
+        let denied = self.moderation.current();
+        let missing: Vec<InfoHash> = on_disk
+            .difference(&in_index)
+            .filter(|h| !denied.denies_hash(h) && !self.left_out.contains(h))
+            .copied()
+            .collect();
         for stale in in_index.difference(&on_disk) {
             if let Some(w) = &self.writer {
                 w.delete_term(self.target.key(stale));
             }
             self.stats.removed.fetch_add(1, Relaxed);
+        }
+        // Denied while the catalog was not running.
+        for h in in_index.iter().filter(|h| denied.denies_hash(h)) {
+            if let Some(w) = &self.writer {
+                w.delete_term(self.target.key(h));
+            }
+            self.stats.moderated.fetch_add(1, Relaxed);
         }
         let total = missing.len();
         if total > 0 {
@@ -362,11 +390,28 @@ impl Worker {
     /// I/O error) leaves the document as it is and retries later: a valid
     /// torrent never vanishes from the catalog because of one.
     fn upsert(&mut self, hash: &InfoHash) {
+        let Some(writer) = &self.writer else { return };
+        if self.moderation.denies_hash(hash) {
+            writer.delete_term(self.target.key(hash));
+            self.stats.moderated.fetch_add(1, Relaxed);
+            return;
+        }
         let path = self.preload.torrent_path(hash);
         let read = read_torrent(&path, hash);
-        let Some(writer) = &self.writer else { return };
         if !matches!(read, Err(ReadError::Transient(_))) {
             writer.delete_term(self.target.key(hash));
+        }
+        let rule = match &read {
+            Ok((meta, _)) => self
+                .moderation
+                .with_current(|l| l.torrent_meta_rule(meta).map(str::to_owned)),
+            Err(_) => None,
+        };
+        if let Some(rule) = rule {
+            tracing::debug!(%hash, "not indexed: the denylist's name rule `{rule}` matches");
+            self.left_out.insert(*hash);
+            self.stats.moderated.fetch_add(1, Relaxed);
+            return;
         }
         match read {
             Ok((meta, modified)) => {
@@ -409,6 +454,53 @@ impl Worker {
             }
         });
         self.pending.len() != before
+    }
+
+    /// Applies a changed denylist: removes what it now names (newly denied
+    /// hashes; with new name rules, every document they match, found by a
+    /// scan of the stored names and paths) and indexes again what it no
+    /// longer names, in one commit.
+    fn apply_denylist(&mut self) {
+        let generation = self.moderation.generation();
+        let list = self.moderation.current();
+        let before = std::mem::replace(&mut self.moderated, (generation, list.clone())).1;
+        let Some(writer) = &self.writer else { return };
+        let mut removed = 0u64;
+        for h in list.hashes().filter(|h| !before.denies_hash(h)) {
+            writer.delete_term(self.target.key(h));
+            removed += 1;
+        }
+        let mut again: Vec<InfoHash> = before
+            .hashes()
+            .filter(|h| !list.denies_hash(h))
+            .copied()
+            .collect();
+        if before.rules() != list.rules() {
+            again.extend(self.left_out.drain());
+            if !list.rules().is_empty() {
+                let started = Instant::now();
+                let hidden = self.target.matching(|name, files| {
+                    list.torrent_rule(name, files.iter().copied()).is_some()
+                });
+                for h in &hidden {
+                    writer.delete_term(self.target.key(h));
+                    self.left_out.insert(*h);
+                }
+                removed += hidden.len() as u64;
+                tracing::info!(
+                    torrents = hidden.len(),
+                    secs = format!("{:.1}", started.elapsed().as_secs_f64()),
+                    "name rules applied to the index"
+                );
+            }
+        }
+        self.stats.moderated.fetch_add(removed, Relaxed);
+        self.pending.extend(again);
+        let pending = std::mem::take(&mut self.pending);
+        for h in pending {
+            self.upsert(&h);
+        }
+        self.commit();
     }
 
     fn commit(&mut self) {

@@ -72,11 +72,13 @@ pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error
     // Background work of the catalog stops with it: on `shutdown`, or when
     // Rocket shuts down by itself.
     let role = shutdown.child_token();
+    let moderation = config.moderation();
     let indexer = indexer::start(
         index.clone(),
         build,
         data.preload(),
         swarm.clone(),
+        moderation.clone(),
         &config.catalog,
         role.clone(),
     )?;
@@ -89,7 +91,7 @@ pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error
         Duration::from_secs(config.catalog.swarm_ttl.max(5)),
     );
     let app = App {
-        catalog: Catalog::new(config, index, indexer, swarm),
+        catalog: Catalog::new(config, index, indexer, swarm, moderation),
         templates,
         i18n,
     };

@@ -41,6 +41,9 @@ pub enum QueryError {
     /// A parameter is not acceptable (message for the user).
     #[error("{0}")]
     BadParam(String),
+    /// Removed by the operator (`data/denylist`): 410, with the reason.
+    #[error("{0}")]
+    Gone(String),
     /// Too many searches at once: try again shortly (503, Retry-After).
     #[error("the catalog is busy, try again in a moment")]
     Busy,
@@ -123,6 +126,8 @@ pub struct Catalog {
     /// Parsed `.torrent` files, and turns for parsing them (two per core).
     parsed: Arc<crate::parsed::ParseCache>,
     parse_slots: Arc<tokio::sync::Semaphore>,
+    /// `data/denylist`: removed torrents answer 410.
+    moderation: Arc<magnetar_shared::Moderation>,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -141,6 +146,7 @@ impl Catalog {
         index: CatalogIndex,
         indexer: Indexer,
         swarm: Arc<SwarmCache>,
+        moderation: Arc<magnetar_shared::Moderation>,
     ) -> Self {
         let c = &config.catalog;
         let tracker_metrics = c.tracker_metrics_url.as_deref().and_then(|url| {
@@ -170,6 +176,7 @@ impl Catalog {
             parse_slots: Arc::new(tokio::sync::Semaphore::new(
                 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),
+            moderation,
         }
     }
 
@@ -230,6 +237,11 @@ impl Catalog {
             }
         };
         let result = result.map(|mut r| {
+            // Denied since the last commit: gone from the page at once.
+            let before = r.hits.len();
+            r.hits
+                .retain(|h| !self.moderation.denies_hash(&h.torrent.info_hash));
+            r.total = r.total.saturating_sub(before - r.hits.len());
             for hit in &mut r.hits {
                 self.swarm.overlay(&mut hit.torrent);
             }
@@ -252,6 +264,7 @@ impl Catalog {
     /// A stored `.torrent`, parsed (or from the cache of parsed ones),
     /// with its index entry. At most two parses per core run at once.
     pub async fn torrent(&self, hash: InfoHash) -> Result<Torrent, QueryError> {
+        self.check_denied(&hash)?;
         let path = self.preload.torrent_path(&hash);
         let (index, cache) = (self.index.clone(), self.parsed.clone());
         let _turn = self
@@ -259,7 +272,7 @@ impl Catalog {
             .acquire()
             .await
             .map_err(|e| QueryError::internal("parse turns", e))?;
-        blocking("torrent task", move || {
+        let torrent = blocking("torrent task", move || {
             let parsed = cache.get(&hash, &path).map_err(|e| match e {
                 crate::parsed::ReadError::Missing => {
                     QueryError::NotFound(format!("No torrent {hash} in this catalog."))
@@ -273,7 +286,38 @@ impl Catalog {
                 indexed: index.get(&hash),
             })
         })
-        .await?
+        .await??;
+        let rule = self
+            .moderation
+            .current()
+            .torrent_meta_rule(&torrent.meta)
+            .map(str::to_owned);
+        match rule {
+            Some(rule) => Err(QueryError::Gone(format!(
+                "This torrent was removed from the catalog: its name matches the rule “{rule}”."
+            ))),
+            None => Ok(torrent),
+        }
+    }
+
+    /// 410 for a hash the denylist names.
+    fn check_denied(&self, hash: &InfoHash) -> Result<(), QueryError> {
+        self.moderation.with_current(|list| {
+            if !list.denies_hash(hash) {
+                return Ok(());
+            }
+            Err(QueryError::Gone(match list.reason(hash) {
+                Some(reason) => {
+                    format!("This torrent was removed from the catalog. Reason: {reason}")
+                }
+                None => "This torrent was removed from the catalog.".to_owned(),
+            }))
+        })
+    }
+
+    /// The denylist in force.
+    pub fn moderation(&self) -> &Arc<magnetar_shared::Moderation> {
+        &self.moderation
     }
 
     /// Swarm counts, waiting at most `swarm_wait_ms` for a scrape.
@@ -331,6 +375,7 @@ impl Catalog {
         hash: InfoHash,
         path: PathBuf,
     ) -> Result<(ContentType, Vec<u8>), QueryError> {
+        self.check_denied(&hash)?;
         let dir = self.preload.data_dir(&hash);
         blocking("preloaded file task", move || {
             crate::download::preloaded_image(&dir, &path)
@@ -391,6 +436,7 @@ impl Catalog {
             ("magnetar_catalog_indexed_total", "counter", "Torrents written to the index.", i.indexed.load(Relaxed)),
             ("magnetar_catalog_removed_total", "counter", "Torrents removed from the index.", i.removed.load(Relaxed)),
             ("magnetar_catalog_rejected_total", "counter", "Unreadable or invalid .torrent files skipped.", i.rejected.load(Relaxed)),
+            ("magnetar_catalog_moderated_total", "counter", "Torrents kept out of or removed from the index by data/denylist.", i.moderated.load(Relaxed)),
             ("magnetar_catalog_commits_total", "counter", "Index commits.", i.commits.load(Relaxed)),
             ("magnetar_catalog_read_retries_total", "counter", "Torrent files that could not be read for a transient reason (kept in the index, read again later).", i.read_retries.load(Relaxed)),
             ("magnetar_catalog_watcher_events_total", "counter", "File events from preload/.", i.watcher_events.load(Relaxed)),
@@ -438,11 +484,12 @@ mod tests {
             build,
             config.data().preload(),
             swarm.clone(),
+            config.moderation(),
             &config.catalog,
             shutdown.clone(),
         )
         .unwrap();
-        let catalog = Catalog::new(&config, index, indexer, swarm);
+        let catalog = Catalog::new(&config, index, indexer, swarm, config.moderation());
         let params = catalog.params(&RawSearch::default()).unwrap();
         assert!(catalog.search(params.clone()).await.is_ok(), "a free turn");
         // Every turn taken (as by long searches): the next one is shed.

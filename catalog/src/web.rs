@@ -111,6 +111,8 @@ pub const STYLE_CSS: &str = include_str!("../../templates/style.css");
 #[derive(Debug)]
 pub enum PageError {
     NotFound(String),
+    /// Removed by the operator: 410.
+    Gone(String),
     BadRequest(String),
     /// Overloaded: 503 with `Retry-After`.
     Unavailable(String),
@@ -129,6 +131,7 @@ impl From<QueryError> for PageError {
     fn from(e: QueryError) -> Self {
         match e {
             QueryError::NotFound(m) => Self::NotFound(m),
+            QueryError::Gone(m) => Self::Gone(m),
             QueryError::BadParam(m) => Self::BadRequest(m),
             e @ QueryError::Busy => Self::Unavailable(e.to_string()),
             e @ QueryError::Internal { .. } => Self::Internal(e.to_string()),
@@ -140,6 +143,7 @@ impl PageError {
     fn status(&self) -> Status {
         match self {
             Self::NotFound(_) => Status::NotFound,
+            Self::Gone(_) => Status::Gone,
             Self::BadRequest(_) => Status::BadRequest,
             Self::Unavailable(_) => Status::ServiceUnavailable,
             Self::Internal(_) => Status::InternalServerError,
@@ -174,7 +178,9 @@ impl<'r> Responder<'r, 'static> for PageError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
         let app = req.rocket().state::<App>();
         let message = match &self {
-            Self::NotFound(m) | Self::BadRequest(m) | Self::Unavailable(m) => m.clone(),
+            Self::NotFound(m) | Self::Gone(m) | Self::BadRequest(m) | Self::Unavailable(m) => {
+                m.clone()
+            }
             Self::Internal(m) => {
                 tracing::error!("internal error on {}: {m}", req.uri());
                 "Something went wrong on our side.".to_owned()

@@ -415,6 +415,38 @@ impl Generation {
         out
     }
 
+    /// The hashes of the documents whose stored name or file paths
+    /// `matches` accepts (a scan of every stored document: run it off the
+    /// async workers, and only when the name rules change).
+    pub fn matching(&self, matches: impl Fn(&str, &[&str]) -> bool) -> Vec<InfoHash> {
+        let searcher = self.reader.searcher();
+        let f = &self.fields;
+        let mut out = Vec::new();
+        for segment in searcher.segment_readers() {
+            let Ok(store) = segment.get_store_reader(64) else {
+                continue;
+            };
+            for doc_id in segment.doc_ids_alive() {
+                let Ok(doc) = store.get::<TantivyDocument>(doc_id) else {
+                    continue;
+                };
+                let name = doc.get_first(f.name).and_then(|v| v.as_str()).unwrap_or("");
+                let files: Vec<&str> = doc.get_all(f.file).filter_map(|v| v.as_str()).collect();
+                if !matches(name, &files) {
+                    continue;
+                }
+                if let Some(h) = doc
+                    .get_first(f.info_hash)
+                    .and_then(|v| v.as_str())
+                    .and_then(|s| InfoHash::from_hex(s).ok())
+                {
+                    out.push(h);
+                }
+            }
+        }
+        out
+    }
+
     /// Reads a stored document into an [`IndexedTorrent`].
     pub fn load(&self, searcher: &Searcher, addr: DocAddress) -> Option<IndexedTorrent> {
         let doc: TantivyDocument = searcher.doc(addr).ok()?;
