@@ -50,7 +50,13 @@ run() {
   local url="http://127.0.0.1:$port"
   local start end
   start=$(date +%s.%N)
-  RUST_LOG=warn "$bin" --data-dir "$data" catalog --bind "127.0.0.1:$port" > "$work/log-$label" 2>&1 &
+  # One load generator is one client: the per-client limit is turned off
+  # where the binary has it (older ones have none).
+  local limit=()
+  if "$bin" print-config | grep -q '^client_requests_per_sec'; then
+    limit=(env MAGNETAR_CATALOG__CLIENT_REQUESTS_PER_SEC=0)
+  fi
+  RUST_LOG=warn "${limit[@]}" "$bin" --data-dir "$data" catalog --bind "127.0.0.1:$port" > "$work/log-$label" 2>&1 &
   pid=$!
   until [ "$(curl -sf "$url/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["documents"])' 2>/dev/null)" = "$N" ]; do
     kill -0 $pid 2>/dev/null || { echo "$label: catalog exited" >&2; cat "$work/log-$label" >&2; exit 1; }

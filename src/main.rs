@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use figment::providers::Serialized;
 use figment::Figment;
 use magnetar_shared::config::Config;
+use magnetar_shared::denylist::{self, Entry};
 use magnetar_shared::shutdown::cancel_on_signal;
 use magnetar_shared::task;
 use magnetar_shared::Shutdown;
@@ -52,6 +53,39 @@ enum Command {
     Up(UpArgs),
     /// Print the effective configuration as TOML (loadable with --config).
     PrintConfig,
+    /// Take a torrent down, or keep names out: add an entry to
+    /// data/denylist. Running roles apply it within seconds: the tracker
+    /// refuses the hash, the crawler never fetches it, the catalog removes
+    /// it and answers 410 Gone on its pages.
+    Block(BlockArgs),
+    /// Remove an entry from data/denylist (the torrent is indexed again if
+    /// its .torrent file is still in preload/).
+    Unblock(UnblockArgs),
+}
+
+#[derive(Debug, Args)]
+struct BlockArgs {
+    /// Info-hash (40 hex or 32 base32 characters) or magnet link.
+    #[arg(required_unless_present = "name", conflicts_with = "name")]
+    target: Option<String>,
+    /// Reason shown on the torrent's "removed" page.
+    #[arg(long, value_name = "TEXT", conflicts_with = "name")]
+    reason: Option<String>,
+    /// A name rule instead of a hash: words matched as whole words in any
+    /// case against torrent names and file paths, or /a regular expression/.
+    /// Prints how many indexed torrents it hides.
+    #[arg(long, value_name = "PATTERN")]
+    name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct UnblockArgs {
+    /// Info-hash or magnet link given to `block`.
+    #[arg(required_unless_present = "name", conflicts_with = "name")]
+    target: Option<String>,
+    /// A name rule given to `block --name`, as written there.
+    #[arg(long, value_name = "PATTERN")]
+    name: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -128,9 +162,14 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(Config::figment(cli.config.as_deref(), cli.overrides()))?;
 
-    if let Command::PrintConfig = cli.command {
-        print!("{}", config.to_toml());
-        return Ok(());
+    match &cli.command {
+        Command::PrintConfig => {
+            print!("{}", config.to_toml());
+            return Ok(());
+        }
+        Command::Block(args) => return block(&config, args),
+        Command::Unblock(args) => return unblock(&config, args),
+        _ => {}
     }
 
     tracing_subscriber::fmt()
@@ -183,12 +222,78 @@ fn main() -> anyhow::Result<()> {
                 };
                 magnetar::up(config, shutdown.clone(), options).await
             }
-            Command::PrintConfig => Ok(()),
+            Command::PrintConfig | Command::Block(_) | Command::Unblock(_) => Ok(()),
         };
         shutdown.cancel();
         signals.join().await;
         result
     })
+}
+
+/// The denylist entry a `block`/`unblock` names.
+fn entry(target: Option<&str>, name: Option<&str>, reason: Option<&str>) -> anyhow::Result<Entry> {
+    if let Some(rule) = name {
+        return match denylist::parse_line(&format!("name: {rule}")) {
+            Ok(Some(e)) => Ok(e),
+            Ok(None) => anyhow::bail!("empty name rule"),
+            Err(e) => anyhow::bail!("{e}"),
+        };
+    }
+    let target = target.context("give an info-hash, a magnet link or --name")?;
+    let hash = denylist::parse_target(target).map_err(anyhow::Error::msg)?;
+    let reason = reason.map(|r| r.split_whitespace().collect::<Vec<_>>().join(" "));
+    Ok(Entry::Hash(hash, reason.filter(|r| !r.is_empty())))
+}
+
+fn block(config: &Config, args: &BlockArgs) -> anyhow::Result<()> {
+    let entry = entry(
+        args.target.as_deref(),
+        args.name.as_deref(),
+        args.reason.as_deref(),
+    )?;
+    let path = config.data().root().join(denylist::FILE_NAME);
+    std::fs::create_dir_all(config.data().root())
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let done = denylist::edit(&path, &entry, false)
+        .with_context(|| format!("cannot update {}", path.display()))?;
+    let what = match &entry {
+        Entry::Hash(h, _) => format!("info-hash {h}"),
+        Entry::Name(rule) => format!("name rule `{rule}`"),
+    };
+    match done {
+        denylist::Edit::AlreadyThere => println!("{what} was already in {}", path.display()),
+        _ => println!("blocked {what} in {}", path.display()),
+    }
+    if let Entry::Name(rule) = &entry {
+        let (list, _) = denylist::Denylist::parse(&format!("name: {rule}\n"), false);
+        match magnetar_catalog::count_name_matches(config, &list) {
+            Some((hidden, total)) => {
+                println!("it hides {hidden} of the {total} indexed torrents")
+            }
+            None => println!(
+                "no index yet in {}: nothing to count",
+                config.data_dir.display()
+            ),
+        }
+    }
+    println!("running roles apply it within seconds");
+    Ok(())
+}
+
+fn unblock(config: &Config, args: &UnblockArgs) -> anyhow::Result<()> {
+    let entry = entry(args.target.as_deref(), args.name.as_deref(), None)?;
+    let path = config.data().root().join(denylist::FILE_NAME);
+    let done = denylist::edit(&path, &entry, true)
+        .with_context(|| format!("cannot update {}", path.display()))?;
+    let what = match &entry {
+        Entry::Hash(h, _) => format!("info-hash {h}"),
+        Entry::Name(rule) => format!("name rule `{rule}`"),
+    };
+    match done {
+        denylist::Edit::NotThere => anyhow::bail!("{what} is not in {}", path.display()),
+        _ => println!("unblocked {what}; running roles apply it within seconds"),
+    }
+    Ok(())
 }
 
 #[cfg(test)]

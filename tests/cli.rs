@@ -49,7 +49,15 @@ fn bad_config_file_is_a_clear_error() {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["tracker", "crawler", "catalog", "up", "print-config"] {
+    for sub in [
+        "tracker",
+        "crawler",
+        "catalog",
+        "up",
+        "print-config",
+        "block",
+        "unblock",
+    ] {
         let out = magnetar().args([sub, "--help"]).output().unwrap();
         assert!(out.status.success(), "{sub}");
         assert!(

@@ -15,6 +15,7 @@ mod metrics;
 mod pages;
 mod parsed;
 pub mod query;
+mod ratelimit;
 mod server;
 mod swarm;
 mod tracker_metrics;
@@ -54,6 +55,19 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// How many of the indexed torrents the name rules of `list` match, and
+/// how many are indexed (for `magnetar block --name`); `None` when there is
+/// no readable index. Reads the index beside a running catalog.
+pub fn count_name_matches(
+    config: &Config,
+    list: &magnetar_shared::denylist::Denylist,
+) -> Option<(usize, u64)> {
+    let generation = index::Generation::open_older(&config.data().index_dir(), 1)?;
+    let hits =
+        generation.matching(|name, files| list.torrent_rule(name, files.iter().copied()).is_some());
+    Some((hits.len(), generation.doc_count()))
 }
 
 /// Opens (or rebuilds) the index, starts the indexer and returns the web app.
@@ -182,17 +196,35 @@ pub async fn run_with(
     let client = rocket::local::asynchronous::Client::untracked(rocket)
         .await
         .map_err(Box::new)?;
-    let stats = client
+    let (stats, limiter) = client
         .rocket()
         .state::<App>()
-        .map(|app| app.catalog.conn_stats().clone())
-        .unwrap_or_default();
+        .map(|app| {
+            (
+                app.catalog.conn_stats().clone(),
+                app.catalog.limiter().clone(),
+            )
+        })
+        .unwrap_or_else(|| {
+            (
+                Arc::default(),
+                Arc::new(ratelimit::ClientLimiter::new(0.0, 1, &[])),
+            )
+        });
     tracing::info!("catalog listening on http://{addr}/");
     if let Some(tx) = bound {
         let _ = tx.send(addr);
     }
     let client = Arc::new(client);
-    server::serve(listener, client.clone(), limits, stats, shutdown.clone()).await;
+    server::serve(
+        listener,
+        client.clone(),
+        limits,
+        stats,
+        limiter,
+        shutdown.clone(),
+    )
+    .await;
     shutdown.cancel();
     // Requests still streaming hold the client for a moment: then the
     // app's shutdown fairings stop the background work.

@@ -128,6 +128,8 @@ pub struct Catalog {
     parse_slots: Arc<tokio::sync::Semaphore>,
     /// `data/denylist`: removed torrents answer 410.
     moderation: Arc<magnetar_shared::Moderation>,
+    /// Requests per client of the HTTP front (`client_requests_per_sec`).
+    limiter: Arc<crate::ratelimit::ClientLimiter>,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -177,6 +179,11 @@ impl Catalog {
                 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),
             moderation,
+            limiter: Arc::new(crate::ratelimit::ClientLimiter::new(
+                c.client_requests_per_sec,
+                c.client_burst,
+                &c.trusted_proxies,
+            )),
         }
     }
 
@@ -313,6 +320,11 @@ impl Catalog {
                 None => "This torrent was removed from the catalog.".to_owned(),
             }))
         })
+    }
+
+    /// The per-client request limits of the HTTP front.
+    pub(crate) fn limiter(&self) -> &Arc<crate::ratelimit::ClientLimiter> {
+        &self.limiter
     }
 
     /// The denylist in force.
@@ -452,6 +464,7 @@ impl Catalog {
             ("magnetar_catalog_connections", "gauge", "Open HTTP connections.", c.open.load(Relaxed) as u64),
             ("magnetar_catalog_connections_total", "counter", "HTTP connections accepted.", c.accepted.load(Relaxed)),
             ("magnetar_catalog_connections_evicted_total", "counter", "Idle connections closed to make room at max_connections.", c.evicted.load(Relaxed)),
+            ("magnetar_catalog_rate_limited_total", "counter", "Search, feed and API requests answered 429: over client_requests_per_sec for their client (an IPv6 client is its /64).", self.limiter.limited.load(Relaxed)),
             ("magnetar_catalog_connections_refused_total", "counter", "Connections closed at once: max_connections reached and none idle.", c.refused.load(Relaxed)),
         ] {
             p.single(name, kind, help, value);

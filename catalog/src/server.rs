@@ -31,6 +31,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use magnetar_shared::Shutdown;
 use rocket::http::Header;
 use rocket::local::asynchronous::Client;
+
+use crate::ratelimit::ClientLimiter;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -140,6 +142,7 @@ pub async fn serve(
     client: Arc<Client>,
     limits: Limits,
     stats: Arc<ConnStats>,
+    limiter: Arc<ClientLimiter>,
     shutdown: Shutdown,
 ) {
     let registry = Arc::new(Registry::default());
@@ -172,18 +175,25 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (client, registry, stats, builder, shutdown) = (
+        let (client, registry, stats, builder, shutdown, limiter) = (
             client.clone(),
             registry.clone(),
             stats.clone(),
             builder.clone(),
             shutdown.clone(),
+            limiter.clone(),
         );
         stats.open.fetch_add(1, Relaxed);
         tasks.spawn(async move {
             let service_conn = conn.clone();
             let service = hyper::service::service_fn(move |req| {
-                handle(client.clone(), peer, service_conn.clone(), req)
+                handle(
+                    client.clone(),
+                    peer,
+                    service_conn.clone(),
+                    limiter.clone(),
+                    req,
+                )
             });
             let served = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(served);
@@ -231,11 +241,28 @@ async fn handle(
     client: Arc<Client>,
     peer: SocketAddr,
     conn: Arc<Conn>,
+    limiter: Arc<ClientLimiter>,
     req: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<StreamBody>, Infallible> {
     conn.busy.fetch_add(1, Relaxed);
     let busy = Busy(conn);
     let (parts, body) = req.into_parts();
+    if limiter.limits(parts.uri.path()) {
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        if let Err(wait) = limiter.check(limiter.client(peer.ip(), forwarded)) {
+            let mut response = plain(
+                429,
+                "too many requests from your address: slow down (see Retry-After)\n",
+            );
+            response
+                .headers_mut()
+                .insert(hyper::header::RETRY_AFTER, wait.into());
+            return Ok(response);
+        }
+    }
     let Ok(method) = parts.method.as_str().parse::<rocket::http::Method>() else {
         return Ok(plain(501, "method not implemented\n"));
     };

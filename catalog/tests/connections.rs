@@ -174,3 +174,58 @@ async fn pages_cookies_and_downloads_pass_through_the_front() {
     shutdown.cancel();
     task.await.unwrap();
 }
+
+/// A request with extra header lines: (status line, whole head).
+async fn request_from(addr: SocketAddr, path: &str, headers: &str) -> (String, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\n{headers}Connection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let head = text.split_once("\r\n\r\n").map_or(&text[..], |(h, _)| h);
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        head.to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searches_over_a_clients_limit_get_429_and_forwarded_addresses_need_a_trusted_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    // A burst of 3, then (practically) nothing: no timing in the test.
+    let mut c = config(dir.path(), 30, 64);
+    c.catalog.client_requests_per_sec = 0.001;
+    c.catalog.client_burst = 3;
+    let (addr, shutdown, task) = serve(c.clone()).await;
+    for path in ["/api/v1/search?q=a", "/search?q=b", "/rss"] {
+        assert!(request(addr, path).await.0.contains(" 200"), "{path}");
+    }
+    let (status, head) = request_from(addr, "/api?t=caps", "").await;
+    assert!(status.contains(" 429"), "{status}");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: "),
+        "{head}"
+    );
+    // Pages that run no search are not limited.
+    assert!(request(addr, "/static/style.css").await.0.contains(" 200"));
+    // From an untrusted peer, X-Forwarded-For changes nothing.
+    let xff = "X-Forwarded-For: 203.0.113.9\r\n";
+    assert!(request_from(addr, "/rss", xff).await.0.contains(" 429"));
+    let (_, metrics) = request(addr, "/metrics").await;
+    assert_eq!(metric(&metrics, "magnetar_catalog_rate_limited_total"), 2);
+    shutdown.cancel();
+    task.await.unwrap();
+
+    // Behind a trusted proxy each forwarded client has its own budget.
+    c.catalog.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    let (addr, shutdown, task) = serve(c).await;
+    for _ in 0..3 {
+        assert!(request_from(addr, "/rss", xff).await.0.contains(" 200"));
+    }
+    assert!(request_from(addr, "/rss", xff).await.0.contains(" 429"));
+    let other = "X-Forwarded-For: 198.51.100.1, 203.0.113.10\r\n";
+    assert!(request_from(addr, "/rss", other).await.0.contains(" 200"));
+    shutdown.cancel();
+    task.await.unwrap();
+}

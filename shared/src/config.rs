@@ -407,10 +407,10 @@ pub struct CatalogConfig {
     pub client_requests_per_sec: f64,
     /// Requests a client may make at once before the rate applies.
     pub client_burst: u32,
-    /// Reverse proxies (addresses or CIDR prefixes, e.g. `127.0.0.1`,
-    /// `fd00::/8`) whose `X-Forwarded-For` names the client; from any
+    /// Reverse proxies (addresses, e.g. `127.0.0.1`) whose
+    /// `X-Forwarded-For` names the client (its last address); from any
     /// other peer the header is ignored.
-    pub trusted_proxies: Vec<String>,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for CatalogConfig {
@@ -454,7 +454,7 @@ impl Default for CatalogConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ModerationConfig {
     /// Also apply magnetar's shipped name rules for adult content
-    /// (`magnetar denylist --safe-mode-rules` prints them).
+    /// (`shared/src/safe_mode.denylist`, listed in docs/deploy.md).
     pub safe_mode: bool,
 }
 

@@ -27,10 +27,10 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use ahash::{AHashMap, AHashSet};
+use ahash::AHashMap;
 use parking_lot::{Mutex, RwLock};
 
 use crate::layout::DataDir;
@@ -80,7 +80,7 @@ pub fn parse_line(line: &str) -> Result<Option<Entry>, String> {
         if rule.is_empty() {
             return Err("a name rule needs a pattern after `name:`".into());
         }
-        rule_regex(rule)?;
+        compile_rule(rule)?;
         return Ok(Some(Entry::Name(rule.to_owned())));
     }
     let (first, rest) = line
@@ -141,64 +141,172 @@ fn unspaced(c: char) -> bool {
         | 0xF900..=0xFAFF | 0x20000..=0x2FFFF)
 }
 
-/// The regular expression of one rule (case-insensitive).
-pub fn rule_regex(rule: &str) -> Result<String, String> {
+/// A name rule, compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Rule {
+    /// Plain words: a literal searched in [`normalize`]d text.
+    Words(String),
+    /// A regular expression (case-insensitive) on the text as it is.
+    Regex(String),
+}
+
+/// Checks and compiles one rule as written after `name:`.
+fn compile_rule(rule: &str) -> Result<Rule, String> {
     if rule.len() > MAX_RULE {
         return Err(format!("a name rule is at most {MAX_RULE} bytes"));
     }
-    let body = if let Some(inner) = rule
+    if let Some(inner) = rule
         .strip_prefix('/')
         .and_then(|r| r.strip_suffix('/'))
         .filter(|r| !r.is_empty())
     {
-        inner.to_owned()
-    } else {
-        let words: Vec<&str> = rule
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .collect();
-        if words.is_empty() {
-            regex::escape(rule)
-        } else {
-            let sep = r"[^\p{L}\p{N}]";
-            let mut body = String::new();
-            if !words[0].starts_with(unspaced) {
-                let _ = write!(body, "(?:^|{sep})");
-            }
-            let joined: Vec<String> = words.iter().map(|w| regex::escape(w)).collect();
-            body.push_str(&joined.join(&format!("{sep}+")));
-            if !words[words.len() - 1].ends_with(unspaced) {
-                let _ = write!(body, "(?:{sep}|$)");
-            }
-            body
+        let full = format!("(?i:{inner})");
+        regex::RegexBuilder::new(&full)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| format!("bad name rule `{}`: {e}", cut(rule, 80)))?;
+        return Ok(Rule::Regex(full));
+    }
+    let mut words = String::new();
+    normalize(rule, &mut words);
+    let core = words.trim();
+    if core.is_empty() {
+        return Err(format!(
+            "the name rule `{}` has no letter or digit (a regular expression goes between slashes)",
+            cut(rule, 80)
+        ));
+    }
+    // Whole words: bounded by the separators normalize() puts around
+    // every word, except at an unspaced script's edge.
+    let mut literal = String::with_capacity(core.len() + 2);
+    if !core.starts_with(unspaced) {
+        literal.push(' ');
+    }
+    literal.push_str(core);
+    if !core.ends_with(unspaced) {
+        literal.push(' ');
+    }
+    Ok(Rule::Words(literal))
+}
+
+/// Lower-case letters and digits, every run of anything else one space,
+/// with a space at both ends: `Some.BAD_words!` is ` some bad words `.
+fn normalize(text: &str, out: &mut String) {
+    out.clear();
+    out.push(' ');
+    let mut space = true;
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+            space = false;
+        } else if !space {
+            out.push(' ');
+            space = true;
         }
-    };
-    let full = format!("(?i:{body})");
-    regex::RegexBuilder::new(&full)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| format!("bad name rule `{}`: {e}", cut(rule, 80)))?;
-    Ok(full)
+    }
+    if !space {
+        out.push(' ');
+    }
+}
+
+/// The info-hashes of a list: sorted, with a start offset per 16-bit
+/// prefix and a bitmap of the prefixes in use, so a hash that is not
+/// listed (nearly every lookup) is usually answered from the bitmap, small
+/// enough to stay in cache, and one that is costs a short search in one
+/// contiguous run. 20 bytes per hash plus a few MiB.
+#[derive(Default)]
+struct HashIndex {
+    sorted: Vec<InfoHash>,
+    /// `starts[p]..starts[p + 1]`: the hashes whose first two bytes are `p`.
+    starts: Vec<u32>,
+    /// Bit `b` is set when a listed hash's top `filter_bits` bits are `b`.
+    filter: Vec<u64>,
+    filter_bits: u32,
+}
+
+impl HashIndex {
+    fn new(mut sorted: Vec<InfoHash>) -> Self {
+        if sorted.is_empty() {
+            return Self::default();
+        }
+        sorted.sort_unstable();
+        sorted.dedup();
+        // About 16 filter bits per hash: roughly 1 lookup in 16 of an
+        // unlisted hash goes past the bitmap.
+        let filter_bits = (usize::BITS - sorted.len().leading_zeros() + 4).clamp(12, 28);
+        let mut filter = vec![0u64; (1usize << filter_bits) / 64];
+        let mut starts = vec![0u32; (1 << 16) + 1];
+        for h in &sorted {
+            let top = Self::top(h);
+            let bit = (top >> (64 - filter_bits)) as usize;
+            filter[bit / 64] |= 1 << (bit % 64);
+            starts[(top >> 48) as usize + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        Self {
+            sorted,
+            starts,
+            filter,
+            filter_bits,
+        }
+    }
+
+    fn top(h: &InfoHash) -> u64 {
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&h.0[..8]);
+        u64::from_be_bytes(head)
+    }
+
+    fn contains(&self, h: &InfoHash) -> bool {
+        if self.sorted.is_empty() {
+            return false;
+        }
+        let top = Self::top(h);
+        let bit = (top >> (64 - self.filter_bits)) as usize;
+        if self.filter[bit / 64] & (1 << (bit % 64)) == 0 {
+            return false;
+        }
+        let p = (top >> 48) as usize;
+        let (lo, hi) = (self.starts[p] as usize, self.starts[p + 1] as usize);
+        self.sorted[lo..hi].binary_search(h).is_ok()
+    }
+
+    fn bytes(&self) -> usize {
+        self.sorted.capacity() * 20 + self.starts.capacity() * 4 + self.filter.capacity() * 8
+    }
 }
 
 /// A parsed denylist.
 #[derive(Default)]
 pub struct Denylist {
-    hashes: AHashSet<InfoHash>,
+    hashes: HashIndex,
     /// Reasons, for the hashes that have one.
     reasons: AHashMap<InfoHash, Box<str>>,
-    /// The name rules as written, in the order of `names`' patterns.
+    /// The name rules as written.
     rules: Vec<String>,
-    names: Option<regex::RegexSet>,
+    /// Plain-word rules: one automaton over normalized text; pattern `i`
+    /// is rule `words_rule[i]`.
+    words: Option<aho_corasick::AhoCorasick>,
+    words_rule: Vec<usize>,
+    /// Regular-expression rules; pattern `i` is rule `regex_rule[i]`.
+    regexes: Option<regex::RegexSet>,
+    regex_rule: Vec<usize>,
 }
 
 impl std::fmt::Debug for Denylist {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Denylist")
-            .field("hashes", &self.hashes.len())
+            .field("hashes", &self.hashes.sorted.len())
             .field("rules", &self.rules)
             .finish()
     }
+}
+
+thread_local! {
+    /// Scratch space for normalized names.
+    static NORMALIZED: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 impl Denylist {
@@ -207,14 +315,15 @@ impl Denylist {
     pub fn parse(text: &str, safe_mode: bool) -> (Self, Vec<LineError>) {
         let mut list = Denylist::default();
         let mut errors = Vec::new();
-        let mut patterns = Vec::new();
+        let mut hashes = Vec::new();
+        let (mut words, mut regexes) = (Vec::new(), Vec::new());
         let safe = if safe_mode { SAFE_MODE_RULES } else { "" };
         // Safe-mode rules are numbered after the file's lines in errors.
         for (n, line) in text.lines().chain(safe.lines()).enumerate() {
             match parse_line(line) {
                 Ok(None) => {}
                 Ok(Some(Entry::Hash(h, reason))) => {
-                    list.hashes.insert(h);
+                    hashes.push(h);
                     if let Some(r) = reason {
                         list.reasons.insert(h, r.into_boxed_str());
                     }
@@ -231,10 +340,20 @@ impl Denylist {
                         continue;
                     }
                     // Checked by parse_line.
-                    if let Ok(re) = rule_regex(&rule) {
-                        patterns.push(re);
-                        list.rules.push(rule);
+                    let Ok(compiled) = compile_rule(&rule) else {
+                        continue;
+                    };
+                    match compiled {
+                        Rule::Words(w) => {
+                            words.push(w);
+                            list.words_rule.push(list.rules.len());
+                        }
+                        Rule::Regex(r) => {
+                            regexes.push(r);
+                            list.regex_rule.push(list.rules.len());
+                        }
                     }
+                    list.rules.push(rule);
                 }
                 Err(message) => errors.push(LineError {
                     line: n + 1,
@@ -242,19 +361,28 @@ impl Denylist {
                 }),
             }
         }
-        if !patterns.is_empty() {
-            match regex::RegexSetBuilder::new(&patterns)
+        list.hashes = HashIndex::new(hashes);
+        if !words.is_empty() {
+            match aho_corasick::AhoCorasick::new(&words) {
+                Ok(ac) => list.words = Some(ac),
+                Err(e) => errors.push(LineError {
+                    line: 0,
+                    message: format!("the plain name rules together are too large: {e}"),
+                }),
+            }
+        }
+        if !regexes.is_empty() {
+            match regex::RegexSetBuilder::new(&regexes)
                 .size_limit(REGEX_SIZE_LIMIT)
                 .build()
             {
-                Ok(set) => list.names = Some(set),
-                Err(e) => {
-                    errors.push(LineError {
-                        line: 0,
-                        message: format!("the name rules together are too large: {e}"),
-                    });
-                    list.rules.clear();
-                }
+                Ok(set) => list.regexes = Some(set),
+                Err(e) => errors.push(LineError {
+                    line: 0,
+                    message: format!(
+                        "the regular-expression name rules together are too large: {e}"
+                    ),
+                }),
             }
         }
         (list, errors)
@@ -262,7 +390,7 @@ impl Denylist {
 
     /// Whether this info-hash is denied.
     pub fn denies_hash(&self, hash: &InfoHash) -> bool {
-        !self.hashes.is_empty() && self.hashes.contains(hash)
+        self.hashes.contains(hash)
     }
 
     /// The reason given for a denied hash.
@@ -272,9 +400,19 @@ impl Denylist {
 
     /// The first name rule that matches `text`, as written.
     pub fn name_rule_for(&self, text: &str) -> Option<&str> {
-        let set = self.names.as_ref()?;
+        if let Some(ac) = &self.words {
+            let found = NORMALIZED.with(|buf| {
+                let mut buf = buf.borrow_mut();
+                normalize(text, &mut buf);
+                ac.find(buf.as_str()).map(|m| m.pattern().as_usize())
+            });
+            if let Some(i) = found {
+                return self.rules.get(self.words_rule[i]).map(String::as_str);
+            }
+        }
+        let set = self.regexes.as_ref()?;
         let first = set.matches(text).into_iter().next()?;
-        self.rules.get(first).map(String::as_str)
+        self.rules.get(self.regex_rule[first]).map(String::as_str)
     }
 
     /// The first name rule matching the name or any of the paths.
@@ -282,33 +420,36 @@ impl Denylist {
     where
         I: IntoIterator<Item = &'a str>,
     {
-        let set = self.names.as_ref()?;
-        if set.is_match(name) {
-            return self.name_rule_for(name);
+        if self.rules.is_empty() {
+            return None;
         }
-        paths
-            .into_iter()
-            .find(|p| set.is_match(p))
-            .and_then(|p| self.name_rule_for(p))
+        if let Some(rule) = self.name_rule_for(name) {
+            return Some(rule);
+        }
+        paths.into_iter().find_map(|p| self.name_rule_for(p))
     }
 
     /// The first name rule matching a torrent's name or file paths.
     pub fn torrent_meta_rule(&self, meta: &crate::TorrentMeta) -> Option<&str> {
-        self.names.as_ref()?;
         self.torrent_rule(
             &meta.name,
             meta.files.iter().filter_map(|f| f.path.to_str()),
         )
     }
 
-    /// Denied hashes.
+    /// Denied hashes, in order.
     pub fn hashes(&self) -> impl Iterator<Item = &InfoHash> {
-        self.hashes.iter()
+        self.hashes.sorted.iter()
     }
 
     /// How many hashes are denied.
     pub fn hash_count(&self) -> usize {
-        self.hashes.len()
+        self.hashes.sorted.len()
+    }
+
+    /// Bytes the hash lookup structure takes.
+    pub fn hash_bytes(&self) -> usize {
+        self.hashes.bytes()
     }
 
     /// The name rules as written.
@@ -318,7 +459,7 @@ impl Denylist {
 
     /// Whether nothing is denied.
     pub fn is_empty(&self) -> bool {
-        self.hashes.is_empty() && self.rules.is_empty()
+        self.hashes.sorted.is_empty() && self.rules.is_empty()
     }
 }
 
@@ -336,8 +477,11 @@ pub struct Moderation {
     current: RwLock<Arc<Denylist>>,
     /// Bumped on every reload that changed the list.
     generation: AtomicU64,
-    /// The file's content at the last load (a reload with the same is a no-op).
-    loaded: Mutex<Option<Vec<u8>>>,
+    /// Whether any hash is listed (without one, a lookup is one load).
+    any_hash: AtomicBool,
+    /// SHA-1 of the file's content at the last load (a reload of the same
+    /// content changes nothing).
+    loaded: Mutex<Option<[u8; 20]>>,
     _watcher: Mutex<Option<notify::RecommendedWatcher>>,
 }
 
@@ -381,6 +525,7 @@ impl Moderation {
             safe_mode,
             current: RwLock::new(Arc::new(Denylist::default())),
             generation: AtomicU64::new(0),
+            any_hash: AtomicBool::new(false),
             loaded: Mutex::new(None),
             _watcher: Mutex::new(None),
         };
@@ -408,7 +553,7 @@ impl Moderation {
     /// Whether `hash` is denied: no lock, and one shared read when the list
     /// has not changed since this thread last looked.
     pub fn denies_hash(&self, hash: &InfoHash) -> bool {
-        self.with_current(|l| l.denies_hash(hash))
+        self.any_hash.load(Ordering::Relaxed) && self.with_current(|l| l.denies_hash(hash))
     }
 
     /// Runs `f` on the list in force, cached per thread.
@@ -437,8 +582,12 @@ impl Moderation {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e),
         };
+        let digest: [u8; 20] = {
+            use sha1::Digest;
+            sha1::Sha1::digest(&bytes).into()
+        };
         let mut loaded = self.loaded.lock();
-        if loaded.as_deref() == Some(bytes.as_slice()) {
+        if *loaded == Some(digest) {
             return Ok(false);
         }
         let text = String::from_utf8_lossy(&bytes);
@@ -452,8 +601,12 @@ impl Moderation {
             name_rules = list.rules().len(),
             "denylist loaded"
         );
+        drop(text);
+        drop(bytes);
+        let any_hash = list.hash_count() > 0;
         *self.current.write() = Arc::new(list);
-        *loaded = Some(bytes);
+        self.any_hash.store(any_hash, Ordering::Release);
+        *loaded = Some(digest);
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(true)
     }
@@ -657,6 +810,38 @@ mod tests {
     }
 
     #[test]
+    fn the_hash_index_finds_exactly_the_listed_hashes() {
+        // Hashes that share prefixes (same 16-bit bucket, same filter bit)
+        // and spread ones, against a plain set.
+        let mut listed = Vec::new();
+        for i in 0u32..20_000 {
+            let mut h = [0u8; 20];
+            h[..4].copy_from_slice(&(i.wrapping_mul(2_654_435_761)).to_be_bytes());
+            h[19] = (i % 7) as u8;
+            listed.push(InfoHash(h));
+            if i % 3 == 0 {
+                h[19] = 0xff;
+                h[10] = 1;
+                listed.push(InfoHash(h));
+            }
+        }
+        let set: std::collections::HashSet<InfoHash> = listed.iter().copied().collect();
+        let index = HashIndex::new(listed.clone());
+        assert_eq!(index.sorted.len(), set.len());
+        for h in &listed {
+            assert!(index.contains(h));
+        }
+        for i in 0u32..20_000 {
+            let mut h = [0u8; 20];
+            h[..4].copy_from_slice(&(i.wrapping_mul(2_654_435_761)).to_be_bytes());
+            h[19] = 0x80 | (i % 7) as u8;
+            let h = InfoHash(h);
+            assert_eq!(index.contains(&h), set.contains(&h));
+        }
+        assert!(!HashIndex::default().contains(&InfoHash([0; 20])));
+    }
+
+    #[test]
     fn plain_rules_match_whole_words_in_order_and_regex_rules_as_written() {
         let (list, errors) =
             Denylist::parse("name: bad words\nname: /^spam[0-9]+$/\nname: 成人\n", false);
@@ -682,6 +867,9 @@ mod tests {
         assert!(Denylist::parse("name: /(/\n", false).1[0]
             .message
             .contains("bad name rule"));
+        assert!(Denylist::parse("name: !!!\n", false).1[0]
+            .message
+            .contains("no letter or digit"));
     }
 
     #[test]

@@ -66,6 +66,8 @@ bind = "$4"
 base_url = "$5"
 public_trackers = ["$6"]
 swarm_ttl = 2
+# The scripts poll searches faster than one client may.
+client_requests_per_sec = 0
 TOML
 }
 

@@ -181,7 +181,7 @@ impl Generation {
 
     /// Opens an index of another version for reading, when its fields can
     /// be read by this version (see [`Fields::resolve`]).
-    fn open_older(dir: &Path, threads: usize) -> Option<Self> {
+    pub(crate) fn open_older(dir: &Path, threads: usize) -> Option<Self> {
         let index = Index::open_in_dir(dir).ok()?;
         let fields = Fields::resolve(&index.schema())?;
         let generation = Self::of(index, dir, fields, threads).ok()?;
