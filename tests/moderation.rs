@@ -166,6 +166,11 @@ fn block_and_unblock_apply_to_a_running_instance_within_seconds() {
             Err(ClientError::Tracker(m)) if m.contains("blocked")
         )
     });
+    within(5, "the blocked torrent leaves the index", &log, || {
+        let (_, stats) = get(catalog, "/api/v1/stats");
+        serde_json::from_str::<serde_json::Value>(&stats)
+            .is_ok_and(|v| v["torrents"].as_u64() == Some(1))
+    });
     let again = magnetar(&config, &["block", &target.to_string()]);
     assert!(String::from_utf8_lossy(&again.stdout).contains("already"));
 

@@ -387,7 +387,9 @@ impl Catalog {
         hash: InfoHash,
         path: PathBuf,
     ) -> Result<(ContentType, Vec<u8>), QueryError> {
-        self.check_denied(&hash)?;
+        // Denied by hash or by a name rule: 410 like its page (the parsed
+        // torrent is usually cached by the page that links the file).
+        self.torrent(hash).await?;
         let dir = self.preload.data_dir(&hash);
         blocking("preloaded file task", move || {
             crate::download::preloaded_image(&dir, &path)

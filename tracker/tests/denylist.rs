@@ -85,3 +85,44 @@ fn denied_hashes_are_refused_hidden_from_scrapes_and_forgotten() {
     assert!(dumped.contains(&fine), "{dumped:?}");
     assert!(!dumped.contains(&later) && !dumped.contains(&denied));
 }
+
+#[test]
+fn sighup_reloads_the_denylist_when_no_file_event_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = InfoHash([0x61; 20]);
+    // The list lives outside the data directory, behind a symlink: a change
+    // to it raises no file event there, so only SIGHUP can reload it.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("list");
+    std::fs::write(&target, "# nothing yet\n").unwrap();
+    std::os::unix::fs::symlink(&target, dir.path().join(FILE_NAME)).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Our own handler first, so a SIGHUP never takes the default action
+    // (terminating the test process).
+    let _guard = rt.block_on(async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).unwrap()
+    });
+    // Started inside the runtime, as `magnetar tracker` is: the denylist's
+    // SIGHUP handler runs on it.
+    let config = common::config(dir.path());
+    let tracker = rt.block_on(async { magnetar_tracker::RunningTracker::start(&config).unwrap() });
+    let mut c = TrackerClient::new(tracker.local_addrs()[0], Duration::from_millis(500)).unwrap();
+    assert!(!blocked(&mut c, hash, 1));
+    std::fs::write(&target, format!("{hash}\n")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !blocked(&mut c, hash, 1) {
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGHUP);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP never reloaded the denylist"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    tracker.stop().unwrap();
+}

@@ -293,10 +293,12 @@ impl CatalogIndex {
             }
         };
         *self.live.write() = generation.clone();
-        *self.rebuilding.write() = None;
+        // Searches still running on the old files keep them mapped.
         if let Err(e) = std::fs::remove_dir_all(&old) {
             tracing::warn!("cannot remove the old index {}: {e}", old.display());
         }
+        // Only now does /healthz say "ok": the swap, cleanup included, is over.
+        *self.rebuilding.write() = None;
         Ok(generation)
     }
 
