@@ -60,13 +60,13 @@ pid=$!
 read -r aquatic aquatic_eff < <(load $pid)
 kill $pid; wait $pid 2>/dev/null || true
 
+raised=(env MAGNETAR_TRACKER__SOURCE_ANNOUNCE_RATE=1000000000 MAGNETAR_TRACKER__SOURCE_ANNOUNCE_BURST=1000000000
+  MAGNETAR_TRACKER__SOURCE_NEW_TORRENTS_PER_MINUTE=1000000000 MAGNETAR_TRACKER__MAX_PEERS_PER_SOURCE=2000000)
 # The load tester is one source (127.0.0.1) sending ~200k announces/s for
 # 1M torrents: magnetar's per-source limits would refuse almost all of it.
 # This run raises them so every check still runs but none binds: it
 # measures what the budgets cost, not what they refuse.
-MAGNETAR_TRACKER__SOURCE_ANNOUNCE_RATE=1000000000 MAGNETAR_TRACKER__SOURCE_ANNOUNCE_BURST=1000000000 \
-MAGNETAR_TRACKER__SOURCE_NEW_TORRENTS_PER_MINUTE=1000000000 MAGNETAR_TRACKER__MAX_PEERS_PER_SOURCE=2000000 \
-MAGNETAR_TRACKER__WORKERS=1 RUST_LOG=warn taskset -c 0 "$MAGNETAR" --data-dir "$work/data" tracker \
+"${raised[@]}" MAGNETAR_TRACKER__WORKERS=1 RUST_LOG=warn taskset -c 0 "$MAGNETAR" --data-dir "$work/data" tracker \
   --bind "127.0.0.1:$port" > "$work/magnetar.log" 2>&1 &
 pid=$!
 read -r magnetar magnetar_eff < <(load $pid)
@@ -81,9 +81,7 @@ out = sys.stdout.buffer
 for _ in range(1_000_000):
     out.write(os.urandom(20).hex().encode() + b'\n')
 " > "$work/data-denied/denylist"
-MAGNETAR_TRACKER__SOURCE_ANNOUNCE_RATE=1000000000 MAGNETAR_TRACKER__SOURCE_ANNOUNCE_BURST=1000000000 \
-MAGNETAR_TRACKER__SOURCE_NEW_TORRENTS_PER_MINUTE=1000000000 MAGNETAR_TRACKER__MAX_PEERS_PER_SOURCE=2000000 \
-MAGNETAR_TRACKER__WORKERS=1 RUST_LOG=warn taskset -c 0 "$MAGNETAR" --data-dir "$work/data-denied" tracker \
+"${raised[@]}" MAGNETAR_TRACKER__WORKERS=1 RUST_LOG=warn taskset -c 0 "$MAGNETAR" --data-dir "$work/data-denied" tracker \
   --bind "127.0.0.1:$port" > "$work/magnetar-denied.log" 2>&1 &
 pid=$!
 read -r denied denied_eff < <(load $pid)

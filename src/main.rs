@@ -245,21 +245,32 @@ fn entry(target: Option<&str>, name: Option<&str>, reason: Option<&str>) -> anyh
     Ok(Entry::Hash(hash, reason.filter(|r| !r.is_empty())))
 }
 
+/// Adds (or removes) `entry` in the data directory's denylist; returns what
+/// happened, the entry as the user reads it, and the file.
+fn edit_denylist(
+    config: &Config,
+    entry: &Entry,
+    remove: bool,
+) -> anyhow::Result<(denylist::Edit, String, PathBuf)> {
+    let path = config.data().root().join(denylist::FILE_NAME);
+    let done = denylist::edit(&path, entry, remove)
+        .with_context(|| format!("cannot update {}", path.display()))?;
+    let what = match entry {
+        Entry::Hash(h, _) => format!("info-hash {h}"),
+        Entry::Name(rule) => format!("name rule `{rule}`"),
+    };
+    Ok((done, what, path))
+}
+
 fn block(config: &Config, args: &BlockArgs) -> anyhow::Result<()> {
     let entry = entry(
         args.target.as_deref(),
         args.name.as_deref(),
         args.reason.as_deref(),
     )?;
-    let path = config.data().root().join(denylist::FILE_NAME);
     std::fs::create_dir_all(config.data().root())
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-    let done = denylist::edit(&path, &entry, false)
-        .with_context(|| format!("cannot update {}", path.display()))?;
-    let what = match &entry {
-        Entry::Hash(h, _) => format!("info-hash {h}"),
-        Entry::Name(rule) => format!("name rule `{rule}`"),
-    };
+    let (done, what, path) = edit_denylist(config, &entry, false)?;
     match done {
         denylist::Edit::AlreadyThere => println!("{what} was already in {}", path.display()),
         _ => println!("blocked {what} in {}", path.display()),
@@ -282,13 +293,7 @@ fn block(config: &Config, args: &BlockArgs) -> anyhow::Result<()> {
 
 fn unblock(config: &Config, args: &UnblockArgs) -> anyhow::Result<()> {
     let entry = entry(args.target.as_deref(), args.name.as_deref(), None)?;
-    let path = config.data().root().join(denylist::FILE_NAME);
-    let done = denylist::edit(&path, &entry, true)
-        .with_context(|| format!("cannot update {}", path.display()))?;
-    let what = match &entry {
-        Entry::Hash(h, _) => format!("info-hash {h}"),
-        Entry::Name(rule) => format!("name rule `{rule}`"),
-    };
+    let (done, what, path) = edit_denylist(config, &entry, true)?;
     match done {
         denylist::Edit::NotThere => anyhow::bail!("{what} is not in {}", path.display()),
         _ => println!("unblocked {what}; running roles apply it within seconds"),

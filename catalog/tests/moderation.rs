@@ -5,23 +5,8 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::{add, client, config, get, wait_for_count};
+use common::{add, client, config, get, wait_for_count, within};
 use magnetar_shared::denylist::{edit, Entry, FILE_NAME};
-
-/// Polls `cond` until it holds; fails after 5 s.
-async fn within_5s<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !cond().await {
-        assert!(Instant::now() < deadline, "not within 5 s: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn indexed(stats: &str) -> u64 {
     let v: serde_json::Value = serde_json::from_str(stats).unwrap();
@@ -69,12 +54,13 @@ async fn denied_torrents_are_gone_and_list_changes_apply_while_running() {
     // Blocked while running: 410 and out of the index within 5 s.
     let list = data.join(FILE_NAME);
     edit(&list, &Entry::Hash(later, Some("spam".into())), false).unwrap();
-    within_5s(
+    within(
+        5,
         "the page of a hash blocked while running turns 410",
         || async { get(&c, &format!("/{later}")).await.0 == 410 },
     )
     .await;
-    within_5s("the blocked hash leaves the index", || async {
+    within(5, "the blocked hash leaves the index", || async {
         indexed(&get(&c, "/api/v1/stats").await.1) == 2
     })
     .await;
@@ -82,7 +68,7 @@ async fn denied_torrents_are_gone_and_list_changes_apply_while_running() {
 
     // A new name rule matching a file path: found in the index and removed.
     edit(&list, &Entry::Name("forbidden sample".into()), false).unwrap();
-    within_5s("a new name rule removes what it matches", || async {
+    within(5, "a new name rule removes what it matches", || async {
         indexed(&get(&c, "/api/v1/stats").await.1) == 1
     })
     .await;
@@ -91,7 +77,7 @@ async fn denied_torrents_are_gone_and_list_changes_apply_while_running() {
     // Unblocked: back within 5 s, page and search.
     edit(&list, &Entry::Hash(later, None), true).unwrap();
     edit(&list, &Entry::Name("bad words".into()), true).unwrap();
-    within_5s("unblocked torrents come back", || async {
+    within(5, "unblocked torrents come back", || async {
         indexed(&get(&c, "/api/v1/stats").await.1) == 3
     })
     .await;

@@ -74,14 +74,23 @@ pub async fn client(config: &Config) -> (Client, Shutdown) {
 }
 
 /// Polls `cond` until it holds or 10 s pass.
-pub async fn eventually<F, Fut>(what: &str, mut cond: F)
+pub async fn eventually<F, Fut>(what: &str, cond: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    within(10, what, cond).await
+}
+
+/// Polls `cond` until it holds; fails after `secs` seconds.
+pub async fn within<F, Fut>(secs: u64, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
     while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(Instant::now() < deadline, "not within {secs} s: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
