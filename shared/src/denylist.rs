@@ -272,10 +272,6 @@ impl HashIndex {
         let (lo, hi) = (self.starts[p] as usize, self.starts[p + 1] as usize);
         self.sorted[lo..hi].binary_search(h).is_ok()
     }
-
-    fn bytes(&self) -> usize {
-        self.sorted.capacity() * 20 + self.starts.capacity() * 4 + self.filter.capacity() * 8
-    }
 }
 
 /// A parsed denylist.
@@ -447,19 +443,9 @@ impl Denylist {
         self.hashes.sorted.len()
     }
 
-    /// Bytes the hash lookup structure takes.
-    pub fn hash_bytes(&self) -> usize {
-        self.hashes.bytes()
-    }
-
     /// The name rules as written.
     pub fn rules(&self) -> &[String] {
         &self.rules
-    }
-
-    /// Whether nothing is denied.
-    pub fn is_empty(&self) -> bool {
-        self.hashes.sorted.is_empty() && self.rules.is_empty()
     }
 }
 
