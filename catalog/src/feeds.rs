@@ -4,11 +4,13 @@
 
 use std::io::Cursor;
 
+use chrono::Datelike;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
 use rocket::http::{ContentType, Status};
 use rocket::{get, routes, Route, State};
 
+use crate::links::Links;
 use crate::query::{
     Category, IndexedTorrent, QueryError, RawSearch, SearchParams, MAX_LIMIT, MAX_OFFSET,
 };
@@ -110,8 +112,7 @@ pub fn category_of_newznab(id: u32) -> Option<Category> {
     }
 }
 
-fn item(doc: &mut Doc, app: &App, t: &IndexedTorrent, torznab: bool) {
-    let links = app.catalog.links();
+fn item(doc: &mut Doc, links: &Links, t: &IndexedTorrent, torznab: bool) {
     let page = links.page(&t.info_hash);
     let torrent_url = links.torrent(&t.info_hash);
     let magnet = links.magnet(&t.info_hash, &t.name, t.size, &[]);
@@ -125,7 +126,10 @@ fn item(doc: &mut Doc, app: &App, t: &IndexedTorrent, torznab: bool) {
         .write_event(Event::Text(BytesText::new(&t.info_hash.to_hex())));
     doc.close("guid");
     doc.text("comments", &page);
-    doc.text("pubDate", &t.indexed.to_rfc2822());
+    // RFC 2822 has four-digit years only (chrono panics beyond them).
+    if (0..=9999).contains(&t.indexed.year()) {
+        doc.text("pubDate", &t.indexed.to_rfc2822());
+    }
     doc.text(
         "description",
         &format!(
@@ -150,7 +154,7 @@ fn item(doc: &mut Doc, app: &App, t: &IndexedTorrent, torznab: bool) {
     if torznab {
         let cat = newznab_id(&t.category).to_string();
         doc.text("category", &cat);
-        let peers = (t.seeders + t.leechers).to_string();
+        let peers = t.seeders.saturating_add(t.leechers).to_string();
         for (name, value) in [
             ("size", size.as_str()),
             ("seeders", &t.seeders.to_string()),
@@ -172,7 +176,33 @@ async fn feed(
     torznab: bool,
 ) -> Result<String, QueryError> {
     let results = app.catalog.search(params.clone()).await?;
-    let links = app.catalog.links();
+    let hits: Vec<&IndexedTorrent> = results.hits.iter().map(|h| &h.torrent).collect();
+    let channel = Channel {
+        site_title: app.title(),
+        q: &params.q,
+        self_path,
+        offset: params.offset.unwrap_or(0),
+        total: results.total,
+    };
+    Ok(render(app.catalog.links(), &channel, &hits, torznab))
+}
+
+/// What a feed says of itself.
+pub struct Channel<'a> {
+    /// The instance's title.
+    pub site_title: &'a str,
+    /// The search the feed answers (empty: the newest torrents).
+    pub q: &'a str,
+    /// The feed's own site-relative URL.
+    pub self_path: &'a str,
+    /// Torznab: where this page starts and how many match in all.
+    pub offset: usize,
+    pub total: usize,
+}
+
+/// An RSS 2.0 document of `hits` (with the Torznab attributes when
+/// `torznab`): well-formed XML whatever the names and the query hold.
+pub fn render(links: &Links, c: &Channel, hits: &[&IndexedTorrent], torznab: bool) -> String {
     let mut doc = Doc::new();
     let mut attrs = vec![
         ("version", "2.0"),
@@ -183,10 +213,10 @@ async fn feed(
         attrs.push(("xmlns:torznab", "http://torznab.com/schemas/2015/feed"));
     }
     doc.open("rss", &attrs).open("channel", &[]);
-    let title = if params.q.is_empty() {
-        format!("{}: newest torrents", app.title())
+    let title = if c.q.is_empty() {
+        format!("{}: newest torrents", c.site_title)
     } else {
-        format!("{}: {}", app.title(), params.q)
+        format!("{}: {}", c.site_title, c.q)
     };
     doc.text("title", &title);
     doc.text("link", &links.url(""));
@@ -194,24 +224,24 @@ async fn feed(
     doc.empty(
         "atom:link",
         &[
-            ("href", &links.url(self_path)),
+            ("href", &links.url(c.self_path)),
             ("rel", "self"),
             ("type", "application/rss+xml"),
         ],
     );
     if torznab {
-        let offset = params.offset.unwrap_or(0).to_string();
-        let total = results.total.to_string();
+        let offset = c.offset.to_string();
+        let total = c.total.to_string();
         doc.empty(
             "torznab:response",
             &[("offset", &offset), ("total", &total)],
         );
     }
-    for hit in &results.hits {
-        item(&mut doc, app, &hit.torrent, torznab);
+    for t in hits {
+        item(&mut doc, links, t, torznab);
     }
     doc.close("channel").close("rss");
-    Ok(doc.finish())
+    doc.finish()
 }
 
 /// A failed search as a feed answers it: the user's mistake as a 400 with

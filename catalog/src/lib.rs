@@ -7,6 +7,8 @@ mod api;
 mod category;
 mod download;
 mod feeds;
+#[doc(hidden)]
+pub mod fuzzing;
 mod i18n;
 mod index;
 mod indexer;

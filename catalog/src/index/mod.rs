@@ -98,6 +98,43 @@ pub fn index_date(secs: i64) -> tantivy::DateTime {
     tantivy::DateTime::from_timestamp_secs(secs.clamp(-MAX_INDEX_SECS, MAX_INDEX_SECS))
 }
 
+/// A torrent named `name` whose files (or, with none, one file named as the
+/// torrent) hold 1000 bytes each, with the info-hash `i + 1`: for tests and
+/// the fuzz targets' small indexes.
+pub(crate) fn sample(i: usize, name: &str, files: &[&str]) -> TorrentMeta {
+    use magnetar_shared::metainfo::FileEntry;
+    let paths: Vec<&str> = if files.is_empty() {
+        vec![name]
+    } else {
+        files.to_vec()
+    };
+    let files: Vec<FileEntry> = paths
+        .iter()
+        .map(|f| FileEntry {
+            path: PathBuf::from(f),
+            length: 1000,
+        })
+        .collect();
+    let mut hash = [0u8; 20];
+    hash[12..].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+    TorrentMeta {
+        info_hash: InfoHash(hash),
+        name: name.to_owned(),
+        single_file: files.len() == 1,
+        total_size: 1000 * files.len() as u64,
+        files,
+        piece_length: 16384,
+        piece_count: 1,
+        private: false,
+        comment: None,
+        created_by: None,
+        creation_date: None,
+        announce: None,
+        announce_list: Vec::new(),
+        url_list: Vec::new(),
+    }
+}
+
 /// What [`CatalogIndex::totals`] counts.
 pub struct Totals {
     pub torrents: u64,
@@ -141,6 +178,12 @@ impl Generation {
             fields,
             dir: dir.to_owned(),
         })
+    }
+
+    /// A new, empty index of this version in memory (the fuzz targets').
+    pub(crate) fn in_ram() -> Result<Self, IndexError> {
+        let (schema, fields) = schema::build();
+        Self::of(Index::create_in_ram(schema), Path::new(""), fields, 1)
     }
 
     /// A new, empty index of this version in `dir` (which must not exist or be empty).
@@ -621,7 +664,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("index");
         // An index of another version with one torrent.
-        let old_meta = relevance::meta(1, "Old Torrent", &["old.mkv"]);
+        let old_meta = sample(1, "Old Torrent", &["old.mkv"]);
         {
             let (index, _) = CatalogIndex::open(&path, 1).unwrap();
             let g = index.current();
@@ -638,7 +681,7 @@ mod tests {
         };
         assert_eq!(names(&index, "old"), ["Old Torrent"]);
         // The rebuild writes the new generation; the old one still serves.
-        let meta = relevance::meta(2, "New Torrent", &["new.mkv"]);
+        let meta = sample(2, "New Torrent", &["new.mkv"]);
         {
             let mut writer: tantivy::IndexWriter = new.index.writer(15_000_000).unwrap();
             writer

@@ -2,14 +2,10 @@
 //! corpus and the torrent each query means. Prints recall@10 and the share
 //! of queries whose intended torrent is first.
 
-use std::path::PathBuf;
-
 use chrono::Utc;
-use magnetar_shared::metainfo::FileEntry;
-use magnetar_shared::{InfoHash, TorrentMeta};
 
 use super::search::{RawSearch, SearchResults};
-use super::CatalogIndex;
+use super::{sample as meta, CatalogIndex};
 
 const CORPUS: &str = include_str!("../../relevance/corpus.tsv");
 const QUERIES: &str = include_str!("../../relevance/queries.tsv");
@@ -17,39 +13,6 @@ const QUERIES: &str = include_str!("../../relevance/queries.tsv");
 fn lines(text: &str) -> impl Iterator<Item = &str> {
     text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-}
-
-pub(crate) fn meta(i: usize, name: &str, files: &[&str]) -> TorrentMeta {
-    let files: Vec<FileEntry> = if files.is_empty() {
-        vec![FileEntry {
-            path: PathBuf::from(name),
-            length: 1000,
-        }]
-    } else {
-        files
-            .iter()
-            .map(|f| FileEntry {
-                path: PathBuf::from(f),
-                length: 1000,
-            })
-            .collect()
-    };
-    TorrentMeta {
-        info_hash: InfoHash::from_hex(&format!("{:040x}", i + 1)).unwrap(),
-        name: name.to_owned(),
-        single_file: files.len() == 1,
-        total_size: 1000 * files.len() as u64,
-        files,
-        piece_length: 16384,
-        piece_count: 1,
-        private: false,
-        comment: None,
-        created_by: None,
-        creation_date: None,
-        announce: None,
-        announce_list: Vec::new(),
-        url_list: Vec::new(),
-    }
 }
 
 /// An index of `names` (name, files), in order.
