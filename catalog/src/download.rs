@@ -1,8 +1,15 @@
 //! Download helpers: safe file names and headers for `.torrent` downloads,
 //! and the checks on preloaded images.
 
-use std::io::Read;
+use std::io::{Cursor, Read};
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use rocket::tokio::io::{AsyncRead, AsyncSeek, ReadBuf};
+use rocket::tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use rocket::http::{ContentType, Header};
 
@@ -11,6 +18,90 @@ use crate::query::QueryError;
 
 /// Largest preloaded file served.
 const MAX_PRELOADED_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Longest a download waits for room in the budget before a 503.
+const BUDGET_WAIT: Duration = Duration::from_secs(2);
+
+/// The memory all `.torrent` downloads being sent may hold
+/// (`download_memory_mib`), counted in KiB: a client that opens thousands
+/// of connections to a 16 MiB torrent and reads none of them holds at most
+/// this much, not thousands of copies.
+pub struct DownloadBudget {
+    kib: Arc<Semaphore>,
+    total_kib: u32,
+}
+
+impl DownloadBudget {
+    pub fn new(mib: u32) -> Self {
+        let total_kib = mib.max(1).saturating_mul(1024);
+        Self {
+            kib: Arc::new(Semaphore::new(total_kib as usize)),
+            total_kib,
+        }
+    }
+
+    /// Room for `bytes`, waiting up to [`BUDGET_WAIT`] for downloads in
+    /// flight to finish; `None` when there is none by then. A download
+    /// larger than the whole budget waits for all of it.
+    pub async fn reserve(&self, bytes: u64) -> Option<OwnedSemaphorePermit> {
+        let kib = bytes.div_ceil(1024).clamp(1, u64::from(self.total_kib)) as u32;
+        rocket::tokio::time::timeout(BUDGET_WAIT, self.kib.clone().acquire_many_owned(kib))
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// KiB free now.
+    #[cfg(test)]
+    pub fn available_kib(&self) -> usize {
+        self.kib.available_permits()
+    }
+}
+
+/// A response body that keeps its budget reservation until it is dropped:
+/// when its last byte is sent or the connection closes.
+pub struct Reserved {
+    bytes: Cursor<Vec<u8>>,
+    _room: OwnedSemaphorePermit,
+}
+
+impl Reserved {
+    pub fn new(bytes: Vec<u8>, room: OwnedSemaphorePermit) -> Self {
+        Self {
+            bytes: Cursor::new(bytes),
+            _room: room,
+        }
+    }
+
+    /// Bytes of the body.
+    pub fn len(&self) -> usize {
+        self.bytes.get_ref().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl AsyncRead for Reserved {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.bytes).poll_read(cx, buf)
+    }
+}
+
+impl AsyncSeek for Reserved {
+    fn start_seek(mut self: Pin<&mut Self>, position: std::io::SeekFrom) -> std::io::Result<()> {
+        Pin::new(&mut self.bytes).start_seek(position)
+    }
+
+    fn poll_complete(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<u64>> {
+        Pin::new(&mut self.bytes).poll_complete(cx)
+    }
+}
 
 /// ASCII-only file name for the plain `filename=` parameter.
 pub fn safe_filename(name: &str) -> String {
@@ -89,6 +180,28 @@ pub fn image_type(bytes: &[u8]) -> Option<ContentType> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[rocket::async_test]
+    async fn downloads_share_a_budget_held_until_their_bodies_are_dropped() {
+        let budget = DownloadBudget::new(1);
+        let first = budget.reserve(700 * 1024).await.expect("room for 700 KiB");
+        assert_eq!(budget.available_kib(), 324);
+        // No room for a second 700 KiB while the first body is alive.
+        assert!(budget.reserve(700 * 1024).await.is_none());
+        let small = budget.reserve(10).await.expect("room for 1 KiB");
+        let body = Reserved::new(vec![0; 10], first);
+        drop(body);
+        assert_eq!(budget.available_kib(), 1023);
+        drop(small);
+        // Larger than the whole budget: sent alone, once everything is free.
+        let huge = budget
+            .reserve(5 * 1024 * 1024)
+            .await
+            .expect("the whole budget");
+        assert_eq!(budget.available_kib(), 0);
+        drop(huge);
+        assert_eq!(budget.available_kib(), 1024);
+    }
 
     #[test]
     fn filenames_are_ascii_and_safe() {

@@ -11,6 +11,7 @@ pub struct Metrics {
     pub searches: AtomicU64,
     pub search_errors: AtomicU64,
     pub searches_shed: AtomicU64,
+    pub downloads_shed: AtomicU64,
     buckets: [AtomicU64; BUCKETS.len()],
     latency_sum_micros: AtomicU64,
 }

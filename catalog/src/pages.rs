@@ -204,8 +204,19 @@ async fn search(
 #[derive(rocket::Responder)]
 enum ById {
     Page(RawHtml<String>),
-    Torrent(Vec<u8>, ContentType, Header<'static>),
+    Torrent(Sized, ContentType, Header<'static>),
     Redirect(Redirect),
+}
+
+/// A download's body, sent with its length and holding its budget
+/// reservation until it is dropped.
+struct Sized(crate::download::Reserved);
+
+impl<'r> rocket::response::Responder<'r, 'static> for Sized {
+    fn respond_to(self, _: &'r rocket::Request<'_>) -> rocket::response::Result<'static> {
+        let len = self.0.len();
+        rocket::Response::build().sized_body(len, self.0).ok()
+    }
 }
 
 #[derive(Serialize)]
@@ -258,15 +269,15 @@ async fn by_id(app: &State<App>, lang: Lang, id: &str) -> Result<ById, PageError
         return Ok(ById::Redirect(Redirect::permanent(target)));
     }
     let catalog = &app.catalog;
-    let torrent = catalog.torrent(hash).await?;
     if download {
-        let (body, filename) = catalog.torrent_file(&torrent);
+        let (body, filename) = catalog.download(hash).await?;
         return Ok(ById::Torrent(
-            body,
+            Sized(body),
             ContentType::new("application", "x-bittorrent"),
             crate::download::disposition(&filename),
         ));
     }
+    let torrent = catalog.torrent(hash).await?;
     let swarm = catalog.swarm(hash).await;
     let previews = catalog.previews(&torrent);
     let indexed = torrent

@@ -128,6 +128,8 @@ pub struct Catalog {
     parse_slots: Arc<tokio::sync::Semaphore>,
     /// `data/denylist`: removed torrents answer 410.
     moderation: Arc<magnetar_shared::Moderation>,
+    /// Memory of the downloads being sent (`download_memory_mib`).
+    downloads: crate::download::DownloadBudget,
     /// Requests per client of the HTTP front (`client_requests_per_sec`).
     limiter: Arc<crate::ratelimit::ClientLimiter>,
 }
@@ -179,6 +181,7 @@ impl Catalog {
                 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),
             moderation,
+            downloads: crate::download::DownloadBudget::new(c.download_memory_mib),
             limiter: Arc::new(crate::ratelimit::ClientLimiter::new(
                 c.client_requests_per_sec,
                 c.client_burst,
@@ -341,7 +344,7 @@ impl Catalog {
     /// The `.torrent` to download (the instance's trackers first when it
     /// has any) and its file name (the torrent's real, UTF-8 name; the
     /// download headers make an ASCII fallback of it).
-    pub fn torrent_file(&self, t: &Torrent) -> (Vec<u8>, String) {
+    fn torrent_file(&self, t: &Torrent) -> (Vec<u8>, String) {
         let meta = &t.meta;
         let filename = format!("{}.torrent", meta.name);
         if self.config.public_trackers.is_empty() {
@@ -365,6 +368,40 @@ impl Catalog {
             meta.creation_date,
         );
         (body, filename)
+    }
+
+    /// The `.torrent` download of `hash` and its file name, its memory
+    /// reserved in the download budget before the file is read, and held
+    /// by the body until it is sent; [`QueryError::Busy`] when no room
+    /// frees up in time.
+    pub async fn download(
+        &self,
+        hash: InfoHash,
+    ) -> Result<(crate::download::Reserved, String), QueryError> {
+        self.check_denied(&hash)?;
+        let path = self.preload.torrent_path(&hash);
+        let on_disk = tokio::fs::metadata(&path)
+            .await
+            .map_err(|_| QueryError::NotFound(format!("No torrent {hash} in this catalog.")))?
+            .len();
+        // The instance's trackers are added in front: room for them too.
+        let trackers: usize = self
+            .config
+            .public_trackers
+            .iter()
+            .map(|t| t.len() + 8)
+            .sum();
+        let Some(room) = self
+            .downloads
+            .reserve(on_disk + trackers as u64 + 256)
+            .await
+        else {
+            self.metrics.downloads_shed.fetch_add(1, Relaxed);
+            return Err(QueryError::Busy);
+        };
+        let torrent = self.torrent(hash).await?;
+        let (body, filename) = self.torrent_file(&torrent);
+        Ok((crate::download::Reserved::new(body, room), filename))
     }
 
     /// Site-relative URLs of a torrent's preloaded images, at most `max_previews`.
@@ -457,6 +494,7 @@ impl Catalog {
             ("magnetar_catalog_searches_total", "counter", "Searches run.", m.searches.load(Relaxed)),
             ("magnetar_catalog_search_errors_total", "counter", "Searches that failed.", m.search_errors.load(Relaxed)),
             ("magnetar_catalog_searches_shed_total", "counter", "Searches answered 503: no turn within search_deadline_ms (max_concurrent_searches).", m.searches_shed.load(Relaxed)),
+            ("magnetar_catalog_downloads_shed_total", "counter", "Downloads answered 503: no room in download_memory_mib within 2 s.", m.downloads_shed.load(Relaxed)),
             ("magnetar_catalog_scrape_requests_total", "counter", "UDP scrape requests sent.", s.requests.load(Relaxed)),
             ("magnetar_catalog_scrape_errors_total", "counter", "UDP scrapes that failed or timed out (scrape_timeout_ms).", s.errors.load(Relaxed)),
             ("magnetar_catalog_swarm_cache_hits_total", "counter", "Swarm stats served from cache.", s.cache_hits.load(Relaxed)),

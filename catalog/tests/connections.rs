@@ -229,3 +229,72 @@ async fn searches_over_a_clients_limit_get_429_and_forwarded_addresses_need_a_tr
     shutdown.cancel();
     task.await.unwrap();
 }
+
+/// Sends a download request on a connection whose receive buffer is tiny
+/// and reads only the status line: the server cannot finish sending.
+async fn unread_download(addr: SocketAddr, hash: &str) -> (TcpStream, String) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut s = socket.connect(addr).await.unwrap();
+    let req = format!("GET /{hash}.torrent HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n") {
+        s.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    (s, String::from_utf8_lossy(&head).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_that_are_not_read_hold_their_memory_within_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    // About 9 MB of metadata: 50 000 files with long names.
+    let names: Vec<[String; 2]> = (0..50_000)
+        .map(|i| {
+            [
+                format!("dir{}", i % 97),
+                format!("{i:08}-{}.bin", "x".repeat(160)),
+            ]
+        })
+        .collect();
+    let paths: Vec<[&str; 2]> = names
+        .iter()
+        .map(|[a, b]| [a.as_str(), b.as_str()])
+        .collect();
+    let files: Vec<(&[&str], u64)> = paths.iter().map(|p| (&p[..], 1)).collect();
+    let hash = common::add(dir.path(), "Big Collection", &files, None).to_string();
+    let size = std::fs::metadata(dir.path().join("preload").join(format!("{hash}.torrent")))
+        .unwrap()
+        .len();
+    assert!(size > 8 << 20, "{size} bytes");
+    let mut c = config(dir.path(), 30, 4096);
+    c.catalog.download_memory_mib = 12;
+    let (addr, shutdown, task) = serve(c).await;
+    // The first download is not read: it holds ~9 of the 12 MiB.
+    let (held, status) = unread_download(addr, &hash).await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    // No room for a second one: 503 with Retry-After, counted.
+    let (status, _) = request(addr, &format!("/{hash}.torrent")).await;
+    assert!(status.starts_with("HTTP/1.1 503"), "{status}");
+    let (_, metrics) = request(addr, "/metrics").await;
+    assert_eq!(metric(&metrics, "magnetar_catalog_downloads_shed_total"), 1);
+    // Small downloads still fit beside it.
+    let small = common::add(dir.path(), "Small", &[(&["s.bin"], 1)], None);
+    let (status, _) = request(addr, &format!("/{small}.torrent")).await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    // The client goes away: its memory is free again, and the big one downloads whole.
+    drop(held);
+    common::within(
+        10,
+        "the big download once the unread one is gone",
+        || async {
+            let (status, body) = request(addr, &format!("/{hash}.torrent")).await;
+            status.starts_with("HTTP/1.1 200") && body.len() as u64 >= size
+        },
+    )
+    .await;
+    shutdown.cancel();
+    task.await.unwrap();
+}

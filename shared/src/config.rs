@@ -391,6 +391,12 @@ pub struct CatalogConfig {
     pub scrape_timeout_ms: u64,
     /// Most image previews shown on a detail page.
     pub max_previews: usize,
+    /// Memory that `.torrent` downloads being sent may hold in all, MiB: a
+    /// download reserves its size until its last byte is sent (or the
+    /// client goes away), and waits up to 2 s for room before it is
+    /// answered 503 with Retry-After (`magnetar_catalog_downloads_shed_total`).
+    /// A torrent larger than the budget is sent alone.
+    pub download_memory_mib: u32,
     /// Memory budget of the index writer, bytes (Tantivy flushes a segment
     /// when it is used up; at least 15 MB).
     pub index_writer_bytes: usize,
@@ -439,6 +445,7 @@ impl Default for CatalogConfig {
             search_deadline_ms: 2_000,
             scrape_timeout_ms: 1_000,
             max_previews: 8,
+            download_memory_mib: 256,
             index_writer_bytes: 64 * 1024 * 1024,
             index_commit_every: 50_000,
             reconcile_every_secs: 600,
