@@ -167,7 +167,7 @@ impl TorrentMeta {
         // shown and written to disk is the same sanitised text.
         let name = name_utf8
             .or(name)
-            .map(|n| sanitize_component(&n))
+            .map(|n| sanitize_component(&n).into_owned())
             .ok_or(MetainfoError::Field("name"))?;
         let piece_length = match piece_length {
             Some(n) if n > 0 && (n as u64).is_power_of_two() => n as u64,
@@ -266,7 +266,11 @@ fn parse_files(list: Items<'_>) -> Result<Vec<FileEntry>, MetainfoError> {
         };
         let components = match path_utf8.or(path).as_ref().and_then(Item::list) {
             Some(parts) => parts
-                .map(|p| text(&p).ok_or(MetainfoError::Field("path")))
+                .map(|p| {
+                    p.bytes()
+                        .map(String::from_utf8_lossy)
+                        .ok_or(MetainfoError::Field("path"))
+                })
                 .collect::<Result<Vec<_>, _>>()?,
             None => return Err(MetainfoError::Field("path")),
         };

@@ -81,7 +81,12 @@ fn is_bidi_control(c: char) -> bool {
 /// prefix, and the result is cut to [`MAX_COMPONENT_BYTES`] at a character
 /// boundary. The result always passes [`check_component`]: this is the one
 /// place that decides what every role indexes, shows and writes to disk.
-pub fn sanitize_component(raw: &str) -> String {
+pub fn sanitize_component(raw: &str) -> std::borrow::Cow<'_, str> {
+    // Almost every name is plain already: kept as it is, without a copy.
+    let displayable = |c: char| !matches!(c, '\u{FFFE}' | '\u{FFFF}') && !is_bidi_control(c);
+    if check_component(raw).is_ok() && raw.chars().all(displayable) {
+        return std::borrow::Cow::Borrowed(raw);
+    }
     let mut out = String::with_capacity(raw.len().min(MAX_COMPONENT_BYTES));
     for c in raw.chars() {
         if out.len() + c.len_utf8() > MAX_COMPONENT_BYTES {
@@ -95,7 +100,7 @@ pub fn sanitize_component(raw: &str) -> String {
         }
     }
     if out.is_empty() || out == "." || out == ".." {
-        return "_".to_owned();
+        return "_".into();
     }
     let b = out.as_bytes();
     if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
@@ -112,7 +117,7 @@ pub fn sanitize_component(raw: &str) -> String {
             out.truncate(end);
         }
     }
-    out
+    out.into()
 }
 
 /// A relative path from metadata components, each made plain with
@@ -128,7 +133,7 @@ pub fn sanitize_path_lossy<S: AsRef<str>>(components: &[S]) -> Result<PathBuf, P
         .map(AsRef::as_ref)
         .filter(|c| !c.is_empty())
     {
-        out.push(sanitize_component(c));
+        out.push(sanitize_component(c).as_ref());
     }
     if out.as_os_str().is_empty() {
         return Err(PathError::Empty);
@@ -255,7 +260,7 @@ mod tests {
         #[test]
         fn sanitized_components_always_pass_the_check(raw in any::<String>()) {
             let c = sanitize_component(&raw);
-            prop_assert_eq!(check_component(&c), Ok(c.as_str()));
+            prop_assert_eq!(check_component(&c), Ok(c.as_ref()));
         }
 
         #[test]
