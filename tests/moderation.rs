@@ -90,7 +90,7 @@ fn within(secs: u64, what: &str, log: &Path, mut ok: impl FnMut() -> bool) {
         assert!(
             Instant::now() < deadline,
             "not within {secs} s: {what}; log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
+            common::logs(log)
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -117,7 +117,7 @@ impl Drop for Running {
 #[test]
 fn block_and_unblock_apply_to_a_running_instance_within_seconds() {
     let dir = tempfile::tempdir().unwrap();
-    let (tracker, catalog) = (common::free_udp_port(), common::free_tcp_port());
+    let (tracker, catalog) = common::free_tracker_and_catalog_ports();
     let config = write_config(dir.path(), tracker, catalog);
     let data = dir.path().join("data");
     let target = seed(&data, "Takedown.Target.iso");

@@ -61,7 +61,7 @@ fn wait_until(what: &str, log: &Path, secs: u64, mut ready: impl FnMut() -> bool
         assert!(
             Instant::now() < deadline,
             "timed out waiting for {what}; log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
+            common::logs(log)
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -101,7 +101,7 @@ fn stop(mut child: Child, signal: &str, log: &Path) {
             assert!(
                 status.success(),
                 "exit {status} after SIG{signal}:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
+                common::logs(log)
             );
             return;
         }
@@ -109,7 +109,7 @@ fn stop(mut child: Child, signal: &str, log: &Path) {
             let _ = child.kill();
             panic!(
                 "still running 30 s after SIG{signal}:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
+                common::logs(log)
             );
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -149,7 +149,7 @@ fn seed_preload(data: &Path) -> InfoHash {
 fn up_stops_cleanly_on_sigint_and_sigterm() {
     for signal in ["INT", "TERM"] {
         let dir = tempfile::tempdir().unwrap();
-        let (tracker, catalog) = (common::free_udp_port(), common::free_tcp_port());
+        let (tracker, catalog) = common::free_tracker_and_catalog_ports();
         let config = write_config(dir.path(), tracker, catalog);
         let data = dir.path().join("data");
         seed_preload(&data);
@@ -195,7 +195,7 @@ fn up_stops_cleanly_on_sigint_and_sigterm() {
 #[test]
 fn each_role_alone_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let (tracker, catalog) = (common::free_udp_port(), common::free_tcp_port());
+    let (tracker, catalog) = common::free_tracker_and_catalog_ports();
     let config = write_config(dir.path(), tracker, catalog);
     let data = dir.path().join("data");
 

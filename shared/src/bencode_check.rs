@@ -237,6 +237,34 @@ impl<'a> Item<'a> {
     }
 }
 
+/// Where the list or dictionary at `start` ends, in input that passed
+/// [`validate`]: only the depth is counted, without the checks (and the
+/// frame stack) of [`skip_value`], since every container a reader opens is
+/// scanned again here. Other input gives an error or a wrong end, never a
+/// panic.
+fn container_end(bytes: &[u8], start: usize) -> Result<usize, BencodeError> {
+    let mut depth = 0usize;
+    let mut pos = start;
+    loop {
+        match *bytes.get(pos).ok_or(BencodeError::Truncated)? {
+            b'l' | b'd' => {
+                depth += 1;
+                pos += 1;
+            }
+            b'e' if depth > 0 => {
+                depth -= 1;
+                pos += 1;
+                if depth == 0 {
+                    return Ok(pos);
+                }
+            }
+            b'i' => pos = skip_integer(bytes, pos)?,
+            b'0'..=b'9' => pos = skip_string(bytes, pos)?.end,
+            byte => return Err(BencodeError::Invalid { byte, offset: pos }),
+        }
+    }
+}
+
 /// Reads the value at `start`; returns it and where it ends.
 pub fn item(bytes: &[u8], start: usize) -> Result<(Item<'_>, usize), BencodeError> {
     let first = *bytes.get(start).ok_or(BencodeError::Truncated)?;
@@ -251,7 +279,7 @@ pub fn item(bytes: &[u8], start: usize) -> Result<(Item<'_>, usize), BencodeErro
             Ok((Item::Bytes(&bytes[range]), end))
         }
         b'l' | b'd' => {
-            let end = skip_value(bytes, start)?;
+            let end = container_end(bytes, start)?;
             let inner = Cursor {
                 bytes: &bytes[..end - 1],
                 pos: start + 1,

@@ -268,7 +268,10 @@ fn parse_files(list: Items<'_>) -> Result<Vec<FileEntry>, MetainfoError> {
             Some(parts) => parts
                 .map(|p| {
                     p.bytes()
-                        .map(String::from_utf8_lossy)
+                        .map(|b| match std::str::from_utf8(b) {
+                            Ok(s) => std::borrow::Cow::Borrowed(s),
+                            Err(_) => String::from_utf8_lossy(b),
+                        })
                         .ok_or(MetainfoError::Field("path"))
                 })
                 .collect::<Result<Vec<_>, _>>()?,

@@ -66,6 +66,35 @@ pub fn check_component(name: &str) -> Result<&str, PathError> {
     Ok(name)
 }
 
+/// Whether [`sanitize_component`] would leave `name` as it is: one pass
+/// over its bytes (printable ASCII needs no decoding), the reserved names
+/// compared only when the stem has their length.
+fn is_plain(name: &str) -> bool {
+    let b = name.as_bytes();
+    if b.is_empty() || b.len() > MAX_COMPONENT_BYTES || name == "." || name == ".." {
+        return false;
+    }
+    let plain_char = |c: char| {
+        !(c == '/'
+            || c == '\\'
+            || c.is_control()
+            || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+            || is_bidi_control(c))
+    };
+    let ascii = b
+        .iter()
+        .all(|&x| (0x20..0x7f).contains(&x) && x != b'/' && x != b'\\');
+    if !ascii && !name.chars().all(plain_char) {
+        return false;
+    }
+    if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
+        return false;
+    }
+    let stem = &name[..b.iter().position(|&x| x == b'.').unwrap_or(b.len())];
+    let stem = stem.trim_end();
+    !((3..=4).contains(&stem.len()) && RESERVED.iter().any(|r| r.eq_ignore_ascii_case(stem)))
+}
+
 /// Characters that reorder text when displayed (bidi embeddings,
 /// overrides, isolates and marks): dropped, so a name cannot disguise
 /// its extension (`evil\u{202E}gpj.exe` shown as `evilexe.jpg`).
@@ -83,8 +112,7 @@ fn is_bidi_control(c: char) -> bool {
 /// place that decides what every role indexes, shows and writes to disk.
 pub fn sanitize_component(raw: &str) -> std::borrow::Cow<'_, str> {
     // Almost every name is plain already: kept as it is, without a copy.
-    let displayable = |c: char| !matches!(c, '\u{FFFE}' | '\u{FFFF}') && !is_bidi_control(c);
-    if check_component(raw).is_ok() && raw.chars().all(displayable) {
+    if is_plain(raw) {
         return std::borrow::Cow::Borrowed(raw);
     }
     let mut out = String::with_capacity(raw.len().min(MAX_COMPONENT_BYTES));
@@ -127,7 +155,8 @@ pub fn sanitize_path_lossy<S: AsRef<str>>(components: &[S]) -> Result<PathBuf, P
     if components.len() > MAX_COMPONENTS {
         return Err(PathError::TooDeep);
     }
-    let mut out = PathBuf::new();
+    let bytes: usize = components.iter().map(|c| c.as_ref().len() + 1).sum();
+    let mut out = PathBuf::with_capacity(bytes);
     for c in components
         .iter()
         .map(AsRef::as_ref)
@@ -257,6 +286,14 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn a_component_is_plain_exactly_when_sanitising_keeps_it(raw in any::<String>()) {
+            let unchanged = check_component(&raw).is_ok()
+                && !raw.chars().any(|c| matches!(c, '\u{FFFE}' | '\u{FFFF}') || is_bidi_control(c));
+            prop_assert_eq!(is_plain(&raw), unchanged);
+            prop_assert_eq!(sanitize_component(&raw) == raw.as_str(), unchanged);
+        }
+
         #[test]
         fn sanitized_components_always_pass_the_check(raw in any::<String>()) {
             let c = sanitize_component(&raw);
