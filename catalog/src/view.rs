@@ -57,7 +57,15 @@ pub fn file_tree(
     }
     let mut sorted: Vec<&FileEntry> = files.iter().collect();
     if !single_file {
-        sorted.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        // By the bytes of the whole path: every folder's files are still
+        // contiguous (they share the prefix `folder/`), and a comparison
+        // is one memcmp rather than a walk over both paths' components.
+        sorted.sort_unstable_by(|a, b| {
+            a.path
+                .as_os_str()
+                .as_encoded_bytes()
+                .cmp(b.path.as_os_str().as_encoded_bytes())
+        });
     }
     let mut out = Vec::with_capacity(limit.min(files.len()) * 2);
     let mut stack: Vec<Dir<'_>> = Vec::new();
