@@ -271,13 +271,7 @@ mod tests {
             total_size: 100 * n as u64,
             piece_length: 16_384,
             piece_count: 1,
-            private: false,
-            comment: None,
-            created_by: None,
-            creation_date: None,
-            announce: None,
-            announce_list: Vec::new(),
-            url_list: Vec::new(),
+            ..TorrentMeta::default()
         }
     }
 

@@ -51,8 +51,9 @@ pub struct FileEntry {
     pub length: u64,
 }
 
-/// Everything the roles need to know about a torrent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Everything the roles need to know about a torrent. (`Default` is an
+/// empty one, for building torrents field by field.)
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TorrentMeta {
     /// SHA-1 of the exact info dict bytes.
     pub info_hash: InfoHash,
@@ -214,12 +215,7 @@ impl TorrentMeta {
             piece_length,
             piece_count: expected,
             private,
-            comment: None,
-            created_by: None,
-            creation_date: None,
-            announce: None,
-            announce_list: Vec::new(),
-            url_list: Vec::new(),
+            ..Self::default()
         })
     }
 

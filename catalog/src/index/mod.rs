@@ -125,13 +125,7 @@ pub(crate) fn sample(i: usize, name: &str, files: &[&str]) -> TorrentMeta {
         files,
         piece_length: 16384,
         piece_count: 1,
-        private: false,
-        comment: None,
-        created_by: None,
-        creation_date: None,
-        announce: None,
-        announce_list: Vec::new(),
-        url_list: Vec::new(),
+        ..TorrentMeta::default()
     }
 }
 
