@@ -72,14 +72,13 @@ impl Reserved {
             _room: room,
         }
     }
+}
 
-    /// Bytes of the body.
-    pub fn len(&self) -> usize {
-        self.bytes.get_ref().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+/// Sent with its length; the reservation goes when the body is dropped.
+impl<'r> rocket::response::Responder<'r, 'static> for Reserved {
+    fn respond_to(self, _: &'r rocket::Request<'_>) -> rocket::response::Result<'static> {
+        let len = self.bytes.get_ref().len();
+        rocket::Response::build().sized_body(len, self).ok()
     }
 }
 

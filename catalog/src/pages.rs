@@ -204,19 +204,8 @@ async fn search(
 #[derive(rocket::Responder)]
 enum ById {
     Page(RawHtml<String>),
-    Torrent(Sized, ContentType, Header<'static>),
+    Torrent(crate::download::Reserved, ContentType, Header<'static>),
     Redirect(Redirect),
-}
-
-/// A download's body, sent with its length and holding its budget
-/// reservation until it is dropped.
-struct Sized(crate::download::Reserved);
-
-impl<'r> rocket::response::Responder<'r, 'static> for Sized {
-    fn respond_to(self, _: &'r rocket::Request<'_>) -> rocket::response::Result<'static> {
-        let len = self.0.len();
-        rocket::Response::build().sized_body(len, self.0).ok()
-    }
 }
 
 #[derive(Serialize)]
@@ -272,7 +261,7 @@ async fn by_id(app: &State<App>, lang: Lang, id: &str) -> Result<ById, PageError
     if download {
         let (body, filename) = catalog.download(hash).await?;
         return Ok(ById::Torrent(
-            Sized(body),
+            body,
             ContentType::new("application", "x-bittorrent"),
             crate::download::disposition(&filename),
         ));

@@ -40,6 +40,11 @@ const RESERVED: [&str; 22] = [
 
 /// Checks one path component and returns it unchanged if it is a plain name.
 pub fn check_component(name: &str) -> Result<&str, PathError> {
+    checked(name).map(|_| name)
+}
+
+/// [`check_component`]'s checks; `Ok(true)` when the name is all ASCII.
+fn checked(name: &str) -> Result<bool, PathError> {
     if name.is_empty() {
         return Err(PathError::EmptyComponent);
     }
@@ -49,50 +54,48 @@ pub fn check_component(name: &str) -> Result<&str, PathError> {
     if name.len() > MAX_COMPONENT_BYTES {
         return Err(PathError::TooLong);
     }
-    if name
-        .chars()
-        .any(|c| c == '/' || c == '\\' || c.is_control())
-    {
+    let b = name.as_bytes();
+    // ASCII (most names) is checked byte by byte in one pass; text with
+    // other characters is decoded.
+    let (mut forbidden, mut ascii) = (false, true);
+    for &x in b {
+        if !x.is_ascii() {
+            ascii = false;
+            forbidden = name
+                .chars()
+                .any(|c| c == '/' || c == '\\' || c.is_control());
+            break;
+        }
+        if x == b'/' || x == b'\\' || x.is_ascii_control() {
+            forbidden = true;
+            break;
+        }
+    }
+    if forbidden {
         return Err(PathError::ForbiddenCharacter);
     }
-    let b = name.as_bytes();
     if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
         return Err(PathError::DrivePrefix(name.to_owned()));
     }
-    let stem = name.split('.').next().unwrap_or(name).trim_end();
-    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(stem)) {
+    let stem = name[..b.iter().position(|&x| x == b'.').unwrap_or(b.len())].trim_end();
+    // Every reserved name has 3 or 4 letters.
+    if (3..=4).contains(&stem.len()) && RESERVED.iter().any(|r| r.eq_ignore_ascii_case(stem)) {
         return Err(PathError::ReservedName(name.to_owned()));
     }
-    Ok(name)
+    Ok(ascii)
 }
 
-/// Whether [`sanitize_component`] would leave `name` as it is: one pass
-/// over its bytes (printable ASCII needs no decoding), the reserved names
-/// compared only when the stem has their length.
+/// Whether [`sanitize_component`] would leave `name` as it is: it passes
+/// [`check_component`] and holds nothing a display would misread (ASCII
+/// never does).
 fn is_plain(name: &str) -> bool {
-    let b = name.as_bytes();
-    if b.is_empty() || b.len() > MAX_COMPONENT_BYTES || name == "." || name == ".." {
-        return false;
+    match checked(name) {
+        Ok(true) => true,
+        Ok(false) => !name
+            .chars()
+            .any(|c| matches!(c, '\u{FFFE}' | '\u{FFFF}') || is_bidi_control(c)),
+        Err(_) => false,
     }
-    let plain_char = |c: char| {
-        !(c == '/'
-            || c == '\\'
-            || c.is_control()
-            || matches!(c, '\u{FFFE}' | '\u{FFFF}')
-            || is_bidi_control(c))
-    };
-    let ascii = b
-        .iter()
-        .all(|&x| (0x20..0x7f).contains(&x) && x != b'/' && x != b'\\');
-    if !ascii && !name.chars().all(plain_char) {
-        return false;
-    }
-    if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
-        return false;
-    }
-    let stem = &name[..b.iter().position(|&x| x == b'.').unwrap_or(b.len())];
-    let stem = stem.trim_end();
-    !((3..=4).contains(&stem.len()) && RESERVED.iter().any(|r| r.eq_ignore_ascii_case(stem)))
 }
 
 /// Characters that reorder text when displayed (bidi embeddings,
