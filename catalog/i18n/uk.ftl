@@ -53,6 +53,7 @@ results-count = { $n ->
     [few] { $n } результати
    *[many] { $n } результатів
 }
+results-count-over = Понад { $n } результатів
 indexed-count = { $n ->
     [one] { $n } торент у каталозі
     [few] { $n } торенти в каталозі

@@ -93,7 +93,7 @@ pub fn start(
     // Tantivy refuses budgets under 15 MB per thread.
     let writer_bytes = config.index_writer_bytes.max(15_000_000);
     let (target, beside) = match build {
-        Build::Beside(new) => (Arc::new(new), true),
+        Build::Beside(new) => (Arc::new(*new), true),
         Build::Current | Build::InPlace => (index.current(), false),
     };
     let writer: IndexWriter = target.index.writer(writer_bytes)?;

@@ -8,6 +8,7 @@ pub mod analysis;
 mod relevance;
 pub mod schema;
 pub mod search;
+mod topk;
 pub mod userquery;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,8 @@ pub struct Generation {
     pub reader: IndexReader,
     pub fields: Fields,
     dir: PathBuf,
+    /// Sort columns decoded per segment.
+    sort_cache: Arc<topk::SortCache>,
 }
 
 /// The index that serves, swappable: a rebuild fills a new generation
@@ -68,7 +71,7 @@ pub enum Build {
     InPlace,
     /// The old index serves while this one is filled beside it; swapped in
     /// by [`CatalogIndex::swap_in`] when complete.
-    Beside(Generation),
+    Beside(Box<Generation>),
 }
 
 /// A torrent as stored in the index (what lists and feeds show).
@@ -171,6 +174,7 @@ impl Generation {
             reader,
             fields,
             dir: dir.to_owned(),
+            sort_cache: Arc::default(),
         })
     }
 
@@ -265,7 +269,7 @@ impl CatalogIndex {
                             "{reason}: rebuilding it from preload/ beside the old one, which serves until the new one is complete (/healthz shows it)"
                         );
                         let new = Generation::create(&sibling(dir, "new"), threads)?;
-                        (old, Build::Beside(new), Some(reason))
+                        (old, Build::Beside(Box::new(new)), Some(reason))
                     }
                     None => {
                         tracing::warn!(

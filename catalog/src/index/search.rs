@@ -4,11 +4,12 @@ use std::ops::Bound;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::TopDocs;
 use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::{DocAddress, Order, Searcher, Term};
+use tantivy::{DocAddress, Searcher, Term};
 
+use super::topk;
 use super::userquery::UserQuery;
 use super::{Generation, IndexError, IndexedTorrent};
 use crate::category::Category;
@@ -25,6 +26,30 @@ pub const FUZZY_BELOW: usize = 5;
 pub const MAX_OFFSET: usize = 10_000;
 /// Most results per page.
 pub const MAX_LIMIT: usize = 100;
+/// A relevance search counts its matches up to this many (every page that
+/// can be served), then says "at least".
+pub const COUNT_UP_TO: usize = MAX_OFFSET + MAX_LIMIT;
+
+/// How many documents a search matched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Total {
+    Exact(usize),
+    /// Counting stopped here; more match.
+    AtLeast(usize),
+}
+
+impl Total {
+    /// The count (a lower bound when not exact).
+    pub fn count(self) -> usize {
+        match self {
+            Self::Exact(n) | Self::AtLeast(n) => n,
+        }
+    }
+
+    pub fn is_exact(self) -> bool {
+        matches!(self, Self::Exact(_))
+    }
+}
 
 /// Result order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -257,7 +282,9 @@ pub struct Hit {
 /// A page of results.
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchResults {
+    /// Matches counted; more may match when `total_exact` is false.
     pub total: usize,
+    pub total_exact: bool,
     pub hits: Vec<Hit>,
     pub page: usize,
     pub pages: usize,
@@ -332,7 +359,7 @@ impl Generation {
         let mut fuzzy = false;
         let (mut total, mut addrs) = self.run(&searcher, p, text.as_ref(), false)?;
         if let Some(t) = &text {
-            if total < FUZZY_BELOW && t.has_fuzzy_words() {
+            if total.count() < FUZZY_BELOW && t.has_fuzzy_words() {
                 fuzzy = true;
                 (total, addrs) = self.run(&searcher, p, text.as_ref(), true)?;
             }
@@ -349,10 +376,15 @@ impl Generation {
             let (mut name_html, mut file_html) = (None, None);
             if let Some(h) = &highlighter {
                 name_html = h.snippet(&torrent.name);
-                file_html = doc
-                    .get_first(self.fields.file)
-                    .and_then(|v| v.as_str())
-                    .and_then(|files| h.snippet(files));
+                // A file line is shown only to explain a hit whose name
+                // does not: analysing up to 8 KiB of paths per hit was a
+                // fifth of a results page's cost.
+                if name_html.is_none() {
+                    file_html = doc
+                        .get_first(self.fields.file)
+                        .and_then(|v| v.as_str())
+                        .and_then(|files| h.snippet(files));
+                }
             }
             hits.push(Hit {
                 torrent,
@@ -361,63 +393,61 @@ impl Generation {
             });
         }
         let limit = p.limit.clamp(1, MAX_LIMIT);
-        let pages = total.div_ceil(limit).clamp(1, MAX_OFFSET / limit + 1);
+        let pages = total
+            .count()
+            .div_ceil(limit)
+            .clamp(1, MAX_OFFSET / limit + 1);
         Ok(SearchResults {
-            total,
+            total: total.count(),
+            total_exact: total.is_exact(),
             hits,
             page: p.page,
             pages,
         })
     }
 
-    /// One pass: the count and the addresses of the page.
+    /// One pass: the count and the addresses of the page. A relevance
+    /// search finds its page with Tantivy's pruning top-k (block-max WAND
+    /// where the query allows) and counts at most [`COUNT_UP_TO`] matches;
+    /// the other orders visit every match anyway and count them all.
     fn run(
         &self,
         searcher: &Searcher,
         p: &SearchParams,
         text: Option<&UserQuery>,
         fuzzy: bool,
-    ) -> Result<(usize, Vec<DocAddress>), IndexError> {
+    ) -> Result<(Total, Vec<DocAddress>), IndexError> {
         let query = self.query(searcher, p, text, fuzzy);
         let limit = p.limit.clamp(1, MAX_LIMIT);
         let offset = p
             .offset
             .unwrap_or((p.page.max(1) - 1) * limit)
             .min(MAX_OFFSET);
-        let top = TopDocs::with_limit(limit).and_offset(offset);
-        let (total, addrs) = match p.sort {
+        use topk::Direction::{Asc, Desc};
+        let cache = self.sort_cache.clone();
+        cache.retain_segments_of(searcher);
+        let keys = match p.sort {
             Sort::Relevance => {
-                let (t, d) = searcher.search(&query, &(Count, top))?;
-                (t, strip(d))
-            }
-            Sort::Newest | Sort::Oldest => {
-                let order = if p.sort == Sort::Newest {
-                    Order::Desc
+                let top = TopDocs::with_limit(limit).and_offset(offset);
+                let page = strip(searcher.search(&query, &top)?);
+                let n = topk::count_up_to(searcher, &query, COUNT_UP_TO)?;
+                let total = if n >= COUNT_UP_TO {
+                    Total::AtLeast(n)
                 } else {
-                    Order::Asc
+                    Total::Exact(n)
                 };
-                let (t, d) = searcher.search(
-                    &query,
-                    &(
-                        Count,
-                        top.order_by_fast_field::<tantivy::DateTime>("indexed", order),
-                    ),
-                )?;
-                (t, strip(d))
+                return Ok((total, page));
             }
-            Sort::Size | Sort::Seeders | Sort::Leechers | Sort::Name => {
-                let (field, order) = match p.sort {
-                    Sort::Size => ("size", Order::Desc),
-                    Sort::Seeders => ("seeders", Order::Desc),
-                    Sort::Leechers => ("leechers", Order::Desc),
-                    _ => ("name_sort", Order::Asc),
-                };
-                let (t, d) =
-                    searcher.search(&query, &(Count, top.order_by_u64_field(field, order)))?;
-                (t, strip(d))
-            }
+            Sort::Newest => topk::date_field(cache, "indexed", Desc),
+            Sort::Oldest => topk::date_field(cache, "indexed", Asc),
+            Sort::Size => topk::u64_field(cache, "size", Desc),
+            Sort::Name => topk::u64_field(cache, "name_sort", Asc),
+            Sort::Seeders => topk::u64_field(cache, "seeders", Desc),
+            Sort::Leechers => topk::u64_field(cache, "leechers", Desc),
         };
-        Ok((total, addrs))
+        let (n, mut page) = searcher.search(&query, &topk::TopByKey::new(offset + limit, keys))?;
+        let page = page.split_off(offset.min(page.len()));
+        Ok((Total::Exact(n), page))
     }
 }
 

@@ -19,6 +19,7 @@ use tantivy::{Searcher, Term};
 
 use super::analysis::{analyze, is_cjk, Mode};
 use super::schema::Fields;
+use super::search::COUNT_UP_TO;
 
 /// Most terms a prefix (the last word) expands to.
 pub const PREFIX_EXPANSIONS: u32 = 50;
@@ -579,6 +580,26 @@ fn prefix_query(cx: &Cx<'_>, field: Field, toks: &[Token]) -> Option<Box<dyn Que
     Some(prefix(field, toks))
 }
 
+/// Whether the leaf's last word is itself in so many names that its exact
+/// matches fill every page a search serves ([`COUNT_UP_TO`]): a match by
+/// prefix alone scores at most the sum of the prefix boosts (2.3), below an
+/// exact name match of any word that is not in most names, so it could
+/// only ever show past the last page. Leaving the expansion out spares
+/// the union three lists of up to 50 terms each.
+fn common_word(cx: &Cx<'_>, leaf: &Leaf, cjk_only: bool) -> bool {
+    let (field, toks) = if cjk_only {
+        (cx.f.name_folded, &leaf.folded)
+    } else {
+        (cx.f.name, &leaf.exact)
+    };
+    toks.last().is_some_and(|t| {
+        let term = Term::from_field_text(field, &t.text);
+        cx.searcher
+            .doc_freq(&term)
+            .is_ok_and(|n| n >= COUNT_UP_TO as u64)
+    })
+}
+
 fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Query>> {
     let (f, fuzzy) = (cx.f, cx.fuzzy);
     let (exact, folded) = (&leaf.exact, &leaf.folded);
@@ -628,7 +649,7 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
         };
         add(Some(seq(field, folded)), boost);
     }
-    if positive && leaf.last && !leaf.quoted {
+    if positive && leaf.last && !leaf.quoted && !common_word(cx, leaf, cjk_only) {
         let prefixed = |field, toks: &[Token]| {
             toks.last()
                 .filter(|t| prefix_eligible(&t.text))

@@ -1,0 +1,403 @@
+//! Top-k collection for the orders that do not need scores (newest,
+//! oldest, size, name, seeders, leechers), and a bounded match count for
+//! relevance searches.
+//!
+//! Tantivy's `order_by_fast_field` reads one value per matching document
+//! through three dynamic calls (default value, row lookup, value mapping);
+//! on the home page, which orders all of a million documents by date, that
+//! was the whole cost of the page. Here a segment's column is decoded once
+//! into an array ([`SortCache`]), and a document is kept only when it beats
+//! the current k-th value, so the buffer is sorted rarely.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::{Column, ColumnIndex};
+use tantivy::index::SegmentId;
+use tantivy::query::{EnableScoring, Query};
+use tantivy::{DocAddress, DocId, DocSet, Searcher, SegmentOrdinal, SegmentReader, TERMINATED};
+
+/// Reads the sort keys of a segment's documents; a larger key ranks first.
+pub trait SegmentKeys: Send {
+    /// `out[i]` = key of `docs[i]` (`out` has `docs.len()` slots).
+    fn keys(&mut self, docs: &[DocId], out: &mut [u64]);
+}
+
+/// Makes the key reader of a segment.
+pub type KeysFor = dyn Fn(&SegmentReader) -> tantivy::Result<Box<dyn SegmentKeys>> + Send + Sync;
+
+/// Which way a column orders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Largest first.
+    Desc,
+    /// Smallest first.
+    Asc,
+}
+
+impl Direction {
+    fn key(self, v: u64) -> u64 {
+        match self {
+            Self::Desc => v,
+            Self::Asc => !v,
+        }
+    }
+}
+
+/// Every document's value of one column in one segment, decoded once:
+/// segments never change, so the array serves every later search, and a
+/// sort reads one machine word per document instead of three dynamic calls.
+type Decoded = Arc<[u64]>;
+
+/// Decoded columns per segment, dropped when their segment is merged away.
+#[derive(Default)]
+pub struct SortCache {
+    columns: Mutex<HashMap<(SegmentId, &'static str), Decoded>>,
+}
+
+impl SortCache {
+    /// Forgets the columns of segments `searcher` no longer has.
+    pub fn retain_segments_of(&self, searcher: &Searcher) {
+        let live: Vec<SegmentId> = searcher
+            .segment_readers()
+            .iter()
+            .map(|r| r.segment_id())
+            .collect();
+        self.columns.lock().retain(|(id, _), _| live.contains(id));
+    }
+
+    fn get(
+        &self,
+        reader: &SegmentReader,
+        name: &'static str,
+        decode: impl FnOnce() -> tantivy::Result<Decoded>,
+    ) -> tantivy::Result<Decoded> {
+        let key = (reader.segment_id(), name);
+        if let Some(d) = self.columns.lock().get(&key) {
+            return Ok(d.clone());
+        }
+        // Two searches may decode the same column at once; both results are equal.
+        let d = decode()?;
+        self.columns.lock().insert(key, d.clone());
+        Ok(d)
+    }
+}
+
+fn decode<T: Copy + Default + PartialOrd + std::fmt::Debug + Send + Sync + 'static>(
+    column: &Column<T>,
+    max_doc: DocId,
+    to_u64: fn(T) -> u64,
+) -> Decoded {
+    if matches!(column.index, ColumnIndex::Full) {
+        let mut values = vec![T::default(); max_doc as usize];
+        column.values.get_range(0, &mut values);
+        values.into_iter().map(to_u64).collect()
+    } else {
+        // A document without the value comes last in either direction... as 0.
+        (0..max_doc)
+            .map(|d| column.first(d).map_or(0, to_u64))
+            .collect()
+    }
+}
+
+struct DecodedKeys {
+    values: Decoded,
+    direction: Direction,
+}
+
+impl SegmentKeys for DecodedKeys {
+    fn keys(&mut self, docs: &[DocId], out: &mut [u64]) {
+        for (o, &d) in out.iter_mut().zip(docs) {
+            *o = self
+                .direction
+                .key(self.values.get(d as usize).copied().unwrap_or(0));
+        }
+    }
+}
+
+/// Keys of a u64 fast field.
+pub fn u64_field(cache: Arc<SortCache>, name: &'static str, direction: Direction) -> Box<KeysFor> {
+    Box::new(move |reader: &SegmentReader| {
+        let values = cache.get(reader, name, || {
+            let column = reader.fast_fields().u64(name)?;
+            Ok(decode(&column, reader.max_doc(), |v| v))
+        })?;
+        Ok(Box::new(DecodedKeys { values, direction }) as Box<dyn SegmentKeys>)
+    })
+}
+
+/// Keys of a date fast field, in time order.
+pub fn date_field(cache: Arc<SortCache>, name: &'static str, direction: Direction) -> Box<KeysFor> {
+    Box::new(move |reader: &SegmentReader| {
+        let values = cache.get(reader, name, || {
+            let column = reader.fast_fields().date(name)?;
+            // Flipping the sign bit maps i64 order onto u64 order.
+            Ok(decode(&column, reader.max_doc(), |d: tantivy::DateTime| {
+                (d.into_timestamp_nanos() as u64) ^ (1 << 63)
+            }))
+        })?;
+        Ok(Box::new(DecodedKeys { values, direction }) as Box<dyn SegmentKeys>)
+    })
+}
+
+/// The k documents with the largest keys (ties: lower address first),
+/// and how many documents matched.
+pub struct TopByKey {
+    k: usize,
+    keys_for: Box<KeysFor>,
+}
+
+impl TopByKey {
+    pub fn new(k: usize, keys_for: Box<KeysFor>) -> Self {
+        Self { k, keys_for }
+    }
+}
+
+/// A segment's part of [`TopByKey`].
+pub struct TopByKeySegment {
+    ord: SegmentOrdinal,
+    k: usize,
+    keys: Box<dyn SegmentKeys>,
+    /// Candidates; cut back to the best k when it reaches 2k.
+    best: Vec<(u64, DocId)>,
+    /// The k-th best key once `best` was cut: nothing at or below it can enter.
+    floor: Option<u64>,
+    scratch: Vec<u64>,
+    count: usize,
+}
+
+impl TopByKeySegment {
+    fn cut(&mut self) {
+        if self.best.len() > self.k {
+            let k = self.k;
+            self.best.select_nth_unstable_by(k, rank);
+            self.best.truncate(k);
+        }
+        if self.best.len() == self.k {
+            self.floor = self.best.iter().map(|(key, _)| *key).min();
+        }
+    }
+}
+
+/// Larger key first, then lower document.
+fn rank(a: &(u64, DocId), b: &(u64, DocId)) -> std::cmp::Ordering {
+    b.0.cmp(&a.0).then(a.1.cmp(&b.1))
+}
+
+impl SegmentCollector for TopByKeySegment {
+    type Fruit = (usize, Vec<(u64, DocAddress)>);
+
+    fn collect(&mut self, doc: DocId, _score: tantivy::Score) {
+        self.collect_block(&[doc]);
+    }
+
+    fn collect_block(&mut self, docs: &[DocId]) {
+        self.count += docs.len();
+        if self.k == 0 {
+            return;
+        }
+        let mut keys = std::mem::take(&mut self.scratch);
+        keys.resize(docs.len(), 0);
+        self.keys.keys(docs, &mut keys);
+        for (&key, &doc) in keys.iter().zip(docs) {
+            // Documents come in increasing order: one tying the floor ranks
+            // after every kept one and cannot enter.
+            if self.floor.is_none_or(|f| key > f) {
+                self.best.push((key, doc));
+                if self.best.len() >= 2 * self.k.max(16) {
+                    self.cut();
+                }
+            }
+        }
+        self.scratch = keys;
+    }
+
+    fn harvest(mut self) -> Self::Fruit {
+        self.cut();
+        let ord = self.ord;
+        (
+            self.count,
+            self.best
+                .into_iter()
+                .map(|(key, doc)| (key, DocAddress::new(ord, doc)))
+                .collect(),
+        )
+    }
+}
+
+impl Collector for TopByKey {
+    type Fruit = (usize, Vec<DocAddress>);
+    type Child = TopByKeySegment;
+
+    fn for_segment(
+        &self,
+        ord: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<TopByKeySegment> {
+        Ok(TopByKeySegment {
+            ord,
+            k: self.k,
+            keys: (self.keys_for)(reader)?,
+            best: Vec::new(),
+            floor: None,
+            scratch: Vec::new(),
+            count: 0,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(
+        &self,
+        fruits: Vec<(usize, Vec<(u64, DocAddress)>)>,
+    ) -> tantivy::Result<(usize, Vec<DocAddress>)> {
+        let total = fruits.iter().map(|(n, _)| n).sum();
+        let mut all: Vec<(u64, DocAddress)> = fruits.into_iter().flat_map(|(_, v)| v).collect();
+        all.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        all.truncate(self.k);
+        Ok((total, all.into_iter().map(|(_, a)| a).collect()))
+    }
+}
+
+/// How many documents match `query`, counting at most `bound` (no scores
+/// computed): a word in half of a million names costs `bound` steps, not
+/// half a million.
+pub fn count_up_to(searcher: &Searcher, query: &dyn Query, bound: usize) -> tantivy::Result<usize> {
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    let mut n = 0;
+    for reader in searcher.segment_readers() {
+        if n >= bound {
+            break;
+        }
+        let mut scorer = weight.scorer(reader, 1.0)?;
+        let alive = reader.alive_bitset();
+        let mut doc = scorer.doc();
+        while doc != TERMINATED && n < bound {
+            if alive.is_none_or(|a| a.is_alive(doc)) {
+                n += 1;
+            }
+            doc = scorer.advance();
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::super::search::{RawSearch, COUNT_UP_TO};
+    use super::super::{sample, CatalogIndex};
+
+    /// `n` torrents over three segments: sizes and dates are permutations
+    /// of 0..n unrelated to each other and to the insertion order; names
+    /// are `jazz <i>`, and the last one is `jazzy extra`.
+    fn index(dir: &std::path::Path, n: usize) -> CatalogIndex {
+        let (index, _) = CatalogIndex::open(&dir.join("index"), 1).unwrap();
+        let g = index.current();
+        let mut writer: tantivy::IndexWriter = g.index.writer(50_000_000).unwrap();
+        for i in 0..n {
+            let name = if i == n - 1 {
+                "jazzy extra".to_owned()
+            } else {
+                format!("jazz {i}")
+            };
+            let mut meta = sample(i, &name, &[]);
+            meta.total_size = ((i * 7919) % n) as u64 + 1;
+            let when = Utc.timestamp_opt(1_600_000_000 + ((i * 4001) % n) as i64, 0);
+            writer
+                .add_document(g.document(&meta, when.unwrap(), &[], None))
+                .unwrap();
+            if i == n / 3 || i == 2 * n / 3 {
+                writer.commit().unwrap();
+            }
+        }
+        writer.commit().unwrap();
+        g.reader.reload().unwrap();
+        index
+    }
+
+    fn params(
+        q: &str,
+        sort: &str,
+        page: usize,
+        limit: usize,
+    ) -> super::super::search::SearchParams {
+        RawSearch {
+            q: Some(q.to_owned()),
+            sort: Some(sort.to_owned()),
+            page: Some(page.to_string()),
+            ..Default::default()
+        }
+        .validate(limit)
+        .unwrap()
+    }
+
+    #[test]
+    fn pages_by_size_and_date_are_the_brute_force_order_across_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 3000;
+        let index = index(dir.path(), n);
+        assert!(index.current().reader.searcher().segment_readers().len() >= 2);
+        // Expected orders computed from the fixture's arithmetic.
+        let mut by_size: Vec<usize> = (0..n).collect();
+        by_size.sort_by_key(|&i| std::cmp::Reverse((i * 7919) % n));
+        let mut oldest: Vec<usize> = (0..n).collect();
+        oldest.sort_by_key(|&i| (i * 4001) % n);
+        let name = |i: usize| {
+            if i == n - 1 {
+                "jazzy extra".to_owned()
+            } else {
+                format!("jazz {i}")
+            }
+        };
+        for (sort, order) in [("size", &by_size), ("oldest", &oldest)] {
+            // First, a deep page (many cuts of the buffer), the last.
+            for page in [1, 37, 100] {
+                let r = index.search(&params("", sort, page, 30)).unwrap();
+                let got: Vec<String> = r.hits.iter().map(|h| h.torrent.name.clone()).collect();
+                let want: Vec<String> = order[(page - 1) * 30..page * 30]
+                    .iter()
+                    .map(|&i| name(i))
+                    .collect();
+                assert_eq!(got, want, "{sort} page {page}");
+                assert_eq!((r.total, r.total_exact), (n, true));
+            }
+        }
+        // With a query: only matches, same order.
+        let r = index.search(&params("extra", "size", 1, 30)).unwrap();
+        assert_eq!(r.hits.len(), 1);
+        assert_eq!((r.total, r.total_exact), (1, true));
+    }
+
+    #[test]
+    fn a_common_word_is_counted_up_to_the_last_page_and_skips_its_prefixes() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = COUNT_UP_TO + 200;
+        let index = index(dir.path(), n);
+        let r = index.search(&params("jazz", "relevance", 1, 50)).unwrap();
+        assert_eq!((r.total, r.total_exact), (COUNT_UP_TO, false));
+        assert_eq!(r.pages, 201, "every servable page is offered");
+        assert_eq!(r.hits.len(), 50);
+        assert!(r.hits.iter().all(|h| h.torrent.name.starts_with("jazz ")));
+        // The word is in more names than can be shown: its prefix
+        // expansion (`jazzy`) is left out.
+        let r = index
+            .search(&params("extra jazz", "relevance", 1, 50))
+            .unwrap();
+        assert_eq!((r.total, r.total_exact), (0, true));
+        // A rare last word still matches as a prefix.
+        let r = index
+            .search(&params("jazzy ext", "relevance", 1, 50))
+            .unwrap();
+        assert_eq!(r.hits.len(), 1);
+        assert_eq!(r.hits[0].torrent.name, "jazzy extra");
+        // The other orders count every match.
+        let r = index.search(&params("jazz", "newest", 1, 50)).unwrap();
+        assert_eq!((r.total, r.total_exact), (n - 1, true));
+    }
+}
