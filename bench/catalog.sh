@@ -9,7 +9,8 @@
 # and queries are also run through that binary, so the cost of a change
 # (e.g. the multilingual analysis) is printed next to it.
 # Targets: >= 5 000 torrents/s indexing, p99 < 20 ms, >= 1 000 req/s,
-# < 2 KB index per torrent.
+# < 2 KB index per torrent. Then the cost of one full swarm refresh pass
+# over the catalog (wall and CPU seconds, torrents/s).
 # Not a test. Needs python3, curl, wrk (Debian package). Usage:
 #   bench/catalog.sh [N]        MAGNETAR=prebuilt-binary BASE=older-binary
 set -euo pipefail
@@ -17,7 +18,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 N=${1:-1000000}
 work=$(mktemp -d)
 pid=
-trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+tpid=
+trap 'kill $pid $tpid 2>/dev/null || true; rm -rf "$work"' EXIT
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
 if [ -z "${MAGNETAR:-}" ]; then
   cargo build --release -p magnetar --manifest-path "$root/Cargo.toml" >&2
@@ -112,7 +114,32 @@ PY
   python3 -c "print(f'[$label] search page: {$search_rps:.0f} req/s (target >= 1000, ratio {$search_rps/1000:.2f}); reference static: {$ref_rps:.0f} req/s; search/static {$search_rps/$ref_rps:.2f}')"
   awk -v l="$label" '/VmRSS|VmHWM/ {printf "[%s] after searches %s %.0f MiB\n", l, $1, $2/1024}' /proc/$pid/status
   kill $pid; wait $pid 2>/dev/null || true; pid=
+  if [ "$label" = new ]; then refresh_pass "$bin" "$data" "$url"; fi
   rm -rf "$data"
+}
+
+# A full swarm refresh pass over the whole catalog: the catalog restarts on
+# the index it built, with a local magnetar tracker to scrape (which knows
+# none of the torrents: every answer is zeros, the catalog's work the same),
+# and logs the pass it starts with (wall and CPU seconds of its thread).
+refresh_pass() {
+  local bin=$1 data=$2 url=$3 tport waited=0 ticks
+  tport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); u=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", s.getsockname()[1])); print(s.getsockname()[1])')
+  printf '[tracker]\nbind = ["127.0.0.1:%s"]\n[catalog]\nscrape_trackers = ["udp://127.0.0.1:%s"]\nswarm_ttl = 3600\nclient_requests_per_sec = 0\n' "$tport" "$tport" > "$work/refresh.toml"
+  RUST_LOG=warn "$bin" --config "$work/refresh.toml" --data-dir "$data" tracker > "$work/log-tracker" 2>&1 &
+  tpid=$!
+  RUST_LOG=info "$bin" --config "$work/refresh.toml" --data-dir "$data" catalog --bind "${url#http://}" > "$work/log-refresh" 2>&1 &
+  pid=$!
+  until grep -q "swarm refresh pass" "$work/log-refresh"; do
+    kill -0 $pid 2>/dev/null || { echo "catalog exited" >&2; tail "$work/log-refresh" >&2; exit 1; }
+    [ $waited -lt 1200 ] || { echo "no refresh pass within 600 s" >&2; exit 1; }
+    sleep 0.5; waited=$((waited + 1))
+  done
+  grep "swarm refresh pass" "$work/log-refresh" | head -1 | sed 's/\x1b\[[0-9;]*m//g; s/.*swarm refresh pass/[new] swarm refresh pass/'
+  ticks=$(getconf CLK_TCK)
+  awk -v t="$ticks" '{printf "[new] tracker CPU, start and answering the pass: %.2f s\n", ($14+$15)/t}' /proc/$tpid/stat
+  awk '/VmRSS|VmHWM/ {printf "[new] after the refresh pass %s %.0f MiB\n", $1, $2/1024}' /proc/$pid/status
+  kill $pid $tpid; wait $pid $tpid 2>/dev/null || true; pid= tpid=
 }
 
 run new "$MAGNETAR"

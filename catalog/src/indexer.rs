@@ -33,7 +33,6 @@ const MAX_PRELOADED: usize = 64;
 
 enum Msg {
     Fs(notify::Result<notify::Event>),
-    Changed(Vec<InfoHash>),
 }
 
 /// Counters for `/metrics` and `/healthz`.
@@ -55,7 +54,6 @@ pub struct IndexerStats {
 /// Handle to the indexer thread.
 #[derive(Clone)]
 pub struct Indexer {
-    tx: Sender<Msg>,
     pub stats: Arc<IndexerStats>,
     thread: Arc<parking_lot::Mutex<Option<Task>>>,
 }
@@ -68,11 +66,6 @@ impl Indexer {
         if let Some(t) = thread {
             t.join_blocking();
         }
-    }
-
-    /// Asks the indexer to re-read these torrents (e.g. swarm counts changed).
-    pub fn reindex(&self, hashes: Vec<InfoHash>) {
-        let _ = self.tx.send(Msg::Changed(hashes));
     }
 }
 
@@ -100,7 +93,7 @@ pub fn start(
     let (tx, rx) = channel();
     let stats = Arc::new(IndexerStats::default());
     let mut watch = Watch {
-        tx: tx.clone(),
+        tx,
         watcher: None,
         watched: None,
         checked: Instant::now(),
@@ -141,7 +134,6 @@ pub fn start(
         source,
     })?;
     Ok(Indexer {
-        tx,
         stats,
         thread: Arc::new(parking_lot::Mutex::new(Some(thread))),
     })
@@ -295,7 +287,6 @@ impl Worker {
 
     fn accept(&mut self, msg: Msg) {
         match msg {
-            Msg::Changed(hashes) => self.pending.extend(hashes),
             Msg::Fs(Err(e)) => {
                 tracing::warn!("watcher error, rescanning preload/: {e}");
                 self.rescan = true;
@@ -416,13 +407,13 @@ impl Worker {
         match read {
             Ok((meta, modified)) => {
                 let preloaded = list_preloaded(&self.preload.data_dir(hash));
-                let doc =
-                    self.target
-                        .document(&meta, modified, &preloaded, self.swarm.for_index(hash));
+                // Counts are not stored: lists and sorts read the swarm cache.
+                let doc = self.target.document(&meta, modified, &preloaded, None);
                 if let Err(e) = writer.add_document(doc) {
                     tracing::error!(%hash, "cannot index: {e}");
                 } else {
                     self.stats.indexed.fetch_add(1, Relaxed);
+                    self.swarm.indexed(hash);
                 }
             }
             Err(ReadError::Gone) => {

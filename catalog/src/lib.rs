@@ -100,10 +100,11 @@ pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error
     )?;
     let i18n = Arc::new(i18n::I18n::load()?);
     let templates = Templates::load(config.catalog.templates_dir.as_deref(), i18n.clone())?;
+    // Sorting by seeders or leechers reads the counts where they are kept.
+    index.set_counts(swarm.clone());
     let refresher = (
         index.clone(),
         swarm.clone(),
-        indexer.clone(),
         Duration::from_secs(config.catalog.swarm_ttl.max(5)),
     );
     let app = App {
@@ -124,12 +125,12 @@ pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error
         .manage(app)
         .attach(SecurityHeaders)
         .attach(AdHoc::on_liftoff("swarm refresher", move |_| {
-            let (index, swarm, indexer, every) = refresher;
+            let (index, swarm, every) = refresher;
             start_tasks.lock().push(task::spawn(
                 "catalog-swarm-refresher",
                 &start_role,
                 Criticality::BestEffort,
-                swarm::refresh_forever(index, swarm, indexer, every),
+                swarm::refresh_forever(index, swarm, every),
             ));
             Box::pin(async {})
         }))

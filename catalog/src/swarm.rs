@@ -1,10 +1,16 @@
 //! Swarm stats (seeders/leechers/completed) from BEP 15 scrapes, cached.
 //!
+//! This cache is the one place counts come from: pages, lists, feeds and
+//! the JSON API overlay them on what the index returns, and sorting by
+//! seeders or leechers reads them at query time ([`CountTable`]), so a
+//! scrape changes every view at once and no document is rewritten.
+//!
 //! Pages never wait long: a page asks [`SwarmCache::get`] with a short
 //! deadline and shows "unknown" if the tracker is slow; the scrape goes on
-//! and fills the cache for the next view. A background task refreshes every
-//! indexed torrent each TTL and asks the indexer to rewrite documents whose
-//! counts changed, so sorting by seeders works.
+//! and fills the cache for the next view. A viewed torrent whose counts are
+//! older than the TTL is shown with them and scraped first. A background
+//! task scrapes torrents as they are indexed, and every indexed torrent
+//! each TTL.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,7 +22,10 @@ use magnetar_shared::InfoHash;
 use magnetar_tracker::client::{parse_udp_url, TrackerClient};
 use magnetar_tracker::protocol::MAX_SCRAPE_HASHES;
 use magnetar_tracker::SwarmCounts;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
+
+use crate::index::hash_key;
+use crate::index::topk::CountTable;
 
 /// Counters for `/metrics`.
 #[derive(Default)]
@@ -25,6 +34,21 @@ pub struct SwarmMetrics {
     pub errors: AtomicU64,
     pub cache_hits: AtomicU64,
     pub cache_misses: AtomicU64,
+    pub passes: AtomicU64,
+    /// Of the last full pass: torrents, wall and CPU microseconds.
+    pub last_pass_torrents: AtomicU64,
+    pub last_pass_micros: AtomicU64,
+    pub last_pass_cpu_micros: AtomicU64,
+}
+
+impl SwarmMetrics {
+    fn record_pass(&self, r: &PassReport) {
+        self.passes.fetch_add(1, Relaxed);
+        self.last_pass_torrents.store(r.torrents as u64, Relaxed);
+        self.last_pass_micros.store((r.secs * 1e6) as u64, Relaxed);
+        self.last_pass_cpu_micros
+            .store((r.cpu_secs * 1e6) as u64, Relaxed);
+    }
 }
 
 /// Torrents indexed for the first time, waiting for their first scrape.
@@ -40,9 +64,11 @@ pub struct SwarmCache {
     ttl: Duration,
     /// Longest wait for one scrape reply.
     timeout: Duration,
-    entries: Mutex<HashMap<InfoHash, (SwarmCounts, Instant)>>,
-    /// Counts last written into the index, to detect changes.
-    indexed: Mutex<HashMap<InfoHash, SwarmCounts>>,
+    /// Counts and when they were scraped, by [`hash_key`] (24 bytes a
+    /// torrent, not 48 as by whole hash).
+    entries: RwLock<HashMap<u64, (SwarmCounts, Instant)>>,
+    /// Torrents to scrape before the next pass: new ones, and viewed ones
+    /// whose counts are stale.
     fresh: Fresh,
     pub metrics: SwarmMetrics,
 }
@@ -65,8 +91,7 @@ impl SwarmCache {
             trackers,
             ttl,
             timeout,
-            entries: Mutex::default(),
-            indexed: Mutex::default(),
+            entries: RwLock::default(),
             fresh: Fresh::default(),
             metrics: SwarmMetrics::default(),
         }
@@ -74,15 +99,16 @@ impl SwarmCache {
 
     /// The cached counts, fresh or not.
     pub fn cached(&self, hash: &InfoHash) -> Option<SwarmCounts> {
-        self.entries.lock().get(hash).map(|(c, _)| *c)
+        self.entries.read().get(&hash_key(hash)).map(|(c, _)| *c)
     }
 
-    fn fresh(&self, hash: &InfoHash) -> Option<SwarmCounts> {
-        self.entries
-            .lock()
-            .get(hash)
-            .filter(|(_, at)| at.elapsed() < self.ttl)
-            .map(|(c, _)| *c)
+    /// Queues torrents for a scrape before the next pass.
+    fn prioritise(&self, hashes: impl IntoIterator<Item = InfoHash>) {
+        if self.trackers.is_empty() {
+            return;
+        }
+        self.fresh.hashes.lock().extend(hashes);
+        self.fresh.notify.notify_one();
     }
 
     /// Scrapes every tracker for `hashes` (batches of 74) and caches the
@@ -119,18 +145,25 @@ impl SwarmCache {
             }
         }
         let now = Instant::now();
-        let mut entries = self.entries.lock();
+        let mut entries = self.entries.write();
         for (h, c) in &out {
-            entries.insert(*h, (*c, now));
+            entries.insert(hash_key(h), (*c, now));
         }
         out
     }
 
-    /// Counts for a page: fresh cache, or a scrape bounded by `wait`, or
-    /// whatever is cached (maybe nothing) when the tracker is slow.
+    /// Counts for a page: the cache (a stale entry is queued for a scrape
+    /// before the next pass and shown meanwhile), or for a torrent never
+    /// scraped, a scrape bounded by `wait`.
     pub async fn get(self: &Arc<Self>, hash: InfoHash, wait: Duration) -> Option<SwarmCounts> {
-        if let Some(c) = self.fresh(&hash) {
-            self.metrics.cache_hits.fetch_add(1, Relaxed);
+        let entry = self.entries.read().get(&hash_key(&hash)).copied();
+        if let Some((c, at)) = entry {
+            if at.elapsed() < self.ttl {
+                self.metrics.cache_hits.fetch_add(1, Relaxed);
+            } else {
+                self.metrics.cache_misses.fetch_add(1, Relaxed);
+                self.prioritise([hash]);
+            }
             return Some(c);
         }
         self.metrics.cache_misses.fetch_add(1, Relaxed);
@@ -146,19 +179,12 @@ impl SwarmCache {
         }
     }
 
-    /// Records the counts written into a torrent's document and returns
-    /// them. A torrent never scraped yet is queued for a scrape at once, so
-    /// lists show its swarm within seconds, not after a whole refresh pass.
-    pub fn for_index(&self, hash: &InfoHash) -> Option<SwarmCounts> {
-        let Some(c) = self.cached(hash) else {
-            if !self.trackers.is_empty() {
-                self.fresh.hashes.lock().push(*hash);
-                self.fresh.notify.notify_one();
-            }
-            return None;
-        };
-        self.indexed.lock().insert(*hash, c);
-        Some(c)
+    /// A torrent was indexed: one never scraped is scraped at once, so
+    /// lists show its swarm within seconds, not after a whole pass.
+    pub fn indexed(&self, hash: &InfoHash) {
+        if self.cached(hash).is_none() {
+            self.prioritise([*hash]);
+        }
     }
 
     /// Overlays the latest cached counts on torrents read from the index,
@@ -171,28 +197,27 @@ impl SwarmCache {
             t.completed = u64::from(c.completed);
         }
     }
+}
 
-    /// Scrapes `hashes` and returns those whose counts differ from the index.
-    pub fn refresh_blocking(&self, hashes: &[InfoHash]) -> Vec<InfoHash> {
-        let scraped = self.scrape_blocking(hashes);
-        let indexed = self.indexed.lock();
-        scraped
-            .into_iter()
-            .filter(|(h, c)| indexed.get(h).copied().unwrap_or_default() != *c)
-            .map(|(h, _)| h)
-            .collect()
+impl CountTable for SwarmCache {
+    fn fill(&self, keys: &[u64], leechers: bool, out: &mut [u64]) {
+        let entries = self.entries.read();
+        for (o, k) in out.iter_mut().zip(keys) {
+            *o = entries.get(k).map_or(0, |(c, _)| {
+                u64::from(if leechers { c.leechers } else { c.seeders })
+            });
+        }
     }
 }
 
-/// Keeps swarm counts fresh: scrapes torrents indexed for the first time
-/// at once, and every indexed torrent each `every` (the hash list is kept
-/// in memory, read from the index once); asks the indexer to rewrite the
-/// documents whose counts changed, so sorting by seeders follows. Runs
-/// until its task is stopped.
+/// Keeps swarm counts fresh: scrapes queued torrents (new, or viewed with
+/// stale counts) at once, and every indexed torrent each `every` (the hash
+/// list is kept in memory, read from the index's dictionary once). Lists
+/// and sorts read the cache, so nothing is re-indexed. Runs until its task
+/// is stopped.
 pub async fn refresh_forever(
     index: crate::index::CatalogIndex,
     swarm: Arc<SwarmCache>,
-    indexer: crate::indexer::Indexer,
     every: Duration,
 ) -> Result<(), tokio::task::JoinError> {
     let all = index.clone();
@@ -200,26 +225,67 @@ pub async fn refresh_forever(
         tokio::task::spawn_blocking(move || all.all_hashes().into_iter().collect()).await?;
     let mut next_pass = tokio::time::Instant::now();
     loop {
-        let batch: Vec<InfoHash> = tokio::select! {
+        let (batch, pass): (Vec<InfoHash>, bool) = tokio::select! {
             _ = tokio::time::sleep_until(next_pass) => {
                 next_pass = tokio::time::Instant::now() + every;
-                known.iter().copied().collect()
+                (known.iter().copied().collect(), true)
             }
             _ = swarm.fresh.notify.notified() => {
-                let new = std::mem::take(&mut *swarm.fresh.hashes.lock());
-                known.extend(new.iter().copied());
-                new
+                let queued = std::mem::take(&mut *swarm.fresh.hashes.lock());
+                known.extend(queued.iter().copied());
+                (queued, false)
             }
         };
         if batch.is_empty() {
             continue;
         }
         let cache = swarm.clone();
-        let changed = tokio::task::spawn_blocking(move || cache.refresh_blocking(&batch)).await?;
-        if !changed.is_empty() {
-            tracing::debug!(torrents = changed.len(), "swarm counts changed");
-            indexer.reindex(changed);
+        let report = tokio::task::spawn_blocking(move || {
+            let cpu = thread_cpu();
+            let started = Instant::now();
+            let got = cache.scrape_blocking(&batch).len();
+            PassReport {
+                torrents: batch.len(),
+                answered: got,
+                secs: started.elapsed().as_secs_f64(),
+                cpu_secs: thread_cpu() - cpu,
+            }
+        })
+        .await?;
+        if pass {
+            swarm.metrics.record_pass(&report);
+            tracing::info!(
+                torrents = report.torrents,
+                answered = report.answered,
+                "swarm refresh pass: {:.1} s, {:.2} CPU-seconds, {:.0} torrents/s",
+                report.secs,
+                report.cpu_secs,
+                report.torrents as f64 / report.secs.max(1e-9),
+            );
         }
+    }
+}
+
+/// What one full refresh pass cost.
+pub struct PassReport {
+    pub torrents: usize,
+    pub answered: usize,
+    pub secs: f64,
+    pub cpu_secs: f64,
+}
+
+/// CPU time of the calling thread, in seconds.
+fn thread_cpu() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec; the clock id is a constant.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0;
+    if ok {
+        t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+    } else {
+        0.0
     }
 }
 

@@ -69,9 +69,9 @@ async fn detail_page_shows_scraped_swarm_stats_and_sorts_by_seeders() {
         "{json}"
     );
 
-    // The background refresh writes counts into the index: sort by seeders
-    // and by leechers. Before it does, both sorts fall back to the same
-    // index order, so only counts in the index make both orders hold.
+    // Sorts read the scraped counts at query time. Without counts both
+    // sorts fall back to the same index order, so only the counts make
+    // both orders hold.
     let first = |sort: &'static str| {
         let client = &client;
         async move {
@@ -83,11 +83,32 @@ async fn detail_page_shows_scraped_swarm_stats_and_sorts_by_seeders() {
                 .to_owned()
         }
     };
-    eventually("seeders and leechers in the index", || async {
+    eventually("seeders and leechers order the lists", || async {
         first("seeders").await == "Popular" && first("leechers").await == "Crowded"
     })
     .await;
+    // Two of Crowded's leechers finish: it now has more seeders. The next
+    // refresh changes the order, and no document is written again.
+    for n in 0..2u8 {
+        c.announce(
+            crowded,
+            PeerId([n + 10; 20]),
+            5100 + u16::from(n),
+            0,
+            Event::Completed,
+            0,
+        )
+        .unwrap();
+    }
+    eventually("the new counts reorder the list", || async {
+        first("seeders").await == "Crowded" && first("leechers").await == "Popular"
+    })
+    .await;
     let (_, metrics) = get(&client, "/metrics").await;
+    assert!(
+        metrics.contains("\nmagnetar_catalog_indexed_total 2\n"),
+        "the two torrents were indexed once each: {metrics}"
+    );
     assert!(!metrics.contains("magnetar_catalog_scrape_requests_total 0"));
     // /stats shows the tracker's own counters, fetched from its metrics URL.
     let (_, stats) = get(&client, "/stats").await;

@@ -352,7 +352,10 @@ pub struct CatalogConfig {
     pub public_trackers: Vec<String>,
     /// Trackers scraped (BEP 15) for seeders/leechers/completed.
     pub scrape_trackers: Vec<String>,
-    /// How long scraped swarm stats are cached, seconds.
+    /// How long scraped swarm stats count as fresh, seconds: every indexed
+    /// torrent is scraped again each `swarm_ttl` (new torrents at once,
+    /// viewed ones with stale counts first). Lists and sorts read the
+    /// counts at query time; no document is rewritten.
     pub swarm_ttl: u64,
     /// Longest a page waits for swarm stats, milliseconds.
     pub swarm_wait_ms: u64,

@@ -8,7 +8,7 @@ pub mod analysis;
 mod relevance;
 pub mod schema;
 pub mod search;
-mod topk;
+pub(crate) mod topk;
 pub mod userquery;
 
 use std::path::{Path, PathBuf};
@@ -61,6 +61,8 @@ pub struct CatalogIndex {
     rebuilding: Arc<RwLock<Option<Arc<str>>>>,
     /// Threads one search runs on.
     threads: usize,
+    /// Where sorting by seeders or leechers reads the counts.
+    counts: Arc<std::sync::OnceLock<Arc<dyn topk::CountTable>>>,
 }
 
 /// What the indexer has to build when the catalog starts.
@@ -290,6 +292,7 @@ impl CatalogIndex {
                 live: Arc::new(RwLock::new(Arc::new(serving))),
                 rebuilding: Arc::new(RwLock::new(reason.map(Into::into))),
                 threads,
+                counts: Arc::default(),
             },
             build,
         ))
@@ -368,10 +371,25 @@ impl CatalogIndex {
         self.current().all_hashes()
     }
 
-    /// See [`Generation::search`].
+    /// See [`Generation::search`]; sorting by seeders or leechers reads
+    /// the table given to [`Self::set_counts`].
     pub fn search(&self, p: &search::SearchParams) -> Result<search::SearchResults, IndexError> {
-        self.current().search(p)
+        self.current().search_counted(p, self.counts.get())
     }
+
+    /// The swarm counts searches sort by (set once, when the catalog starts).
+    pub fn set_counts(&self, table: Arc<dyn topk::CountTable>) {
+        let _ = self.counts.set(table);
+    }
+}
+
+/// The key swarm counts are looked up by: the info-hash's first 8 bytes. Two
+/// of a million random hashes share it with probability ~3e-8; they would
+/// only share their counts.
+pub fn hash_key(hash: &InfoHash) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&hash.0[..8]);
+    u64::from_be_bytes(b)
 }
 
 impl Generation {
@@ -440,18 +458,36 @@ impl Generation {
         let searcher = self.reader.searcher();
         let mut out = Vec::with_capacity(searcher.num_docs() as usize);
         for segment in searcher.segment_readers() {
-            let Ok(store) = segment.get_store_reader(64) else {
+            // The dictionary of info-hashes, not the stored documents: no
+            // block of a million documents is decompressed.
+            let Ok(inverted) = segment.inverted_index(self.fields.info_hash) else {
                 continue;
             };
-            for doc_id in segment.doc_ids_alive() {
-                if let Ok(doc) = store.get::<TantivyDocument>(doc_id) {
-                    if let Some(h) = doc
-                        .get_first(self.fields.info_hash)
-                        .and_then(|v| v.as_str())
-                        .and_then(|s| InfoHash::from_hex(s).ok())
-                    {
-                        out.push(h);
-                    }
+            let Ok(mut terms) = inverted.terms().stream() else {
+                continue;
+            };
+            while terms.advance() {
+                let alive = inverted
+                    .read_postings_from_terminfo(
+                        terms.value(),
+                        tantivy::schema::IndexRecordOption::Basic,
+                    )
+                    .is_ok_and(|mut p| {
+                        let mut doc = tantivy::DocSet::doc(&p);
+                        while doc != tantivy::TERMINATED {
+                            if segment.alive_bitset().is_none_or(|a| a.is_alive(doc)) {
+                                return true;
+                            }
+                            doc = tantivy::DocSet::advance(&mut p);
+                        }
+                        false
+                    });
+                if let Some(h) = alive
+                    .then(|| std::str::from_utf8(terms.key()).ok())
+                    .flatten()
+                    .and_then(|s| InfoHash::from_hex(s).ok())
+                {
+                    out.push(h);
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! One search path for every interface: pages, RSS, JSON, Torznab.
 
 use std::ops::Bound;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -354,14 +355,24 @@ impl Generation {
     /// the exact pass finds fewer than [`FUZZY_BELOW`] results and a word is
     /// long enough, it runs again with one typo allowed in such words.
     pub fn search(&self, p: &SearchParams) -> Result<SearchResults, IndexError> {
+        self.search_counted(p, None)
+    }
+
+    /// [`Self::search`], sorting by seeders or leechers with `counts`
+    /// (without, every torrent counts 0).
+    pub(crate) fn search_counted(
+        &self,
+        p: &SearchParams,
+        counts: Option<&Arc<dyn topk::CountTable>>,
+    ) -> Result<SearchResults, IndexError> {
         let searcher = self.reader.searcher();
         let text = (!p.q.is_empty()).then(|| UserQuery::parse(&p.q));
         let mut fuzzy = false;
-        let (mut total, mut addrs) = self.run(&searcher, p, text.as_ref(), false)?;
+        let (mut total, mut addrs) = self.run(&searcher, p, text.as_ref(), false, counts)?;
         if let Some(t) = &text {
             if total.count() < FUZZY_BELOW && t.has_fuzzy_words() {
                 fuzzy = true;
-                (total, addrs) = self.run(&searcher, p, text.as_ref(), true)?;
+                (total, addrs) = self.run(&searcher, p, text.as_ref(), true, counts)?;
             }
         }
         let highlighter = text.as_ref().map(|t| t.highlighter(fuzzy));
@@ -416,6 +427,7 @@ impl Generation {
         p: &SearchParams,
         text: Option<&UserQuery>,
         fuzzy: bool,
+        counts: Option<&Arc<dyn topk::CountTable>>,
     ) -> Result<(Total, Vec<DocAddress>), IndexError> {
         let query = self.query(searcher, p, text, fuzzy);
         let limit = p.limit.clamp(1, MAX_LIMIT);
@@ -442,8 +454,11 @@ impl Generation {
             Sort::Oldest => topk::date_field(cache, "indexed", Asc),
             Sort::Size => topk::u64_field(cache, "size", Desc),
             Sort::Name => topk::u64_field(cache, "name_sort", Asc),
-            Sort::Seeders => topk::u64_field(cache, "seeders", Desc),
-            Sort::Leechers => topk::u64_field(cache, "leechers", Desc),
+            Sort::Seeders | Sort::Leechers => {
+                let table = counts.cloned().unwrap_or_else(|| Arc::new(topk::NoCounts));
+                let leechers = p.sort == Sort::Leechers;
+                topk::swarm_counts(cache, self.fields.info_hash, table, leechers)
+            }
         };
         let (n, mut page) = searcher.search(&query, &topk::TopByKey::new(offset + limit, keys))?;
         let page = page.split_off(offset.min(page.len()));

@@ -17,6 +17,7 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, ColumnIndex};
 use tantivy::index::SegmentId;
 use tantivy::query::{EnableScoring, Query};
+use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocAddress, DocId, DocSet, Searcher, SegmentOrdinal, SegmentReader, TERMINATED};
 
 /// Reads the sort keys of a segment's documents; a larger key ranks first.
@@ -139,6 +140,86 @@ pub fn date_field(cache: Arc<SortCache>, name: &'static str, direction: Directio
             }))
         })?;
         Ok(Box::new(DecodedKeys { values, direction }) as Box<dyn SegmentKeys>)
+    })
+}
+
+/// Swarm counts looked up by [`super::hash_key`], read at query time so a
+/// scrape changes the order of lists at once, without re-indexing.
+pub trait CountTable: Send + Sync {
+    /// `out[i]` = the seeders (or leechers) of the torrent whose hash key is
+    /// `keys[i]`, 0 when unknown.
+    fn fill(&self, keys: &[u64], leechers: bool, out: &mut [u64]);
+}
+
+/// Each document's [`super::hash_key`], from the segment's dictionary of
+/// info-hashes (one term per document; no stored document is read).
+fn hash_keys(reader: &SegmentReader, field: Field) -> tantivy::Result<Decoded> {
+    let mut keys = vec![0u64; reader.max_doc() as usize];
+    let inverted = reader.inverted_index(field)?;
+    let mut terms = inverted.terms().stream()?;
+    while terms.advance() {
+        let Some(key) = std::str::from_utf8(terms.key())
+            .ok()
+            .and_then(|hex| hex.get(..16))
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+        else {
+            continue;
+        };
+        let mut postings =
+            inverted.read_postings_from_terminfo(terms.value(), IndexRecordOption::Basic)?;
+        let mut doc = postings.doc();
+        while doc != TERMINATED {
+            if let Some(slot) = keys.get_mut(doc as usize) {
+                *slot = key;
+            }
+            doc = postings.advance();
+        }
+    }
+    Ok(keys.into())
+}
+
+/// No swarm known: every torrent counts 0.
+pub struct NoCounts;
+
+impl CountTable for NoCounts {
+    fn fill(&self, _keys: &[u64], _leechers: bool, out: &mut [u64]) {
+        out.fill(0);
+    }
+}
+
+struct CountKeys {
+    hashes: Decoded,
+    table: Arc<dyn CountTable>,
+    leechers: bool,
+    scratch: Vec<u64>,
+}
+
+impl SegmentKeys for CountKeys {
+    fn keys(&mut self, docs: &[DocId], out: &mut [u64]) {
+        self.scratch.clear();
+        self.scratch.extend(
+            docs.iter()
+                .map(|&d| self.hashes.get(d as usize).copied().unwrap_or(0)),
+        );
+        self.table.fill(&self.scratch, self.leechers, out);
+    }
+}
+
+/// Keys: the swarm's seeders (or leechers) of each document, most first.
+pub fn swarm_counts(
+    cache: Arc<SortCache>,
+    info_hash: Field,
+    table: Arc<dyn CountTable>,
+    leechers: bool,
+) -> Box<KeysFor> {
+    Box::new(move |reader: &SegmentReader| {
+        let hashes = cache.get(reader, "info_hash", || hash_keys(reader, info_hash))?;
+        Ok(Box::new(CountKeys {
+            hashes,
+            table: table.clone(),
+            leechers,
+            scratch: Vec::new(),
+        }) as Box<dyn SegmentKeys>)
     })
 }
 
