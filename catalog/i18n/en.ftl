@@ -53,7 +53,6 @@ results-count = { $n ->
     [one] { $n } result
    *[other] { $n } results
 }
-results-count-over = More than { $n } results
 indexed-count = { $n ->
     [one] { $n } torrent indexed
    *[other] { $n } torrents indexed

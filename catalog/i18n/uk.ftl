@@ -53,7 +53,6 @@ results-count = { $n ->
     [few] { $n } результати
    *[many] { $n } результатів
 }
-results-count-over = Понад { $n } результатів
 indexed-count = { $n ->
     [one] { $n } торент у каталозі
     [few] { $n } торенти в каталозі

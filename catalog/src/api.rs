@@ -83,10 +83,7 @@ pub struct ApiHit {
 /// A page of JSON results.
 #[derive(Serialize)]
 pub struct ApiSearch {
-    /// Matches counted: exact when `total_exact`, else a lower bound (a
-    /// relevance search stops counting past the deepest page it serves).
     pub total: usize,
-    pub total_exact: bool,
     pub page: usize,
     pub pages: usize,
     pub limit: usize,
@@ -102,7 +99,6 @@ async fn api_search(app: &State<App>, params: RawSearch) -> Result<Json<ApiSearc
     let r = catalog.search(p.clone()).await?;
     Ok(Json(ApiSearch {
         total: r.total,
-        total_exact: r.total_exact,
         page: r.page,
         pages: r.pages,
         limit: p.limit,

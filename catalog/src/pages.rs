@@ -57,8 +57,6 @@ struct ListView {
     categories: Vec<Choice>,
     sorts: Vec<Choice>,
     total: usize,
-    /// False when counting stopped at `total` ("10 000+ results").
-    total_exact: bool,
     total_docs: u64,
     rows: Vec<Row>,
     page: usize,
@@ -144,13 +142,7 @@ fn list_view(
                 selected: p.sort == *s,
             })
             .collect(),
-        // Counting stopped past the deepest page: "more than 10 000".
-        total: if r.total_exact {
-            r.total
-        } else {
-            crate::index::search::MAX_OFFSET
-        },
-        total_exact: r.total_exact,
+        total: r.total,
         total_docs: app.catalog.documents(),
         rows,
         page: r.page,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use tantivy::collector::TopDocs;
+use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{DocAddress, Searcher, Term};
@@ -27,30 +27,9 @@ pub const FUZZY_BELOW: usize = 5;
 pub const MAX_OFFSET: usize = 10_000;
 /// Most results per page.
 pub const MAX_LIMIT: usize = 100;
-/// A relevance search counts its matches up to this many (every page that
-/// can be served), then says "at least".
-pub const COUNT_UP_TO: usize = MAX_OFFSET + MAX_LIMIT;
-
-/// How many documents a search matched.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Total {
-    Exact(usize),
-    /// Counting stopped here; more match.
-    AtLeast(usize),
-}
-
-impl Total {
-    /// The count (a lower bound when not exact).
-    pub fn count(self) -> usize {
-        match self {
-            Self::Exact(n) | Self::AtLeast(n) => n,
-        }
-    }
-
-    pub fn is_exact(self) -> bool {
-        matches!(self, Self::Exact(_))
-    }
-}
+/// A last word found in this many names is not also looked up as a
+/// prefix: its exact matches fill every page that can be served.
+pub const PREFIX_UNTIL_DOCS: usize = MAX_OFFSET + MAX_LIMIT;
 
 /// Result order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -283,9 +262,7 @@ pub struct Hit {
 /// A page of results.
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchResults {
-    /// Matches counted; more may match when `total_exact` is false.
     pub total: usize,
-    pub total_exact: bool,
     pub hits: Vec<Hit>,
     pub page: usize,
     pub pages: usize,
@@ -370,7 +347,7 @@ impl Generation {
         let mut fuzzy = false;
         let (mut total, mut addrs) = self.run(&searcher, p, text.as_ref(), false, counts)?;
         if let Some(t) = &text {
-            if total.count() < FUZZY_BELOW && t.has_fuzzy_words() {
+            if total < FUZZY_BELOW && t.has_fuzzy_words() {
                 fuzzy = true;
                 (total, addrs) = self.run(&searcher, p, text.as_ref(), true, counts)?;
             }
@@ -404,23 +381,16 @@ impl Generation {
             });
         }
         let limit = p.limit.clamp(1, MAX_LIMIT);
-        let pages = total
-            .count()
-            .div_ceil(limit)
-            .clamp(1, MAX_OFFSET / limit + 1);
+        let pages = total.div_ceil(limit).clamp(1, MAX_OFFSET / limit + 1);
         Ok(SearchResults {
-            total: total.count(),
-            total_exact: total.is_exact(),
+            total,
             hits,
             page: p.page,
             pages,
         })
     }
 
-    /// One pass: the count and the addresses of the page. A relevance
-    /// search finds its page with Tantivy's pruning top-k (block-max WAND
-    /// where the query allows) and counts at most [`COUNT_UP_TO`] matches;
-    /// the other orders visit every match anyway and count them all.
+    /// One pass: the count and the addresses of the page.
     fn run(
         &self,
         searcher: &Searcher,
@@ -428,7 +398,7 @@ impl Generation {
         text: Option<&UserQuery>,
         fuzzy: bool,
         counts: Option<&Arc<dyn topk::CountTable>>,
-    ) -> Result<(Total, Vec<DocAddress>), IndexError> {
+    ) -> Result<(usize, Vec<DocAddress>), IndexError> {
         let query = self.query(searcher, p, text, fuzzy);
         let limit = p.limit.clamp(1, MAX_LIMIT);
         let offset = p
@@ -440,15 +410,13 @@ impl Generation {
         cache.retain_segments_of(searcher);
         let keys = match p.sort {
             Sort::Relevance => {
+                // Every match is scored (block-max WAND does not prune a
+                // union whose terms are missing from some segments, and
+                // barely prunes on names of even scores), so counting
+                // them all in the same pass costs nothing more.
                 let top = TopDocs::with_limit(limit).and_offset(offset);
-                let page = strip(searcher.search(&query, &top)?);
-                let n = topk::count_up_to(searcher, &query, COUNT_UP_TO)?;
-                let total = if n >= COUNT_UP_TO {
-                    Total::AtLeast(n)
-                } else {
-                    Total::Exact(n)
-                };
-                return Ok((total, page));
+                let (n, page) = searcher.search(&query, &(Count, top))?;
+                return Ok((n, strip(page)));
             }
             Sort::Newest => topk::date_field(cache, "indexed", Desc),
             Sort::Oldest => topk::date_field(cache, "indexed", Asc),
@@ -462,7 +430,7 @@ impl Generation {
         };
         let (n, mut page) = searcher.search(&query, &topk::TopByKey::new(offset + limit, keys))?;
         let page = page.split_off(offset.min(page.len()));
-        Ok((Total::Exact(n), page))
+        Ok((n, page))
     }
 }
 

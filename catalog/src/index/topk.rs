@@ -1,6 +1,5 @@
 //! Top-k collection for the orders that do not need scores (newest,
-//! oldest, size, name, seeders, leechers), and a bounded match count for
-//! relevance searches.
+//! oldest, size, name, seeders, leechers).
 //!
 //! Tantivy's `order_by_fast_field` reads one value per matching document
 //! through three dynamic calls (default value, row lookup, value mapping);
@@ -16,7 +15,6 @@ use parking_lot::Mutex;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, ColumnIndex};
 use tantivy::index::SegmentId;
-use tantivy::query::{EnableScoring, Query};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocAddress, DocId, DocSet, Searcher, SegmentOrdinal, SegmentReader, TERMINATED};
 
@@ -344,34 +342,11 @@ impl Collector for TopByKey {
     }
 }
 
-/// How many documents match `query`, counting at most `bound` (no scores
-/// computed): a word in half of a million names costs `bound` steps, not
-/// half a million.
-pub fn count_up_to(searcher: &Searcher, query: &dyn Query, bound: usize) -> tantivy::Result<usize> {
-    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
-    let mut n = 0;
-    for reader in searcher.segment_readers() {
-        if n >= bound {
-            break;
-        }
-        let mut scorer = weight.scorer(reader, 1.0)?;
-        let alive = reader.alive_bitset();
-        let mut doc = scorer.doc();
-        while doc != TERMINATED && n < bound {
-            if alive.is_none_or(|a| a.is_alive(doc)) {
-                n += 1;
-            }
-            doc = scorer.advance();
-        }
-    }
-    Ok(n)
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
 
-    use super::super::search::{RawSearch, COUNT_UP_TO};
+    use super::super::search::{RawSearch, PREFIX_UNTIL_DOCS};
     use super::super::{sample, CatalogIndex};
 
     /// `n` torrents over three segments: sizes and dates are permutations
@@ -446,39 +421,32 @@ mod tests {
                     .map(|&i| name(i))
                     .collect();
                 assert_eq!(got, want, "{sort} page {page}");
-                assert_eq!((r.total, r.total_exact), (n, true));
+                assert_eq!(r.total, n);
             }
         }
         // With a query: only matches, same order.
         let r = index.search(&params("extra", "size", 1, 30)).unwrap();
         assert_eq!(r.hits.len(), 1);
-        assert_eq!((r.total, r.total_exact), (1, true));
+        assert_eq!(r.total, 1);
     }
 
     #[test]
-    fn a_common_word_is_counted_up_to_the_last_page_and_skips_its_prefixes() {
+    fn a_word_in_more_names_than_pages_hold_skips_its_prefixes() {
         let dir = tempfile::tempdir().unwrap();
-        let n = COUNT_UP_TO + 200;
+        let n = PREFIX_UNTIL_DOCS + 200;
         let index = index(dir.path(), n);
         let r = index.search(&params("jazz", "relevance", 1, 50)).unwrap();
-        assert_eq!((r.total, r.total_exact), (COUNT_UP_TO, false));
-        assert_eq!(r.pages, 201, "every servable page is offered");
-        assert_eq!(r.hits.len(), 50);
+        assert_eq!(r.total, n - 1, "`jazzy extra` is not a match");
         assert!(r.hits.iter().all(|h| h.torrent.name.starts_with("jazz ")));
-        // The word is in more names than can be shown: its prefix
-        // expansion (`jazzy`) is left out.
         let r = index
             .search(&params("extra jazz", "relevance", 1, 50))
             .unwrap();
-        assert_eq!((r.total, r.total_exact), (0, true));
+        assert_eq!(r.total, 0);
         // A rare last word still matches as a prefix.
         let r = index
             .search(&params("jazzy ext", "relevance", 1, 50))
             .unwrap();
         assert_eq!(r.hits.len(), 1);
         assert_eq!(r.hits[0].torrent.name, "jazzy extra");
-        // The other orders count every match.
-        let r = index.search(&params("jazz", "newest", 1, 50)).unwrap();
-        assert_eq!((r.total, r.total_exact), (n - 1, true));
     }
 }

@@ -19,7 +19,7 @@ use tantivy::{Searcher, Term};
 
 use super::analysis::{analyze, is_cjk, Mode};
 use super::schema::Fields;
-use super::search::COUNT_UP_TO;
+use super::search::PREFIX_UNTIL_DOCS;
 
 /// Most terms a prefix (the last word) expands to.
 pub const PREFIX_EXPANSIONS: u32 = 50;
@@ -581,7 +581,7 @@ fn prefix_query(cx: &Cx<'_>, field: Field, toks: &[Token]) -> Option<Box<dyn Que
 }
 
 /// Whether the leaf's last word is itself in so many names that its exact
-/// matches fill every page a search serves ([`COUNT_UP_TO`]): a match by
+/// matches fill every page a search serves ([`PREFIX_UNTIL_DOCS`]): a match by
 /// prefix alone scores at most the sum of the prefix boosts (2.3), below an
 /// exact name match of any word that is not in most names, so it could
 /// only ever show past the last page. Leaving the expansion out spares
@@ -596,7 +596,7 @@ fn common_word(cx: &Cx<'_>, leaf: &Leaf, cjk_only: bool) -> bool {
         let term = Term::from_field_text(field, &t.text);
         cx.searcher
             .doc_freq(&term)
-            .is_ok_and(|n| n >= COUNT_UP_TO as u64)
+            .is_ok_and(|n| n >= PREFIX_UNTIL_DOCS as u64)
     })
 }
 
