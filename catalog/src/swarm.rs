@@ -27,6 +27,9 @@ use parking_lot::{Mutex, RwLock};
 use crate::index::hash_key;
 use crate::index::topk::CountTable;
 
+/// Longest scrape queue a page view adds to.
+const MAX_VIEWS_QUEUED: usize = 4096;
+
 /// Counters for `/metrics`.
 #[derive(Default)]
 pub struct SwarmMetrics {
@@ -162,7 +165,12 @@ impl SwarmCache {
                 self.metrics.cache_hits.fetch_add(1, Relaxed);
             } else {
                 self.metrics.cache_misses.fetch_add(1, Relaxed);
-                self.prioritise([hash]);
+                // Views are requests: while a slow scrape holds the queue,
+                // they add at most MAX_VIEWS_QUEUED (torrents being indexed
+                // are always queued: that is how the refresher learns them).
+                if self.fresh.hashes.lock().len() < MAX_VIEWS_QUEUED {
+                    self.prioritise([hash]);
+                }
             }
             return Some(c);
         }
@@ -345,6 +353,33 @@ mod tests {
             answered
         });
         (addr, thread)
+    }
+
+    #[tokio::test]
+    async fn views_of_stale_counts_queue_a_scrape_within_a_bound() {
+        // Every cached entry is stale (TTL 0); no refresher drains the queue.
+        let cache = Arc::new(SwarmCache::new(
+            &["udp://127.0.0.1:9".to_owned()],
+            Duration::ZERO,
+            Duration::from_millis(1),
+        ));
+        let hash = InfoHash([7; 20]);
+        let counts = SwarmCounts {
+            seeders: 3,
+            ..SwarmCounts::default()
+        };
+        cache
+            .entries
+            .write()
+            .insert(hash_key(&hash), (counts, Instant::now()));
+        for _ in 0..2 * MAX_VIEWS_QUEUED {
+            let got = cache.get(hash, Duration::from_secs(5)).await;
+            assert_eq!(got, Some(counts), "shown from the cache at once");
+        }
+        assert_eq!(cache.fresh.hashes.lock().len(), MAX_VIEWS_QUEUED);
+        // A torrent being indexed is queued even so.
+        cache.indexed(&InfoHash([8; 20]));
+        assert_eq!(cache.fresh.hashes.lock().len(), MAX_VIEWS_QUEUED + 1);
     }
 
     #[test]
