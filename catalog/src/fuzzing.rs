@@ -103,7 +103,7 @@ fn index() -> &'static (Generation, Vec<IndexedTorrent>) {
             let mut meta = sample(i, &t.name, files);
             meta.total_size = t.size;
             writer
-                .add_document(g.document(&meta, t.indexed, &[], None))
+                .add_document(g.document(&meta, t.indexed, &[]))
                 .expect("a document");
         }
         writer.commit().expect("a commit");

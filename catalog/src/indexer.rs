@@ -408,7 +408,7 @@ impl Worker {
             Ok((meta, modified)) => {
                 let preloaded = list_preloaded(&self.preload.data_dir(hash));
                 // Counts are not stored: lists and sorts read the swarm cache.
-                let doc = self.target.document(&meta, modified, &preloaded, None);
+                let doc = self.target.document(&meta, modified, &preloaded);
                 if let Err(e) = writer.add_document(doc) {
                     tracing::error!(%hash, "cannot index: {e}");
                 } else {

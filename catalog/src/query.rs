@@ -501,7 +501,7 @@ impl Catalog {
             ("magnetar_catalog_swarm_cache_misses_total", "counter", "Swarm stats not fresh in cache.", s.cache_misses.load(Relaxed)),
             ("magnetar_catalog_swarm_passes_total", "counter", "Full swarm refresh passes done (one each swarm_ttl).", s.passes.load(Relaxed)),
             ("magnetar_catalog_swarm_last_pass_torrents", "gauge", "Torrents scraped by the last full refresh pass.", s.last_pass_torrents.load(Relaxed)),
-            ("magnetar_catalog_swarm_last_pass_seconds", "gauge", "Wall-clock seconds of the last full refresh pass.", s.last_pass_micros.load(Relaxed) / 1_000_000),
+            ("magnetar_catalog_swarm_last_pass_milliseconds", "gauge", "Wall-clock milliseconds of the last full refresh pass.", s.last_pass_micros.load(Relaxed) / 1000),
             ("magnetar_catalog_swarm_last_pass_cpu_milliseconds", "gauge", "CPU milliseconds the catalog spent on the last full refresh pass.", s.last_pass_cpu_micros.load(Relaxed) / 1000),
             ("magnetar_catalog_tracker_metrics_errors_total", "counter", "Failed reads of tracker_metrics_url (tracker_metrics_timeout_ms, tracker_metrics_max_bytes).", tracker_errors),
             ("magnetar_catalog_parsed_cache_bytes", "gauge", "Parsed .torrent files kept for detail pages and downloads (estimated bytes, at most 64 MiB).", self.parsed.bytes() as u64),

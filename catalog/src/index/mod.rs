@@ -18,7 +18,6 @@ use parking_lot::RwLock;
 
 use chrono::{DateTime, Utc};
 use magnetar_shared::{InfoHash, TorrentMeta};
-use magnetar_tracker::SwarmCounts;
 use tantivy::schema::{TantivyDocument, Value};
 use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, Term};
 
@@ -383,6 +382,26 @@ impl CatalogIndex {
     }
 }
 
+/// Calls `f(hex, postings)` for each info-hash in a segment's dictionary
+/// (one term per document): every hash of a segment without decompressing
+/// a stored document.
+pub(crate) fn for_each_hash_term(
+    segment: &tantivy::SegmentReader,
+    info_hash: tantivy::schema::Field,
+    mut f: impl FnMut(&[u8], tantivy::postings::SegmentPostings),
+) -> tantivy::Result<()> {
+    let inverted = segment.inverted_index(info_hash)?;
+    let mut terms = inverted.terms().stream()?;
+    while terms.advance() {
+        let postings = inverted.read_postings_from_terminfo(
+            terms.value(),
+            tantivy::schema::IndexRecordOption::Basic,
+        )?;
+        f(terms.key(), postings);
+    }
+    Ok(())
+}
+
 /// The key swarm counts are looked up by: the info-hash's first 8 bytes. Two
 /// of a million random hashes share it with probability ~3e-8; they would
 /// only share their counts.
@@ -458,37 +477,24 @@ impl Generation {
         let searcher = self.reader.searcher();
         let mut out = Vec::with_capacity(searcher.num_docs() as usize);
         for segment in searcher.segment_readers() {
-            // The dictionary of info-hashes, not the stored documents: no
-            // block of a million documents is decompressed.
-            let Ok(inverted) = segment.inverted_index(self.fields.info_hash) else {
-                continue;
-            };
-            let Ok(mut terms) = inverted.terms().stream() else {
-                continue;
-            };
-            while terms.advance() {
-                let alive = inverted
-                    .read_postings_from_terminfo(
-                        terms.value(),
-                        tantivy::schema::IndexRecordOption::Basic,
-                    )
-                    .is_ok_and(|mut p| {
-                        let mut doc = tantivy::DocSet::doc(&p);
-                        while doc != tantivy::TERMINATED {
-                            if segment.alive_bitset().is_none_or(|a| a.is_alive(doc)) {
-                                return true;
-                            }
-                            doc = tantivy::DocSet::advance(&mut p);
+            let alive = segment.alive_bitset();
+            let walked = for_each_hash_term(segment, self.fields.info_hash, |hex, mut postings| {
+                let mut doc = tantivy::DocSet::doc(&postings);
+                while doc != tantivy::TERMINATED {
+                    if alive.is_none_or(|a| a.is_alive(doc)) {
+                        if let Some(h) = std::str::from_utf8(hex)
+                            .ok()
+                            .and_then(|s| InfoHash::from_hex(s).ok())
+                        {
+                            out.push(h);
                         }
-                        false
-                    });
-                if let Some(h) = alive
-                    .then(|| std::str::from_utf8(terms.key()).ok())
-                    .flatten()
-                    .and_then(|s| InfoHash::from_hex(s).ok())
-                {
-                    out.push(h);
+                        return;
+                    }
+                    doc = tantivy::DocSet::advance(&mut postings);
                 }
+            });
+            if let Err(e) = walked {
+                tracing::warn!("cannot list the info-hashes of a segment: {e}");
             }
         }
         out
@@ -575,7 +581,6 @@ impl Generation {
         meta: &TorrentMeta,
         indexed: DateTime<Utc>,
         preloaded: &[String],
-        swarm: Option<SwarmCounts>,
     ) -> TantivyDocument {
         let f = &self.fields;
         let mut doc = TantivyDocument::default();
@@ -614,10 +619,11 @@ impl Generation {
             doc.add_text(f.preloaded, p);
         }
         doc.add_u64(f.name_sort, schema::name_sort_key(&meta.name));
-        let swarm = swarm.unwrap_or_default();
-        doc.add_u64(f.seeders, u64::from(swarm.seeders));
-        doc.add_u64(f.leechers, u64::from(swarm.leechers));
-        doc.add_u64(f.completed, u64::from(swarm.completed));
+        // Counts live in the swarm cache, read at query time; the fields
+        // stay (zero) so indexes of the previous version remain readable.
+        doc.add_u64(f.seeders, 0);
+        doc.add_u64(f.leechers, 0);
+        doc.add_u64(f.completed, 0);
         doc
     }
 
@@ -704,7 +710,7 @@ mod tests {
             let g = index.current();
             let mut writer: tantivy::IndexWriter = g.index.writer(15_000_000).unwrap();
             writer
-                .add_document(g.document(&old_meta, Utc::now(), &[], None))
+                .add_document(g.document(&old_meta, Utc::now(), &[]))
                 .unwrap();
             writer.commit().unwrap();
         }
@@ -719,7 +725,7 @@ mod tests {
         {
             let mut writer: tantivy::IndexWriter = new.index.writer(15_000_000).unwrap();
             writer
-                .add_document(new.document(&meta, Utc::now(), &[], None))
+                .add_document(new.document(&meta, Utc::now(), &[]))
                 .unwrap();
             writer.commit().unwrap();
         }

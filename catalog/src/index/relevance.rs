@@ -22,7 +22,7 @@ pub(crate) fn index_of(dir: &std::path::Path, names: &[(&str, Vec<&str>)]) -> Ca
     let mut writer: tantivy::IndexWriter = g.index.writer(50_000_000).unwrap();
     for (i, (name, files)) in names.iter().enumerate() {
         writer
-            .add_document(g.document(&meta(i, name, files), Utc::now(), &[], None))
+            .add_document(g.document(&meta(i, name, files), Utc::now(), &[]))
             .unwrap();
     }
     writer.commit().unwrap();
@@ -273,7 +273,7 @@ fn a_search_on_several_threads_finds_what_one_thread_finds() {
     let mut writer: tantivy::IndexWriter = g.index.writer(15_000_000).unwrap();
     for (i, (name, files)) in corpus.iter().enumerate().skip(corpus.len() / 2) {
         writer
-            .add_document(g.document(&meta(i, name, files), Utc::now(), &[], None))
+            .add_document(g.document(&meta(i, name, files), Utc::now(), &[]))
             .unwrap();
     }
     writer.commit().unwrap();

@@ -11,11 +11,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use magnetar_shared::InfoHash;
 use parking_lot::Mutex;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, ColumnIndex};
 use tantivy::index::SegmentId;
-use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::schema::Field;
 use tantivy::{DocAddress, DocId, DocSet, Searcher, SegmentOrdinal, SegmentReader, TERMINATED};
 
 /// Reads the sort keys of a segment's documents; a larger key ranks first.
@@ -94,7 +95,8 @@ fn decode<T: Copy + Default + PartialOrd + std::fmt::Debug + Send + Sync + 'stat
         column.values.get_range(0, &mut values);
         values.into_iter().map(to_u64).collect()
     } else {
-        // A document without the value comes last in either direction... as 0.
+        // The indexer writes these fields into every document; one without
+        // reads as 0 (last when larger ranks first, first otherwise).
         (0..max_doc)
             .map(|d| column.first(d).map_or(0, to_u64))
             .collect()
@@ -153,18 +155,14 @@ pub trait CountTable: Send + Sync {
 /// info-hashes (one term per document; no stored document is read).
 fn hash_keys(reader: &SegmentReader, field: Field) -> tantivy::Result<Decoded> {
     let mut keys = vec![0u64; reader.max_doc() as usize];
-    let inverted = reader.inverted_index(field)?;
-    let mut terms = inverted.terms().stream()?;
-    while terms.advance() {
-        let Some(key) = std::str::from_utf8(terms.key())
+    super::for_each_hash_term(reader, field, |hex, mut postings| {
+        let Some(key) = std::str::from_utf8(hex)
             .ok()
-            .and_then(|hex| hex.get(..16))
-            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+            .and_then(|hex| InfoHash::from_hex(hex).ok())
+            .map(|h| super::hash_key(&h))
         else {
-            continue;
+            return;
         };
-        let mut postings =
-            inverted.read_postings_from_terminfo(terms.value(), IndexRecordOption::Basic)?;
         let mut doc = postings.doc();
         while doc != TERMINATED {
             if let Some(slot) = keys.get_mut(doc as usize) {
@@ -172,7 +170,7 @@ fn hash_keys(reader: &SegmentReader, field: Field) -> tantivy::Result<Decoded> {
             }
             doc = postings.advance();
         }
-    }
+    })?;
     Ok(keys.into())
 }
 
@@ -260,8 +258,8 @@ impl TopByKeySegment {
     }
 }
 
-/// Larger key first, then lower document.
-fn rank(a: &(u64, DocId), b: &(u64, DocId)) -> std::cmp::Ordering {
+/// Larger key first, then lower document (or address).
+fn rank<D: Ord>(a: &(u64, D), b: &(u64, D)) -> std::cmp::Ordering {
     b.0.cmp(&a.0).then(a.1.cmp(&b.1))
 }
 
@@ -336,7 +334,7 @@ impl Collector for TopByKey {
     ) -> tantivy::Result<(usize, Vec<DocAddress>)> {
         let total = fruits.iter().map(|(n, _)| n).sum();
         let mut all: Vec<(u64, DocAddress)> = fruits.into_iter().flat_map(|(_, v)| v).collect();
-        all.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        all.sort_unstable_by(rank);
         all.truncate(self.k);
         Ok((total, all.into_iter().map(|(_, a)| a).collect()))
     }
@@ -366,7 +364,7 @@ mod tests {
             meta.total_size = ((i * 7919) % n) as u64 + 1;
             let when = Utc.timestamp_opt(1_600_000_000 + ((i * 4001) % n) as i64, 0);
             writer
-                .add_document(g.document(&meta, when.unwrap(), &[], None))
+                .add_document(g.document(&meta, when.unwrap(), &[]))
                 .unwrap();
             if i == n / 3 || i == 2 * n / 3 {
                 writer.commit().unwrap();
