@@ -5,61 +5,12 @@ use rocket::serde::json::Json;
 use rocket::{get, routes, Route, State};
 use serde::Serialize;
 
-use crate::query::{CatalogStats, Category, InfoHash, QueryError, RawSearch, Sort, SwarmCounts};
-use crate::web::App;
+use crate::query::{CatalogStats, Category, InfoHash, RawSearch, Sort, SwarmCounts};
+use crate::web::{ApiError, App};
 
 /// Routes of this module.
 pub fn routes() -> Vec<Route> {
     routes![api_search, api_torrent, api_stats, healthz, metrics]
-}
-
-/// A JSON error: `{"error": {"status": 400, "message": "..."}}`.
-#[derive(Debug)]
-pub struct ApiError {
-    body: (Status, String),
-    retry_after: Option<rocket::http::Header<'static>>,
-}
-
-impl<'r> rocket::response::Responder<'r, 'static> for ApiError {
-    fn respond_to(self, req: &'r rocket::Request<'_>) -> rocket::response::Result<'static> {
-        let (status, body) = self.body;
-        let mut response = (status, (ContentType::JSON, body)).respond_to(req)?;
-        if let Some(h) = self.retry_after {
-            response.set_header(h);
-        }
-        Ok(response)
-    }
-}
-
-impl ApiError {
-    fn new(status: Status, message: &str) -> Self {
-        let body = serde_json::json!({ "error": { "status": status.code, "message": message } });
-        Self {
-            body: (status, body.to_string()),
-            retry_after: None,
-        }
-    }
-}
-
-impl From<QueryError> for ApiError {
-    fn from(e: QueryError) -> Self {
-        match e {
-            QueryError::NotFound(m) => Self::new(Status::NotFound, &m),
-            QueryError::Gone(m) => Self::new(Status::Gone, &m),
-            QueryError::BadParam(m) => Self::new(Status::BadRequest, &m),
-            e @ QueryError::Busy => Self {
-                retry_after: Some(rocket::http::Header::new(
-                    "Retry-After",
-                    crate::web::RETRY_AFTER_SECS.to_string(),
-                )),
-                ..Self::new(Status::ServiceUnavailable, &e.to_string())
-            },
-            e @ QueryError::Internal { .. } => {
-                tracing::error!("api internal error: {e}");
-                Self::new(Status::InternalServerError, "internal error")
-            }
-        }
-    }
 }
 
 /// One search result in JSON.
@@ -78,6 +29,8 @@ pub struct ApiHit {
     pub url: String,
     pub torrent_url: String,
     pub magnet: String,
+    /// Where the crawler learned it (`{"kind", "url"}`), null when not recorded.
+    pub origin: Option<magnetar_shared::Origin>,
 }
 
 /// A page of JSON results.
@@ -122,6 +75,7 @@ async fn api_search(app: &State<App>, params: RawSearch) -> Result<Json<ApiSearc
                     seeders: t.seeders,
                     leechers: t.leechers,
                     completed: t.completed,
+                    origin: t.origin,
                 }
             })
             .collect(),
@@ -147,6 +101,8 @@ pub struct ApiTorrent {
     pub torrent_url: String,
     /// Null when the tracker did not answer in time.
     pub swarm: Option<SwarmCounts>,
+    /// Where the crawler learned it (`{"kind", "url"}`), null when not recorded.
+    pub origin: Option<magnetar_shared::Origin>,
 }
 
 /// One file of a torrent in JSON.
@@ -191,6 +147,7 @@ async fn api_torrent(app: &State<App>, id: &str) -> Result<Json<ApiTorrent>, Api
         created_by: meta.created_by.clone(),
         created: meta.creation_date,
         swarm,
+        origin: meta.origin.clone(),
     }))
 }
 

@@ -86,6 +86,7 @@ fn sample_docs() -> Vec<(IndexedTorrent, Vec<&'static str>)> {
                 seeders: 0,
                 leechers: 0,
                 completed: 0,
+                origin: None,
             };
             (torrent, files)
         })
@@ -195,6 +196,7 @@ pub fn params(data: &[u8]) {
         page: opt(&f[5]),
         limit: opt(&f[6]),
         category: opt(&f[7]),
+        origin: None,
     };
     for s in &f[..2] {
         if let Some(v) = parse_size(s) {
@@ -264,6 +266,7 @@ pub fn feed(data: &[u8]) {
             seeders: u64::MAX,
             leechers: 1,
             completed: 0,
+            origin: None,
         })
         .collect();
     let hits: Vec<&IndexedTorrent> = torrents.iter().collect();

@@ -6,6 +6,7 @@
 mod api;
 mod category;
 mod download;
+mod export;
 mod feeds;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -148,6 +149,7 @@ pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error
         .mount("/", pages::routes())
         .mount("/", api::routes())
         .mount("/", feeds::routes())
+        .mount("/", export::routes())
         .register("/", rocket::catchers![web::default_catcher]))
 }
 

@@ -231,6 +231,16 @@ struct DetailView {
     swarm: Option<SwarmCounts>,
     magnet: String,
     previews: Vec<String>,
+    origin: Option<OriginView>,
+}
+
+/// Where a torrent came from, with a link to the others from there.
+#[derive(Serialize)]
+struct OriginView {
+    kind: &'static str,
+    url: Option<String>,
+    /// `/search?origin=…` (this origin's other torrents).
+    others: String,
 }
 
 /// Parses `/<id>`: 40 hex, 32 base32, or either followed by `.torrent`.
@@ -319,6 +329,11 @@ async fn by_id(app: &State<App>, lang: Lang, id: &str) -> Result<ById, PageError
         trackers: own,
         swarm,
         previews,
+        origin: meta.origin.as_ref().map(|o| OriginView {
+            kind: o.kind(),
+            url: o.url().map(str::to_owned),
+            others: format!("/search?origin={}", crate::links::encode(&o.to_string())),
+        }),
         name: meta.name.clone(),
     };
     app.templates

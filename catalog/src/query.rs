@@ -23,6 +23,9 @@ use crate::metrics::Metrics;
 use crate::swarm::SwarmCache;
 use crate::tracker_metrics::TrackerMetrics;
 
+mod export;
+pub use export::{FeedPage, HashFile, MAX_FEED_PAGE};
+
 pub use crate::category::Category;
 pub use crate::index::search::{
     format_date, Hit, RawSearch, SearchParams, SearchResults, Sort, MAX_LIMIT, MAX_OFFSET,
@@ -57,7 +60,8 @@ pub enum QueryError {
 }
 
 impl QueryError {
-    fn internal(
+    /// [`QueryError::Internal`] with its context.
+    pub(crate) fn internal(
         context: &'static str,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
@@ -132,6 +136,13 @@ pub struct Catalog {
     downloads: crate::download::DownloadBudget,
     /// Requests per client of the HTTP front (`client_requests_per_sec`).
     limiter: Arc<crate::ratelimit::ClientLimiter>,
+    /// Whether `/infohash.bin` and the list of torrents are published.
+    export: bool,
+    /// The tracker's `infohash.bin` in the data directory.
+    infohash_bin: PathBuf,
+    /// When this process started (nanoseconds), in validators: a list's
+    /// version numbers start again with each process.
+    started: u128,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -187,6 +198,11 @@ impl Catalog {
                 c.client_burst,
                 &c.trusted_proxies,
             )),
+            export: config.federation.export,
+            infohash_bin: config.data().infohash_bin(),
+            started: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
         }
     }
 

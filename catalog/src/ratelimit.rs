@@ -64,7 +64,7 @@ impl ClientLimiter {
     /// Whether requests to `path` count (searches, feeds, the API).
     pub fn limits(&self, path: &str) -> bool {
         self.rate > 0.0
-            && ["/search", "/api", "/rss"].iter().any(|p| {
+            && ["/search", "/api", "/rss", "/federation"].iter().any(|p| {
                 path.strip_prefix(p)
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
             })

@@ -189,6 +189,9 @@ pub fn search_query(p: &SearchParams, page: usize) -> String {
     if let Some(v) = p.to {
         parts.push(format!("to={v}"));
     }
+    if let Some(o) = &p.origin {
+        parts.push(format!("origin={}", encode(o)));
+    }
     let default_sort = if p.q.is_empty() {
         Sort::Newest
     } else {

@@ -235,3 +235,52 @@ pub fn default_catcher(status: Status, req: &Request<'_>) -> (Status, (ContentTy
     };
     error_page(req.rocket().state::<App>(), req, status, message)
 }
+
+/// A JSON error: `{"error": {"status": 400, "message": "..."}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    body: (Status, String),
+    retry_after: Option<rocket::http::Header<'static>>,
+}
+
+impl<'r> rocket::response::Responder<'r, 'static> for ApiError {
+    fn respond_to(self, req: &'r rocket::Request<'_>) -> rocket::response::Result<'static> {
+        let (status, body) = self.body;
+        let mut response = (status, (ContentType::JSON, body)).respond_to(req)?;
+        if let Some(h) = self.retry_after {
+            response.set_header(h);
+        }
+        Ok(response)
+    }
+}
+
+impl ApiError {
+    pub fn new(status: Status, message: &str) -> Self {
+        let body = serde_json::json!({ "error": { "status": status.code, "message": message } });
+        Self {
+            body: (status, body.to_string()),
+            retry_after: None,
+        }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::NotFound(m) => Self::new(Status::NotFound, &m),
+            QueryError::Gone(m) => Self::new(Status::Gone, &m),
+            QueryError::BadParam(m) => Self::new(Status::BadRequest, &m),
+            e @ QueryError::Busy => Self {
+                retry_after: Some(rocket::http::Header::new(
+                    "Retry-After",
+                    crate::web::RETRY_AFTER_SECS.to_string(),
+                )),
+                ..Self::new(Status::ServiceUnavailable, &e.to_string())
+            },
+            e @ QueryError::Internal { .. } => {
+                tracing::error!("api internal error: {e}");
+                Self::new(Status::InternalServerError, "internal error")
+            }
+        }
+    }
+}

@@ -20,10 +20,11 @@ use magnetar_shared::{DataDir, InfoHash, PreloadDir, Shutdown};
 use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
 
 use crate::backoff::Backoff;
+use crate::federation::Federation;
 use crate::pipeline::{self, Job};
 use crate::preload::PreloadBudget;
 use crate::resolver::{self, ResolveError};
-use crate::sources::{Source, Sources};
+use crate::sources::{Known, Source, Sources};
 use crate::status::Counters;
 use crate::{Error, Options};
 
@@ -37,8 +38,9 @@ pub(crate) struct Crawler {
     preload: PreloadDir,
     /// Where hashes come from.
     sources: Sources,
-    /// The union of the sources at their last read.
-    known: HashSet<InfoHash>,
+    /// The hashes of the sources at their last read, with the first
+    /// source that lists each.
+    known: Known,
     /// Client for URL sources (timeout: `source_timeout`).
     http: reqwest::Client,
     /// The one librqbit session; replaced after `session_recycle_after`
@@ -85,6 +87,7 @@ impl Crawler {
         config: CrawlerConfig,
         data: DataDir,
         moderation: Arc<magnetar_shared::Moderation>,
+        federation: Option<Arc<Federation>>,
         options: Options,
     ) -> Result<Self, Error> {
         let preload = data.preload();
@@ -95,13 +98,13 @@ impl Crawler {
             })?;
         }
         let counters = options.counters.clone().unwrap_or_default();
-        let sources = Sources::new(
-            config
-                .sources
-                .iter()
-                .map(|s| Source::parse(s, &data))
-                .collect(),
-        );
+        let mut list: Vec<Source> = config
+            .sources
+            .iter()
+            .map(|s| Source::parse(s, &data))
+            .collect();
+        list.extend(federation.iter().flat_map(|f| f.sources()));
+        let sources = Sources::new(list);
         // The one walk of preload/: off the runtime.
         let walk = preload.clone();
         let (done, preloaded) = tokio::task::spawn_blocking(move || {
@@ -142,6 +145,7 @@ impl Crawler {
             preload_budget: PreloadBudget::new(config.preload.max_total_bytes, preloaded),
             counters: counters.clone(),
             moderation: moderation.clone(),
+            federation,
         });
         let resolved = counters.resolved.load(Relaxed);
         Ok(Self {
@@ -149,7 +153,7 @@ impl Crawler {
             data,
             preload,
             sources,
-            known: HashSet::new(),
+            known: Known::new(),
             http,
             session,
             resolves_on_session: 0,
@@ -242,7 +246,7 @@ impl Crawler {
         self.counters.source_reads.fetch_add(1, Relaxed);
         self.counters.source_errors.fetch_add(failed, Relaxed);
         let denied = self.moderation.current();
-        for h in known.difference(&self.known) {
+        for h in known.keys().filter(|h| !self.known.contains_key(h)) {
             if self.done.contains(h) || self.in_flight_hashes.contains_key(h) {
                 continue;
             }
@@ -257,7 +261,7 @@ impl Crawler {
             }
         }
         if failed == 0 {
-            let pruned = self.backoff.retain(|h| known.contains(h));
+            let pruned = self.backoff.retain(|h| known.contains_key(h));
             if pruned > 0 {
                 tracing::debug!(pruned, "forgot the backoff of hashes no source lists");
             }
@@ -275,7 +279,7 @@ impl Crawler {
     fn next_due(&mut self, now: i64) -> Option<InfoHash> {
         while self.has_due(now) {
             let Reverse((_, h)) = self.queue.pop()?;
-            if !self.known.contains(&h)
+            if !self.known.contains_key(&h)
                 || self.done.contains(&h)
                 || self.in_flight_hashes.contains_key(&h)
             {
@@ -330,10 +334,15 @@ impl Crawler {
             if let Some(source) = &self.options.peer_source {
                 peers.extend(source(&hash));
             }
+            let origin = self
+                .known
+                .get(&hash)
+                .and_then(|&i| self.sources.list().get(usize::from(i)))
+                .map_or(magnetar_shared::Origin::Tracker, Source::origin);
             let (job, session) = (self.job.clone(), self.session.clone());
             let handle = self
                 .tasks
-                .spawn(async move { pipeline::resolve(&job, session, hash, peers).await });
+                .spawn(async move { pipeline::resolve(&job, session, hash, peers, origin).await });
             self.in_flight.insert(handle.id(), hash);
             self.in_flight_hashes.insert(hash, handle);
         }
@@ -403,7 +412,7 @@ impl Crawler {
         // queued again.
         let mut again: Vec<InfoHash> = before
             .hashes()
-            .filter(|h| !list.denies_hash(h) && self.known.contains(h))
+            .filter(|h| !list.denies_hash(h) && self.known.contains_key(h))
             .copied()
             .collect();
         if before.rules() != list.rules() {

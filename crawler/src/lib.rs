@@ -4,6 +4,7 @@
 
 mod backoff;
 mod crawl;
+mod federation;
 mod pipeline;
 mod preload;
 mod resolver;
@@ -81,10 +82,19 @@ pub async fn run_with(config: Config, shutdown: Shutdown, options: Options) -> R
         .map_err(Error::Metrics)?;
         tasks.push(task);
     }
+    let federation = federation::Federation::new(
+        &config.federation,
+        config.data().crawler_dir().join("federation"),
+        counters.clone(),
+    )?;
+    if let Some(federation) = &federation {
+        federation.spawn_syncs(&role, &mut tasks);
+    }
     let crawler = Crawler::new(
         config.crawler.clone(),
         config.data(),
         config.moderation(),
+        federation,
         options,
     )
     .await?;
@@ -104,10 +114,7 @@ fn watch_sources(
     use notify::{RecursiveMode, Watcher};
     let files: Vec<std::path::PathBuf> = sources
         .iter()
-        .filter_map(|s| match s {
-            Source::File(p) => Some(p.clone()),
-            Source::Url(_) => None,
-        })
+        .filter_map(|s| s.path().map(|p| p.to_owned()))
         .collect();
     if files.is_empty() {
         return None;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use librqbit::Session;
 use magnetar_shared::config::PreloadConfig;
-use magnetar_shared::{InfoHash, PreloadDir};
+use magnetar_shared::{InfoHash, Origin, PreloadDir};
 
 use crate::resolver::{self, ResolveError};
 use crate::status::Counters;
@@ -30,22 +30,49 @@ pub(crate) struct Job {
     pub counters: Arc<Counters>,
     /// `data/denylist`: name rules are checked before anything is stored.
     pub moderation: Arc<magnetar_shared::Moderation>,
+    /// Other instances to fetch metadata from when the swarm does not answer.
+    pub federation: Option<Arc<crate::federation::Federation>>,
 }
 
-/// Resolves one hash end to end. A failed preload is logged and does not
-/// fail the resolve; everything else does.
+/// Resolves one hash end to end, recording `origin` (where its hash was
+/// learned) in the `.torrent`. When the swarm does not answer and a
+/// federated peer lists the hash, the peer's `.torrent` is taken instead
+/// (verified there), and the origin is that peer. A failed preload is
+/// logged and does not fail the resolve; everything else does.
 pub(crate) async fn resolve(
     job: &Job,
     session: Arc<Session>,
     hash: InfoHash,
     peers: Vec<SocketAddr>,
+    origin: Origin,
 ) -> Result<(), ResolveError> {
-    let fetched = resolver::fetch_metadata(session.clone(), hash, job.timeout, peers).await?;
-    let torrent = fetched.torrent;
-    let bytes = torrent.clone();
-    let meta = tokio::task::spawn_blocking(move || resolver::validate(&hash, &bytes))
-        .await
-        .map_err(|_| ResolveError::Panicked)??;
+    let peer = job.federation.as_ref().filter(|f| f.holds(&hash));
+    let timeout = peer.map_or(job.timeout, |f| job.timeout.min(f.swarm_timeout()));
+    let (torrent, meta, seen, origin) =
+        match resolver::fetch_metadata(session.clone(), hash, timeout, peers).await {
+            Ok(fetched) => {
+                let bytes = fetched.torrent.clone();
+                let meta = tokio::task::spawn_blocking(move || resolver::validate(&hash, &bytes))
+                    .await
+                    .map_err(|_| ResolveError::Panicked)??;
+                (fetched.torrent, meta, fetched.peers, origin)
+            }
+            Err(e @ (ResolveError::Timeout | ResolveError::Failed(_))) => {
+                let Some(federation) = peer else {
+                    return Err(e);
+                };
+                match federation.fetch_torrent(&hash).await {
+                    Some((bytes, meta, base)) => (
+                        bytes::Bytes::from(bytes),
+                        meta,
+                        Vec::new(),
+                        Origin::Peer(base),
+                    ),
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
     if let Some(rule) = job
         .moderation
         .current()
@@ -54,7 +81,8 @@ pub(crate) async fn resolve(
     {
         return Err(ResolveError::Denied(rule));
     }
-    if job.preload_config.enabled {
+    // Preloads come from the swarm: none answered for a peer's torrent.
+    if job.preload_config.enabled && !seen.is_empty() {
         match crate::preload::preload(
             &session,
             &job.preload,
@@ -62,7 +90,7 @@ pub(crate) async fn resolve(
             &torrent,
             &job.preload_config,
             &job.preload_budget,
-            fetched.peers,
+            seen,
         )
         .await
         {
@@ -73,7 +101,9 @@ pub(crate) async fn resolve(
         }
     }
     let (preload, announce) = (job.preload.clone(), job.announce.clone());
-    tokio::task::spawn_blocking(move || resolver::store(&preload, &meta, &torrent, &announce))
-        .await
-        .map_err(|_| ResolveError::Panicked)?
+    tokio::task::spawn_blocking(move || {
+        resolver::store(&preload, &meta, &torrent, &announce, &origin)
+    })
+    .await
+    .map_err(|_| ResolveError::Panicked)?
 }

@@ -155,16 +155,18 @@ pub fn validate(hash: &InfoHash, torrent: &[u8]) -> Result<TorrentMeta, ResolveE
 }
 
 /// Writes `<hex>.torrent` atomically for metadata that passed [`validate`]
-/// (taking its result is the proof), with the exact info dict bytes and the
-/// given announce URLs.
+/// (taking its result is the proof), with the exact info dict bytes, the
+/// given announce URLs and where it came from.
 pub fn store(
     preload: &PreloadDir,
     meta: &TorrentMeta,
     torrent: &[u8],
     announce: &[String],
+    origin: &magnetar_shared::Origin,
 ) -> Result<(), ResolveError> {
     let info = info_bytes_of(torrent).map_err(|e| ResolveError::Rejected(e.to_string()))?;
-    let file = build_torrent_file(info, announce, None, None, None);
+    let mut file = build_torrent_file(info, announce, None, None, None);
+    origin.append_to(&mut file);
     std::fs::create_dir_all(preload.root())?;
     magnetar_shared::write_atomic(&preload.torrent_path(&meta.info_hash), &file)?;
     Ok(())

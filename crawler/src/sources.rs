@@ -1,18 +1,27 @@
-//! Where hashes come from: `infohash.bin` files (watched and polled) and
-//! HTTP(S) URLs of such files (polled, size-capped).
+//! Where hashes come from: `infohash.bin` files (watched and polled),
+//! HTTP(S) URLs of such files (polled with conditional requests,
+//! size-capped), and the files the federation syncs write.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use magnetar_shared::infohash_file::InfoHashReader;
-use magnetar_shared::{DataDir, InfoHash};
+use magnetar_shared::{DataDir, InfoHash, Origin};
 
-/// One configured source.
+/// One source of hashes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
+    /// A local `infohash.bin` (the own tracker's).
     File(PathBuf),
+    /// A remote `infohash.bin`.
     Url(String),
+    /// A local copy of a federated peer's lists (see `federation`).
+    Peer { path: PathBuf, base: String },
 }
+
+/// Every hash of the sources, with the index of the first source that
+/// lists it (its origin).
+pub type Known = HashMap<InfoHash, u16>;
 
 impl Source {
     /// Parses a config entry: URLs by scheme, anything else a path relative to the data dir.
@@ -27,10 +36,36 @@ impl Source {
     /// Human name for logs.
     pub fn label(&self) -> String {
         match self {
-            Self::File(p) => p.display().to_string(),
+            Self::File(p) | Self::Peer { path: p, .. } => p.display().to_string(),
             Self::Url(u) => u.clone(),
         }
     }
+
+    /// The local file, for file and peer sources.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Self::File(p) | Self::Peer { path: p, .. } => Some(p),
+            Self::Url(_) => None,
+        }
+    }
+
+    /// What a torrent learned from this source records as its origin.
+    pub fn origin(&self) -> Origin {
+        match self {
+            Self::File(_) => Origin::Tracker,
+            Self::Url(u) => Origin::Source(u.clone()),
+            Self::Peer { base, .. } => Origin::Peer(base.clone()),
+        }
+    }
+}
+
+/// What was last fetched of a URL source, so an unchanged file costs one
+/// round trip (`If-None-Match`, `If-Modified-Since`: 304).
+#[derive(Default)]
+struct Fetched {
+    etag: Option<String>,
+    modified: Option<String>,
+    hashes: Vec<InfoHash>,
 }
 
 /// The sources with what was seen of them, so an unchanged set of files is
@@ -41,6 +76,8 @@ pub struct Sources {
     /// (modified, length) of each file source at the last read.
     stamps: Vec<Option<(std::time::SystemTime, u64)>>,
     read_once: bool,
+    /// The last answer of each URL source.
+    fetched: HashMap<String, Fetched>,
 }
 
 impl Sources {
@@ -51,6 +88,7 @@ impl Sources {
             list,
             stamps,
             read_once: false,
+            fetched: HashMap::new(),
         }
     }
 
@@ -60,20 +98,18 @@ impl Sources {
     }
 
     /// Reads every source unless they are all files unchanged since the
-    /// last read (URL sources are always fetched). Returns the union of
-    /// hashes and how many sources failed, or `None` when nothing changed.
+    /// last read (URL sources are always asked, conditionally). Returns
+    /// every hash with its first source and how many sources failed, or
+    /// `None` when nothing changed.
     pub async fn read_if_changed(
         &mut self,
         http: &reqwest::Client,
         max_bytes: u64,
-    ) -> Option<(HashSet<InfoHash>, u64)> {
+    ) -> Option<(Known, u64)> {
         let paths: Vec<Option<PathBuf>> = self
             .list
             .iter()
-            .map(|s| match s {
-                Source::File(p) => Some(p.clone()),
-                Source::Url(_) => None,
-            })
+            .map(|s| s.path().map(|p| p.to_owned()))
             .collect();
         let stamps = tokio::task::spawn_blocking(move || {
             paths
@@ -92,23 +128,31 @@ impl Sources {
         }
         self.stamps = stamps;
         self.read_once = true;
-        Some(read_all(&self.list, http, max_bytes).await)
+        Some(read_all(&self.list, &mut self.fetched, http, max_bytes).await)
     }
 }
 
-/// Reads every source and returns the union of their hashes and how many
-/// sources failed. A source that fails is logged and skipped: the crawler
-/// never stops because of one.
-pub async fn read_all(
+/// Reads every source and returns every hash with the index of the
+/// first source that lists it, and how many sources failed. A source that
+/// fails is logged and skipped (a URL source keeps its last answer): the
+/// crawler never stops because of one.
+async fn read_all(
     sources: &[Source],
+    fetched: &mut HashMap<String, Fetched>,
     http: &reqwest::Client,
     max_bytes: u64,
-) -> (HashSet<InfoHash>, u64) {
-    let mut out = HashSet::new();
+) -> (Known, u64) {
+    let mut out = Known::new();
     let mut failed = 0;
-    for s in sources {
+    for (i, s) in sources.iter().enumerate() {
+        let index = u16::try_from(i).unwrap_or(u16::MAX);
+        let mut add = |hashes: &mut dyn Iterator<Item = InfoHash>| {
+            for h in hashes {
+                out.entry(h).or_insert(index);
+            }
+        };
         match s {
-            Source::File(path) => {
+            Source::File(path) | Source::Peer { path, .. } => {
                 let path = path.clone();
                 let read = tokio::task::spawn_blocking(move || -> Result<Vec<InfoHash>, String> {
                     let reader = InfoHashReader::open(&path).map_err(|e| {
@@ -124,7 +168,7 @@ pub async fn read_all(
                 })
                 .await;
                 match read {
-                    Ok(Ok(hashes)) => out.extend(hashes),
+                    Ok(Ok(hashes)) => add(&mut hashes.into_iter()),
                     Ok(Err(e)) if e.is_empty() => {
                         tracing::debug!(source = %s.label(), "source does not exist yet")
                     }
@@ -138,27 +182,61 @@ pub async fn read_all(
                     }
                 }
             }
-            Source::Url(url) => match fetch(http, url, max_bytes).await {
-                Ok(bytes) => {
-                    let hashes =
-                        InfoHashReader::new(bytes.as_slice(), url.clone()).filter_map(Result::ok);
-                    out.extend(hashes);
-                }
-                Err(e) => {
+            Source::Url(url) => {
+                let last = fetched.entry(url.clone()).or_default();
+                if let Err(e) = fetch_if_changed(http, url, max_bytes, last).await {
                     failed += 1;
                     tracing::warn!(source = %url, "cannot fetch source: {e}")
                 }
-            },
+                add(&mut last.hashes.iter().copied());
+            }
         }
     }
     (out, failed)
 }
 
-async fn fetch(http: &reqwest::Client, url: &str, max_bytes: u64) -> Result<Vec<u8>, String> {
-    let mut resp = http.get(url).send().await.map_err(|e| e.to_string())?;
+/// Fetches a URL source unless the server says it did not change since
+/// `last` (304); on success `last` holds the new answer.
+async fn fetch_if_changed(
+    http: &reqwest::Client,
+    url: &str,
+    max_bytes: u64,
+    last: &mut Fetched,
+) -> Result<(), String> {
+    let mut req = http.get(url);
+    if let Some(tag) = &last.etag {
+        req = req.header("if-none-match", tag);
+    }
+    if let Some(date) = &last.modified {
+        req = req.header("if-modified-since", date);
+    }
+    let resp = req.send().await.map_err(|e| e.to_string())?;
+    if resp.status() == reqwest::StatusCode::NOT_MODIFIED {
+        tracing::debug!(source = %url, "unchanged (304)");
+        return Ok(());
+    }
     if !resp.status().is_success() {
         return Err(format!("HTTP {}", resp.status()));
     }
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (etag, modified) = (header("etag"), header("last-modified"));
+    let bytes = read_capped(resp, max_bytes).await?;
+    last.hashes = InfoHashReader::new(bytes.as_slice(), url.to_owned())
+        .filter_map(Result::ok)
+        .collect();
+    last.etag = etag;
+    last.modified = modified;
+    Ok(())
+}
+
+/// Reads a response's body, refusing one of more than `max_bytes` (told
+/// by its length, or found while reading: memory stays within the cap).
+pub async fn read_capped(mut resp: reqwest::Response, max_bytes: u64) -> Result<Vec<u8>, String> {
     if resp.content_length().is_some_and(|n| n > max_bytes) {
         return Err(format!("larger than {max_bytes} bytes"));
     }

@@ -23,6 +23,29 @@ pub struct Counters {
     pub session_recycles: AtomicU64,
     pub source_errors: AtomicU64,
     pub source_reads: AtomicU64,
+    /// Syncs of federated peers done (failed ones included).
+    pub federation_syncs: AtomicU64,
+    /// Federated syncs that failed.
+    pub federation_errors: AtomicU64,
+    /// Answers from peers that had nothing new (304).
+    pub federation_not_modified: AtomicU64,
+    /// Body bytes received from federated peers.
+    pub federation_bytes: AtomicU64,
+    /// `.torrent` files taken from peers (verified).
+    pub federation_fetched: AtomicU64,
+    /// `.torrent` files from peers refused (wrong info-hash, invalid).
+    pub federation_rejected: AtomicU64,
+}
+
+/// The federation's part of `status.json`.
+#[derive(Debug, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct FederationStatus {
+    pub syncs: u64,
+    pub errors: u64,
+    pub not_modified: u64,
+    pub bytes: u64,
+    pub fetched: u64,
+    pub rejected: u64,
 }
 
 /// What `status.json` holds.
@@ -39,6 +62,10 @@ pub struct Status {
     pub denied: u64,
     pub timeouts: u64,
     pub preloaded_files: u64,
+    /// Federated peers (`[federation]`): syncs done, failed, answered 304,
+    /// body bytes received, `.torrent` files taken and refused.
+    #[serde(default)]
+    pub federation: FederationStatus,
     /// Resolved per minute since the previous status.
     pub rate_per_minute: f64,
     pub updated: chrono::DateTime<chrono::Utc>,
@@ -58,6 +85,14 @@ impl Counters {
             denied: self.denied.load(Relaxed),
             timeouts: self.timeouts.load(Relaxed),
             preloaded_files: self.preloaded_files.load(Relaxed),
+            federation: FederationStatus {
+                syncs: self.federation_syncs.load(Relaxed),
+                errors: self.federation_errors.load(Relaxed),
+                not_modified: self.federation_not_modified.load(Relaxed),
+                bytes: self.federation_bytes.load(Relaxed),
+                fetched: self.federation_fetched.load(Relaxed),
+                rejected: self.federation_rejected.load(Relaxed),
+            },
             rate_per_minute,
             updated: chrono::Utc::now(),
         }
@@ -135,6 +170,36 @@ impl Counters {
                 "magnetar_crawler_source_errors_total",
                 &self.source_errors,
                 "Source reads or downloads that failed (source_timeout, max_source_bytes).",
+            ),
+            (
+                "magnetar_crawler_federation_syncs_total",
+                &self.federation_syncs,
+                "Syncs of federated peers (sync_interval), failed ones included.",
+            ),
+            (
+                "magnetar_crawler_federation_errors_total",
+                &self.federation_errors,
+                "Federated syncs that failed (request_timeout, caps, bad answers); the peer is left alone for peer_backoff.",
+            ),
+            (
+                "magnetar_crawler_federation_not_modified_total",
+                &self.federation_not_modified,
+                "Answers of federated peers that had nothing new (304).",
+            ),
+            (
+                "magnetar_crawler_federation_bytes_total",
+                &self.federation_bytes,
+                "Body bytes received from federated peers.",
+            ),
+            (
+                "magnetar_crawler_federation_fetched_total",
+                &self.federation_fetched,
+                ".torrent files taken from federated peers, verified against their info-hash.",
+            ),
+            (
+                "magnetar_crawler_federation_rejected_total",
+                &self.federation_rejected,
+                ".torrent files from federated peers refused (wrong info-hash, invalid metadata).",
             ),
         ] {
             p.single(name, "counter", help, v.load(Relaxed));

@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::layout::DataDir;
 
+mod federation;
+pub use federation::FederationConfig;
+
 /// Error loading the configuration.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -29,6 +32,7 @@ pub struct Config {
     pub crawler: CrawlerConfig,
     pub catalog: CatalogConfig,
     pub moderation: ModerationConfig,
+    pub federation: FederationConfig,
 }
 
 impl Default for Config {
@@ -39,6 +43,7 @@ impl Default for Config {
             crawler: CrawlerConfig::default(),
             catalog: CatalogConfig::default(),
             moderation: ModerationConfig::default(),
+            federation: FederationConfig::default(),
         }
     }
 }

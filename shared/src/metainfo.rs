@@ -83,6 +83,8 @@ pub struct TorrentMeta {
     pub announce_list: Vec<Vec<String>>,
     /// BEP 19 web seeds.
     pub url_list: Vec<String>,
+    /// Where the crawler learned it (`x-magnetar-origin`), when recorded.
+    pub origin: Option<crate::Origin>,
 }
 
 impl TorrentMeta {
@@ -93,6 +95,7 @@ impl TorrentMeta {
         let (mut comment, mut created_by, mut creation_date, mut announce) =
             (None, None, None, None);
         let (mut announce_list, mut url_list) = (Vec::new(), Vec::new());
+        let mut origin = None;
         for (key, value) in bencode_check::dict(bytes)? {
             match key {
                 // The first `info` counts; one that is not a dictionary is an error.
@@ -122,11 +125,15 @@ impl TorrentMeta {
                         None => text(&value).into_iter().filter(|s| !s.is_empty()).collect(),
                     }
                 }
+                crate::origin::ORIGIN_KEY => {
+                    origin = text_in_place(&value).and_then(|t| crate::Origin::parse(&t))
+                }
                 _ => {}
             }
         }
         let info = info.ok_or(MetainfoError::NoInfo)?;
         Ok(Self {
+            origin,
             comment,
             created_by,
             creation_date,

@@ -4,6 +4,7 @@
 //! missing, corrupt or outdated index is deleted and rebuilt from it.
 
 pub mod analysis;
+pub mod feed;
 #[cfg(test)]
 mod relevance;
 pub mod schema;
@@ -91,6 +92,8 @@ pub struct IndexedTorrent {
     pub seeders: u64,
     pub leechers: u64,
     pub completed: u64,
+    /// Where the crawler learned it, when recorded.
+    pub origin: Option<magnetar_shared::Origin>,
 }
 
 /// Latest second Tantivy's nanosecond dates can hold (year 2262), with margin.
@@ -572,6 +575,11 @@ impl Generation {
             seeders: num(f.seeders),
             leechers: num(f.leechers),
             completed: num(f.completed),
+            origin: f
+                .origin
+                .and_then(|field| doc.get_first(field))
+                .and_then(|v| v.as_str())
+                .and_then(magnetar_shared::Origin::parse),
         })
     }
 
@@ -624,6 +632,13 @@ impl Generation {
         doc.add_u64(f.seeders, 0);
         doc.add_u64(f.leechers, 0);
         doc.add_u64(f.completed, 0);
+        if let (Some(field), Some(origin)) = (f.origin, &meta.origin) {
+            // The whole origin first (what is shown), then its kind.
+            doc.add_text(field, origin.to_string());
+            if origin.url().is_some() {
+                doc.add_text(field, origin.kind());
+            }
+        }
         doc
     }
 
@@ -663,7 +678,7 @@ mod tests {
         assert_eq!(index.current().dir(), path);
         assert_eq!(
             index.rebuild_reason().as_deref(),
-            Some("the index has schema version 1, this version of magnetar writes 2")
+            Some("the index has schema version 1, this version of magnetar writes 3")
         );
         drop((index, new));
         // The right version number over an index of another shape, which

@@ -7,7 +7,8 @@ use tantivy::schema::{
 
 /// Bumped whenever the schema changes; an index of another version is rebuilt.
 /// 2: multilingual analysis (NFKC, accent folding, stemming, CJK bigrams).
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: `origin` (where the crawler learned a torrent).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Handles of every field.
 #[derive(Clone, Copy, Debug)]
@@ -32,6 +33,10 @@ pub struct Fields {
     pub seeders: Field,
     pub leechers: Field,
     pub completed: Field,
+    /// Where the crawler learned it: the origin's text and its kind alone
+    /// (`peer http://…` and `peer`), for filters; `None` in an index of a
+    /// version without it.
+    pub origin: Option<Field>,
 }
 
 impl Fields {
@@ -71,6 +76,7 @@ impl Fields {
             seeders: same("seeders")?,
             leechers: same("leechers")?,
             completed: same("completed")?,
+            origin: same("origin"),
         })
     }
 }
@@ -105,6 +111,7 @@ pub fn build() -> (Schema, Fields) {
         seeders: b.add_u64_field("seeders", STORED | FAST),
         leechers: b.add_u64_field("leechers", STORED | FAST),
         completed: b.add_u64_field("completed", STORED | FAST),
+        origin: Some(b.add_text_field("origin", STRING | STORED)),
     };
     (b.build(), fields)
 }

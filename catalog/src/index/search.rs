@@ -89,6 +89,9 @@ pub struct SearchParams {
     pub limit: usize,
     /// Explicit result offset (Torznab); overrides `page` when set.
     pub offset: Option<usize>,
+    /// Only torrents of this origin: a kind (`tracker`, `source`, `peer`)
+    /// or a whole origin (`peer http://…`).
+    pub origin: Option<String>,
 }
 
 /// Raw query-string values, as any interface receives them.
@@ -103,6 +106,7 @@ pub struct RawSearch {
     pub sort: Option<String>,
     pub page: Option<String>,
     pub limit: Option<String>,
+    pub origin: Option<String>,
 }
 
 /// A parameter that is not acceptable, with an explanation for the user.
@@ -189,6 +193,16 @@ impl RawSearch {
             page,
             limit,
             offset: None,
+            origin: non_empty(&self.origin)
+                .map(|o| match o {
+                    "tracker" | "source" | "peer" => Ok(o.to_owned()),
+                    o => magnetar_shared::Origin::parse(o)
+                        .map(|o| o.to_string())
+                        .ok_or_else(|| {
+                            bad("origin must be tracker, source, peer, or `peer <URL>`")
+                        }),
+                })
+                .transpose()?,
         };
         Ok(params)
     }
@@ -291,6 +305,17 @@ impl Generation {
                 Occur::Must,
                 Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
             ));
+        }
+        if let Some(origin) = &p.origin {
+            // An index without origins has none of them.
+            let q: Box<dyn Query> = match f.origin {
+                Some(field) => Box::new(TermQuery::new(
+                    Term::from_field_text(field, origin),
+                    IndexRecordOption::Basic,
+                )),
+                None => Box::new(EmptyQuery),
+            };
+            clauses.push((Occur::Must, q));
         }
         if p.min_size.is_some() || p.max_size.is_some() {
             let b = |v: Option<u64>| {
