@@ -243,8 +243,11 @@ impl Federation {
                 base: peer.base.clone(),
                 ..Default::default()
             });
-        let infohash = self.sync_infohash_bin(peer, &mut state).await;
+        // The list first: a hash the crawler reads from the mirrored
+        // infohash.bin must already count as held, or it would be tried
+        // on the swarm alone and backed off.
         let list = self.sync_list(peer, &mut state).await;
+        let infohash = self.sync_infohash_bin(peer, &mut state).await;
         match serde_json::to_vec_pretty(&state) {
             Ok(bytes) => {
                 if let Err(e) = magnetar_shared::write_atomic(&state_path, &bytes) {

@@ -58,6 +58,9 @@ pub(crate) async fn resolve(
                 (fetched.torrent, meta, fetched.peers, origin)
             }
             Err(e @ (ResolveError::Timeout | ResolveError::Failed(_))) => {
+                // Asked again: a sync during the swarm attempt may have
+                // learned that a peer holds it.
+                let peer = job.federation.as_ref().filter(|f| f.holds(&hash));
                 let Some(federation) = peer else {
                     return Err(e);
                 };

@@ -7,7 +7,9 @@
 # seed another through A's HTTP announce URL. From B, over the overlay, the catalog
 # must list each torrent with 1 seeder, its magnet must carry A's overlay
 # tracker, RSS links must use A's address, and no page may reference an IPv4
-# address or an external host. Needs root; cleans up even on failure.
+# address or an external host. Then a second instance in B federates A over
+# the overlay and lists A's torrents, learned from A, with no IPv4 address
+# or route in B. Needs root; cleans up even on failure.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -143,6 +145,48 @@ if wait_for 120 "the torrent listed in A's catalog" listed; then
   }
   http_seed transmission 51414
   http_seed aria2 51415
+
+  # Federation over the overlay: a second instance in B federates A by its
+  # 200::/7 address and lists every torrent A has metadata for, learned
+  # from A. B's own tracker never sees these hashes, its crawler announces
+  # only to it and has no DHT, so the metadata can only come from A.
+  federate() {
+    write_config "$work/bm/magnetar.toml" "$work/bm/data" "[::]:6969" "[::]:8001" "http://[$ADDR_B]:8001/" "udp://[$ADDR_B]:6969/announce"
+    sed -i '/^\[crawler\]/a trackers = ["udp://[::1]:6969/announce"]' "$work/bm/magnetar.toml"
+    printf '[federation]\npeers = ["http://[%s]:8000/"]\nsync_interval = 1\nswarm_timeout = 2\n' "$ADDR_A" >> "$work/bm/magnetar.toml"
+    ip netns exec "$B" env RUST_LOG=info "$MAGNETAR" --config "$work/bm/magnetar.toml" up > "$work/bm/magnetar.log" 2>&1 &
+    in_b() { ip netns exec "$B" curl -sfg --max-time 5 "$@"; }
+    local hashes; hashes=$(from_b "$CAT/federation/v1/torrents?limit=100" | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["hashes"]))')
+    local n; n=$(wc -w <<<"$hashes")
+    if [ "$n" -lt 3 ]; then log "FAIL A's federation list has $n torrents, want 3: $hashes"; fail=1; return; fi
+    local origin="\"origin\":{\"kind\":\"peer\",\"url\":\"http://[$ADDR_A]:8000\"}"
+    local h
+    for h in $hashes; do
+      from_a() { in_b "http://[::1]:8001/api/v1/torrent/$1" | grep -qF "$origin"; }
+      if wait_for 120 "B lists $h, learned from A" from_a "$h"; then
+        log "B lists $h with origin A"
+      else
+        log "FAIL B never listed $h from A"; fail=1
+        in_b "http://[::1]:8001/api/v1/torrent/$h" | head -c 400; echo
+        tail -20 "$work/bm/magnetar.log"
+        return
+      fi
+    done
+    local by_peer; by_peer=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote("peer " + sys.argv[1], safe=""))' "http://[$ADDR_A]:8000")
+    local total; total=$(in_b "http://[::1]:8001/api/v1/search?origin=$by_peer" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
+    if [ "$total" = "$n" ]; then log "B's origin filter finds A's $n torrents"; else log "FAIL origin filter: $total of $n"; fail=1; fi
+    # Nothing over IPv4: B has no IPv4 address but loopback's and no IPv4
+    # route, so every byte between the two went over the overlay; B's pages
+    # name no IPv4 address.
+    if ip -n "$B" -4 -o addr show | grep -v ' lo ' | grep -q .; then log "FAIL B has an IPv4 address"; fail=1; fi
+    if ip -n "$B" -4 route show | grep -q .; then log "FAIL B has an IPv4 route"; fail=1; fi
+    local path
+    for path in "/" "/search?q=overlay" "/$h"; do
+      if in_b "http://[::1]:8001$path" | grep -qE '([0-9]{1,3}\.){3}[0-9]{1,3}'; then log "FAIL B's $path mentions an IPv4 address"; fail=1; fi
+    done
+    log "federation over the overlay: B lists A's $n torrents, nothing over IPv4"
+  }
+  federate
 else
   fail=1
   tail -20 "$work/a/magnetar.log"; tail -5 "$work/b/qb.log"
