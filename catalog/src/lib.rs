@@ -19,6 +19,7 @@ mod pages;
 mod parsed;
 pub mod query;
 mod ratelimit;
+pub mod release;
 mod server;
 mod swarm;
 mod tracker_metrics;
