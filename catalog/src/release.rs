@@ -685,12 +685,8 @@ pub fn parse(name: &str) -> Release {
                 }
             }
             Kind::Resolution(x) if r.resolution.is_none() => r.resolution = Some(x),
-            Kind::Source(x) => {
-                // Remux over BluRay: `BluRay.Remux` is a remux.
-                if r.source.is_none() || x == "Remux" {
-                    r.source = Some(x);
-                }
-            }
+            // Remux over BluRay: `BluRay.Remux` is a remux.
+            Kind::Source(x) if r.source.is_none() || x == "Remux" => r.source = Some(x),
             Kind::Codec(x) if r.codec.is_none() => r.codec = Some(x),
             Kind::Language(l) if !r.languages.contains(&l) => r.languages.push(l),
             _ => {}
