@@ -42,6 +42,10 @@ filter-from = From
 filter-to = To
 filter-sort = Sort
 filter-apply = Apply
+facet-category = Category
+facet-resolution = Resolution
+facet-year = Year
+facet-all = all
 sort-relevance = relevance
 sort-newest = newest
 sort-oldest = oldest
@@ -81,6 +85,8 @@ detail-size-value = { $size } ({ $bytes } bytes) in { $files ->
    *[other] { $files } files
 }
 detail-category = Category
+detail-release = Release
+detail-similar = Other releases
 detail-swarm = Swarm
 detail-seeders = { $n } seeders
 detail-leechers = { $n } leechers

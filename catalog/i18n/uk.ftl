@@ -41,6 +41,10 @@ filter-from = З
 filter-to = По
 filter-sort = Порядок
 filter-apply = Застосувати
+facet-category = Категорія
+facet-resolution = Роздільність
+facet-year = Рік
+facet-all = усі
 sort-relevance = за релевантністю
 sort-newest = спершу нові
 sort-oldest = спершу старі
@@ -83,6 +87,8 @@ detail-size-value = { $size } ({ $bytes } байтів), { $files ->
    *[many] { $files } файлів
 }
 detail-category = Категорія
+detail-release = Реліз
+detail-similar = Інші релізи
 detail-swarm = Рій
 detail-seeders = сідів: { $n }
 detail-leechers = лічерів: { $n }

@@ -31,6 +31,11 @@ pub struct ApiHit {
     pub magnet: String,
     /// Where the crawler learned it (`{"kind", "url"}`), null when not recorded.
     pub origin: Option<magnetar_shared::Origin>,
+    /// The Newznab category (`5040`) and its name (`TV/HD`).
+    pub newznab: u32,
+    pub newznab_name: Option<&'static str>,
+    /// What the name says: title, year, seasons, episodes, resolution, ...
+    pub release: crate::release::Release,
 }
 
 /// A page of JSON results.
@@ -76,6 +81,9 @@ async fn api_search(app: &State<App>, params: RawSearch) -> Result<Json<ApiSearc
                     leechers: t.leechers,
                     completed: t.completed,
                     origin: t.origin,
+                    newznab: t.newznab,
+                    newznab_name: crate::category::newznab_name(t.newznab),
+                    release: t.release,
                 }
             })
             .collect(),
@@ -103,6 +111,9 @@ pub struct ApiTorrent {
     pub swarm: Option<SwarmCounts>,
     /// Where the crawler learned it (`{"kind", "url"}`), null when not recorded.
     pub origin: Option<magnetar_shared::Origin>,
+    pub newznab: u32,
+    pub newznab_name: Option<&'static str>,
+    pub release: crate::release::Release,
 }
 
 /// One file of a torrent in JSON.
@@ -122,7 +133,12 @@ async fn api_torrent(app: &State<App>, id: &str) -> Result<Json<ApiTorrent>, Api
     let meta = &torrent.meta;
     let swarm = catalog.swarm(hash).await;
     let own = meta.trackers();
+    let release = crate::release::parse(&meta.name);
+    let newznab = crate::category::newznab(meta, Category::of_torrent(meta), &release);
     Ok(Json(ApiTorrent {
+        newznab,
+        newznab_name: crate::category::newznab_name(newznab),
+        release,
         info_hash: hash,
         magnet: catalog
             .links()

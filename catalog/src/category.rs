@@ -97,6 +97,98 @@ impl Category {
     }
 }
 
+/// Newznab categories, parents and the subcategories Sonarr, Radarr and
+/// Lidarr ask for: `(id, name)`, a parent's id a multiple of 1000.
+pub const NEWZNAB: &[(u32, &str)] = &[
+    (2000, "Movies"),
+    (2030, "Movies/SD"),
+    (2040, "Movies/HD"),
+    (2045, "Movies/UHD"),
+    (3000, "Audio"),
+    (3010, "Audio/MP3"),
+    (3040, "Audio/Lossless"),
+    (4000, "PC"),
+    (4020, "PC/ISO"),
+    (4030, "PC/Mac"),
+    (4040, "PC/Mobile-Other"),
+    (5000, "TV"),
+    (5030, "TV/SD"),
+    (5040, "TV/HD"),
+    (5045, "TV/UHD"),
+    (5070, "TV/Anime"),
+    (7000, "Books"),
+    (7020, "Books/EBook"),
+    (7030, "Books/Comics"),
+    (8000, "Other"),
+];
+
+/// The name of a Newznab category (`TV/HD`), if it is one of ours.
+pub fn newznab_name(id: u32) -> Option<&'static str> {
+    NEWZNAB.iter().find(|(i, _)| *i == id).map(|(_, n)| *n)
+}
+
+/// The Newznab category of a torrent: video split into movies and TV
+/// (anime apart) by what its name says, with SD/HD/UHD from the
+/// resolution (or the source: DVDs and cams are SD); audio lossless or
+/// MP3; disc images, Mac and mobile software; e-books and comics. The
+/// parent alone when nothing tells the subcategory.
+pub fn newznab(meta: &TorrentMeta, category: Category, release: &crate::release::Release) -> u32 {
+    let main_extension = || {
+        let mut best: Option<(u64, String)> = None;
+        let mut by_ext: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+        for f in meta.files.iter().take(10_000) {
+            let name = f
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            let ext = name
+                .rsplit_once('.')
+                .map(|(_, e)| e.to_ascii_lowercase())
+                .unwrap_or_default();
+            let n = by_ext.entry(ext.clone()).or_default();
+            *n = n.saturating_add(f.length);
+            if best.as_ref().is_none_or(|(b, _)| *n > *b) {
+                best = Some((*n, ext));
+            }
+        }
+        best.map(|(_, e)| e).unwrap_or_default()
+    };
+    match category {
+        Category::Video => {
+            let tv = release.is_tv() || release.anime;
+            if release.anime {
+                return 5070;
+            }
+            let base = if tv { 5000 } else { 2000 };
+            let sd_source = matches!(release.source, Some("DVD" | "DVDRip" | "CAM" | "TS"));
+            base + match release.resolution {
+                Some(2160..) => 45,
+                Some(720..=2159) => 40,
+                Some(_) => 30,
+                None if sd_source => 30,
+                None => 0,
+            }
+        }
+        Category::Audio => match main_extension().as_str() {
+            "flac" | "ape" | "alac" | "wav" | "wv" => 3040,
+            "mp3" => 3010,
+            _ => 3000,
+        },
+        Category::Software => match main_extension().as_str() {
+            "iso" | "img" => 4020,
+            "dmg" | "pkg" => 4030,
+            "apk" => 4040,
+            _ => 4000,
+        },
+        Category::Book => match main_extension().as_str() {
+            "cbz" | "cbr" => 7030,
+            _ => 7020,
+        },
+        Category::Image | Category::Archive | Category::Other => 8000,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +201,36 @@ mod tests {
         assert_eq!(Category::of_extension("README"), Category::Other);
         assert_eq!(Category::parse("audio"), Some(Category::Audio));
         assert_eq!(Category::parse("nope"), None);
+    }
+
+    fn meta(name: &str, files: &[&str]) -> TorrentMeta {
+        crate::index::sample(0, name, files)
+    }
+
+    #[test]
+    fn newznab_splits_movies_tv_and_anime_by_resolution() {
+        let cases = [
+            ("Show.Name.S01E02.1080p.WEB-DL.x264-GRP", "e.mkv", 5040),
+            ("Show.Name.S01.2160p.WEB-DL.x265-GRP", "e.mkv", 5045),
+            ("Show.Name.S01E02.480p.HDTV.x264-GRP", "e.mkv", 5030),
+            ("Show.Name.S01E02.HDTV.x264-GRP", "e.mkv", 5000),
+            ("[Group] Anime - 05 [1080p]", "e.mkv", 5070),
+            ("Movie.Title.1999.1080p.BluRay.x264-GRP", "m.mkv", 2040),
+            ("Movie Title (1999) [2160p]", "m.mkv", 2045),
+            ("Movie.Title.1999.DVDRip.XviD-GRP", "m.avi", 2030),
+            ("Movie Title 1999", "m.mkv", 2000),
+            ("Artist - Album (2019) [FLAC]", "01.flac", 3040),
+            ("Artist - Album (2019)", "01.mp3", 3010),
+            ("Distro 24.04", "distro.iso", 4020),
+            ("Book", "book.epub", 7020),
+            ("Comic", "issue.cbz", 7030),
+            ("Photos", "a.jpg", 8000),
+        ];
+        for (name, file, want) in cases {
+            let m = meta(name, &[file]);
+            let got = newznab(&m, Category::of_torrent(&m), &crate::release::parse(name));
+            assert_eq!(got, want, "{name}");
+            assert!(newznab_name(got).is_some(), "{got} is listed");
+        }
     }
 }

@@ -89,7 +89,8 @@ impl Doc {
     }
 }
 
-/// Newznab category id of a magnetar category.
+/// The Newznab parent of a magnetar category (for an index written
+/// before categories were stored).
 pub fn newznab_id(c: &str) -> u32 {
     match Category::parse(c) {
         Some(Category::Video) => 2000,
@@ -100,18 +101,6 @@ pub fn newznab_id(c: &str) -> u32 {
     }
 }
 
-/// The magnetar category for a Newznab id (subcategories round down).
-pub fn category_of_newznab(id: u32) -> Option<Category> {
-    match id / 1000 {
-        2 | 5 => Some(Category::Video),
-        3 => Some(Category::Audio),
-        4 => Some(Category::Software),
-        7 => Some(Category::Book),
-        8 => Some(Category::Other),
-        _ => None,
-    }
-}
-
 fn item(doc: &mut Doc, links: &Links, t: &IndexedTorrent, torznab: bool) {
     let page = links.page(&t.info_hash);
     let torrent_url = links.torrent(&t.info_hash);
@@ -119,7 +108,8 @@ fn item(doc: &mut Doc, links: &Links, t: &IndexedTorrent, torznab: bool) {
     let size = t.size.to_string();
     doc.open("item", &[]);
     doc.text("title", &t.name);
-    doc.text("link", &page);
+    // Torznab clients take `<link>` as the download; feed readers open it.
+    doc.text("link", if torznab { &torrent_url } else { &page });
     doc.open("guid", &[("isPermaLink", "false")]);
     let _ = doc
         .0
@@ -152,19 +142,44 @@ fn item(doc: &mut Doc, links: &Links, t: &IndexedTorrent, torznab: bool) {
     doc.text("torrent:magnetURI", &magnet);
     doc.text("torrent:contentLength", &size);
     if torznab {
-        let cat = newznab_id(&t.category).to_string();
+        let cat = t.newznab.to_string();
+        let parent = (t.newznab / 1000 * 1000).to_string();
         doc.text("category", &cat);
         let peers = t.seeders.saturating_add(t.leechers).to_string();
-        for (name, value) in [
-            ("size", size.as_str()),
-            ("seeders", &t.seeders.to_string()),
-            ("peers", &peers),
-            ("infohash", &t.info_hash.to_hex()),
-            ("magneturl", &magnet),
-            ("category", &cat),
-        ] {
+        let mut attrs: Vec<(&str, String)> = vec![
+            ("category", cat.clone()),
+            ("size", size.clone()),
+            ("files", t.file_count.to_string()),
+            ("grabs", t.completed.to_string()),
+            ("seeders", t.seeders.to_string()),
+            ("leechers", t.leechers.to_string()),
+            ("peers", peers),
+            ("infohash", t.info_hash.to_hex()),
+            ("magneturl", magnet.clone()),
+            ("downloadvolumefactor", "0".into()),
+            ("uploadvolumefactor", "1".into()),
+        ];
+        if parent != cat {
+            attrs.insert(0, ("category", parent));
+        }
+        let r = &t.release;
+        if let Some((s, _)) = r.seasons {
+            attrs.push(("season", s.to_string()));
+        }
+        if let Some((e, _)) = r.episodes {
+            attrs.push(("episode", e.to_string()));
+        }
+        if let Some(y) = r.year {
+            attrs.push(("year", y.to_string()));
+        }
+        if let Some(x) = r.resolution {
+            attrs.push(("resolution", format!("{x}p")));
+        }
+        for (name, value) in &attrs {
             doc.empty("torznab:attr", &[("name", name), ("value", value)]);
         }
+    } else if let Some(name) = crate::category::newznab_name(t.newznab) {
+        doc.text("category", name);
     }
     doc.close("item");
 }
@@ -312,7 +327,7 @@ fn same_secret(given: &str, expected: &str) -> bool {
         == 0
 }
 
-/// Torznab query parameters.
+/// Torznab query parameters (others, such as `extended`, are ignored).
 #[derive(Debug, Default, rocket::FromForm)]
 pub struct TorznabParams {
     t: Option<String>,
@@ -321,6 +336,9 @@ pub struct TorznabParams {
     offset: Option<String>,
     limit: Option<String>,
     apikey: Option<String>,
+    season: Option<String>,
+    ep: Option<String>,
+    year: Option<String>,
 }
 
 #[get("/api?<params..>")]
@@ -337,12 +355,12 @@ async fn torznab(app: &State<App>, params: TorznabParams) -> Xml {
     }
     match params.t.as_deref() {
         Some("caps") => (Status::Ok, (ContentType::XML, caps(app))),
-        Some("search" | "tvsearch" | "movie" | "music" | "book") => {
-            let p = match torznab_search(app, &params) {
+        Some(mode @ ("search" | "tvsearch" | "movie" | "music" | "book")) => {
+            let p = match torznab_search(app, mode, &params) {
                 Ok(p) => p,
                 Err(e) => return xml_error(Status::BadRequest, 201, &e, ContentType::XML),
             };
-            match feed(app, p, "api?t=caps", true).await {
+            match feed(app, p, &format!("api?t={mode}"), true).await {
                 Ok(xml) => (Status::Ok, (rss_type(), xml)),
                 Err(e) => query_error(e, "torznab"),
             }
@@ -362,7 +380,10 @@ async fn torznab(app: &State<App>, params: TorznabParams) -> Xml {
     }
 }
 
-fn torznab_search(app: &App, t: &TorznabParams) -> Result<SearchParams, String> {
+/// The search a Torznab request asks for. `season` and `ep` belong to
+/// `tvsearch`, `year` to `movie`: given elsewhere they are refused, as
+/// Newznab does (201), rather than silently ignored.
+fn torznab_search(app: &App, mode: &str, t: &TorznabParams) -> Result<SearchParams, String> {
     let number = |v: &Option<String>, name: &str, max: usize| -> Result<Option<usize>, String> {
         match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => Ok(None),
@@ -376,33 +397,41 @@ fn torznab_search(app: &App, t: &TorznabParams) -> Result<SearchParams, String> 
     };
     let limit = number(&t.limit, "limit", MAX_LIMIT)?.filter(|n| *n > 0);
     let offset = number(&t.offset, "offset", MAX_OFFSET)?;
-    let mut cats = Vec::new();
-    for c in t
-        .cat
-        .as_deref()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
-        let id: u32 = c.parse().map_err(|_| format!("bad category {c:?}"))?;
-        let cat = category_of_newznab(id).ok_or_else(|| format!("unknown category {id}"))?;
-        if !cats.contains(&cat) {
-            cats.push(cat);
+    fn given(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    }
+    for (name, v, allowed) in [
+        ("season", &t.season, mode == "tvsearch"),
+        ("ep", &t.ep, mode == "tvsearch"),
+        ("year", &t.year, mode == "movie"),
+    ] {
+        if given(v).is_some() && !allowed {
+            return Err(format!("{name} is not a parameter of t={mode}"));
         }
     }
+    // Sonarr writes seasons as `1` or `S01`, episodes as `2` or `E02`.
+    let strip = |v: Option<&str>, prefix: char| {
+        v.map(|s| {
+            s.strip_prefix(prefix)
+                .or_else(|| s.strip_prefix(prefix.to_ascii_lowercase()))
+                .unwrap_or(s)
+                .to_owned()
+        })
+    };
     let raw = RawSearch {
         q: t.q.clone(),
         limit: limit.map(|l| l.to_string()),
+        cat: t.cat.clone(),
+        season: strip(given(&t.season), 'S'),
+        ep: strip(given(&t.ep), 'E'),
+        year: given(&t.year).map(str::to_owned),
         ..Default::default()
     };
     let mut p = app.catalog.params(&raw).map_err(|e| e.to_string())?;
-    // One requested category filters; several (e.g. movies + TV) map to ours loosely.
-    p.category = if cats.len() == 1 {
-        cats.first().copied()
-    } else {
-        None
-    };
+    if p.episode.is_some() && p.season.is_none() && mode == "tvsearch" {
+        // An episode without its season would match every season's.
+        return Err("ep needs season".into());
+    }
     p.offset = offset;
     Ok(p)
 }
@@ -426,26 +455,29 @@ fn caps(app: &App) -> String {
         .to_string();
     doc.empty("limits", &[("default", &default), ("max", &max)]);
     doc.open("searching", &[]);
-    for mode in [
-        "search",
-        "tv-search",
-        "movie-search",
-        "music-search",
-        "book-search",
+    for (mode, params) in [
+        ("search", "q"),
+        ("tv-search", "q,season,ep"),
+        ("movie-search", "q,year"),
+        ("music-search", "q"),
+        ("book-search", "q"),
     ] {
-        doc.empty(mode, &[("available", "yes"), ("supportedParams", "q")]);
+        doc.empty(mode, &[("available", "yes"), ("supportedParams", params)]);
     }
     doc.close("searching");
     doc.open("categories", &[]);
-    for (id, name) in [
-        (2000, "Movies"),
-        (5000, "TV"),
-        (3000, "Audio"),
-        (7000, "Books"),
-        (4000, "PC"),
-        (8000, "Other"),
-    ] {
-        doc.empty("category", &[("id", &id.to_string()), ("name", name)]);
+    for (id, name) in crate::category::NEWZNAB
+        .iter()
+        .filter(|(id, _)| id % 1000 == 0)
+    {
+        doc.open("category", &[("id", &id.to_string()), ("name", name)]);
+        for (sub, sub_name) in crate::category::NEWZNAB
+            .iter()
+            .filter(|(s, _)| s / 1000 == id / 1000 && s % 1000 != 0)
+        {
+            doc.empty("subcat", &[("id", &sub.to_string()), ("name", sub_name)]);
+        }
+        doc.close("category");
     }
     doc.close("categories").close("caps");
     doc.finish()

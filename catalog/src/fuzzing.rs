@@ -87,6 +87,8 @@ fn sample_docs() -> Vec<(IndexedTorrent, Vec<&'static str>)> {
                 leechers: 0,
                 completed: 0,
                 origin: None,
+                newznab: 8000,
+                release: crate::release::parse(&meta.name),
             };
             (torrent, files)
         })
@@ -196,7 +198,7 @@ pub fn params(data: &[u8]) {
         page: opt(&f[5]),
         limit: opt(&f[6]),
         category: opt(&f[7]),
-        origin: None,
+        ..Default::default()
     };
     for s in &f[..2] {
         if let Some(v) = parse_size(s) {
@@ -267,6 +269,8 @@ pub fn feed(data: &[u8]) {
             leechers: 1,
             completed: 0,
             origin: None,
+            newznab: 5040,
+            release: crate::release::parse(name),
         })
         .collect();
     let hits: Vec<&IndexedTorrent> = torrents.iter().collect();

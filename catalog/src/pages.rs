@@ -66,6 +66,102 @@ struct ListView {
     rss: String,
     json: String,
     is_search: bool,
+    /// Filters the form does not show, kept when it is applied.
+    hidden: Vec<(&'static str, String)>,
+    /// Counts of the results by category, resolution and year, as links.
+    facets: Vec<FacetGroup>,
+}
+
+#[derive(Serialize)]
+struct FacetGroup {
+    label: String,
+    /// The search without this filter, when it is set.
+    clear: Option<String>,
+    items: Vec<FacetLink>,
+}
+
+#[derive(Serialize)]
+struct FacetLink {
+    label: String,
+    count: u64,
+    href: String,
+    selected: bool,
+}
+
+/// Most values shown per facet (the years of a large search are many).
+const MAX_FACET_VALUES: usize = 12;
+
+fn search_href(p: &SearchParams) -> String {
+    let q = view::search_query(p, 1);
+    if q.is_empty() {
+        "/search".to_owned()
+    } else {
+        format!("/search?{q}")
+    }
+}
+
+fn facet_groups(
+    app: &App,
+    lang: &Lang,
+    p: &SearchParams,
+    f: &crate::index::facets::Facets,
+) -> Vec<FacetGroup> {
+    let t = |key: &str| app.i18n.text(lang.index, key, None);
+    let with = |edit: &dyn Fn(&mut SearchParams)| {
+        let mut q = p.clone();
+        q.page = 1;
+        edit(&mut q);
+        search_href(&q)
+    };
+    let categories = FacetGroup {
+        label: t("facet-category"),
+        clear: (!p.cats.is_empty()).then(|| with(&|q| q.cats.clear())),
+        items: f
+            .categories
+            .iter()
+            .take(MAX_FACET_VALUES)
+            .map(|&(id, count)| FacetLink {
+                label: crate::category::newznab_name(id).unwrap_or("?").to_owned(),
+                count,
+                href: with(&|q| q.cats = vec![id]),
+                selected: p.cats == [id],
+            })
+            .collect(),
+    };
+    let resolutions = FacetGroup {
+        label: t("facet-resolution"),
+        clear: p.resolution.map(|_| with(&|q| q.resolution = None)),
+        items: f
+            .resolutions
+            .iter()
+            .take(MAX_FACET_VALUES)
+            .map(|&(lines, count)| FacetLink {
+                label: format!("{lines}p"),
+                count,
+                href: with(&|q| q.resolution = Some(lines)),
+                selected: p.resolution == Some(lines),
+            })
+            .collect(),
+    };
+    let years = FacetGroup {
+        label: t("facet-year"),
+        clear: p.year.map(|_| with(&|q| q.year = None)),
+        items: f
+            .years
+            .iter()
+            .take(MAX_FACET_VALUES)
+            .map(|&(year, count)| FacetLink {
+                label: year.to_string(),
+                count,
+                href: with(&|q| q.year = Some(year)),
+                selected: p.year == Some(year),
+            })
+            .collect(),
+    };
+    [categories, resolutions, years]
+        .into_iter()
+        .filter(|g| !g.items.is_empty() || g.clear.is_some())
+        .collect()
 }
 
 fn list_view(
@@ -112,6 +208,29 @@ fn list_view(
     };
     let query = view::search_query(p, 1);
     let opt = |v: &Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let facets = r
+        .facets
+        .as_ref()
+        .map(|f| facet_groups(app, lang, p, f))
+        .unwrap_or_default();
+    let mut hidden: Vec<(&'static str, String)> = Vec::new();
+    if !p.cats.is_empty() {
+        let cats: Vec<String> = p.cats.iter().map(u32::to_string).collect();
+        hidden.push(("cat", cats.join(",")));
+    }
+    for (name, v) in [
+        ("year", p.year),
+        ("season", p.season),
+        ("ep", p.episode),
+        ("resolution", p.resolution),
+    ] {
+        if let Some(v) = v {
+            hidden.push((name, v.to_string()));
+        }
+    }
+    if let Some(o) = &p.origin {
+        hidden.push(("origin", o.clone()));
+    }
     ListView {
         site_title: app.title().to_owned(),
         title: if p.q.is_empty() {
@@ -156,6 +275,8 @@ fn list_view(
         },
         json: format!("/api/v1/search?{query}"),
         is_search,
+        hidden,
+        facets,
     }
 }
 
@@ -165,7 +286,8 @@ async fn list_page(
     raw: RawSearch,
     is_search: bool,
 ) -> Result<RawHtml<String>, PageError> {
-    let params = app.catalog.params(&raw)?;
+    let mut params = app.catalog.params(&raw)?;
+    params.facets = is_search;
     let results = app.catalog.search(params.clone()).await?;
     let view = list_view(app, lang, &params, results, is_search);
     app.templates
@@ -232,6 +354,54 @@ struct DetailView {
     magnet: String,
     previews: Vec<String>,
     origin: Option<OriginView>,
+    /// What the name says: `Movies/HD · 1999 · 1080p · BluRay · H.264`.
+    release: Vec<String>,
+    /// Other releases of the same title (and year or season).
+    similar: Vec<SimilarRow>,
+}
+
+#[derive(Serialize)]
+struct SimilarRow {
+    hash: String,
+    name: String,
+    size: String,
+    seeders: u64,
+}
+
+/// Most other releases listed on a detail page.
+const MAX_SIMILAR: usize = 10;
+
+/// The parts of a release worth showing, in reading order.
+fn release_facts(newznab: u32, r: &crate::release::Release) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(name) = crate::category::newznab_name(newznab) {
+        out.push(name.to_owned());
+    }
+    let range = |prefix: &str, (a, b): (u16, u16)| {
+        if a == b {
+            format!("{prefix}{a:02}")
+        } else {
+            format!("{prefix}{a:02}-{prefix}{b:02}")
+        }
+    };
+    if let Some(y) = r.year {
+        out.push(y.to_string());
+    }
+    match (r.seasons, r.episodes) {
+        (Some(s), Some(e)) => out.push(format!("{} {}", range("S", s), range("E", e))),
+        (Some(s), None) => out.push(range("S", s)),
+        (None, Some(e)) => out.push(range("E", e)),
+        (None, None) => {}
+    }
+    if let Some(x) = r.resolution {
+        out.push(format!("{x}p"));
+    }
+    out.extend(r.source.map(str::to_owned));
+    out.extend(r.codec.map(str::to_owned));
+    if !r.languages.is_empty() {
+        out.push(r.languages.join(", "));
+    }
+    out
 }
 
 /// Where a torrent came from, with a link to the others from there.
@@ -279,6 +449,23 @@ async fn by_id(app: &State<App>, lang: Lang, id: &str) -> Result<ById, PageError
     let torrent = catalog.torrent(hash).await?;
     let swarm = catalog.swarm(hash).await;
     let previews = catalog.previews(&torrent);
+    let (release, similar) = match &torrent.indexed {
+        Some(t) => (
+            release_facts(t.newznab, &t.release),
+            catalog
+                .similar(t, MAX_SIMILAR)
+                .await
+                .into_iter()
+                .map(|o| SimilarRow {
+                    hash: o.info_hash.to_hex(),
+                    size: app.i18n.size(lang.index, o.size),
+                    name: o.name,
+                    seeders: o.seeders,
+                })
+                .collect(),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
     let indexed = torrent
         .indexed
         .as_ref()
@@ -334,6 +521,8 @@ async fn by_id(app: &State<App>, lang: Lang, id: &str) -> Result<ById, PageError
             url: o.url().map(str::to_owned),
             others: format!("/search?origin={}", crate::links::encode(&o.to_string())),
         }),
+        release,
+        similar,
         name: meta.name.clone(),
     };
     app.templates

@@ -282,6 +282,32 @@ impl Catalog {
         result
     }
 
+    /// Other releases of an indexed torrent (see [`CatalogIndex::similar`]),
+    /// with their swarm counts, without denied ones.
+    pub async fn similar(&self, t: &IndexedTorrent, limit: usize) -> Vec<IndexedTorrent> {
+        let (index, hash, release) = (self.index.clone(), t.info_hash, t.release.clone());
+        let found = blocking("similar task", move || {
+            index.similar(&hash, &release, limit)
+        })
+        .await;
+        let mut list = match found {
+            Ok(Ok(list)) => list,
+            Ok(Err(e)) => {
+                tracing::warn!("similar torrents: {e}");
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::warn!("{e}");
+                Vec::new()
+            }
+        };
+        list.retain(|t| !self.moderation.denies_hash(&t.info_hash));
+        for t in &mut list {
+            self.swarm.overlay(t);
+        }
+        list
+    }
+
     /// Documents currently searchable.
     pub fn documents(&self) -> u64 {
         self.index.doc_count()

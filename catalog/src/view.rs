@@ -192,6 +192,20 @@ pub fn search_query(p: &SearchParams, page: usize) -> String {
     if let Some(o) = &p.origin {
         parts.push(format!("origin={}", encode(o)));
     }
+    if !p.cats.is_empty() {
+        let cats: Vec<String> = p.cats.iter().map(u32::to_string).collect();
+        parts.push(format!("cat={}", cats.join(",")));
+    }
+    for (name, v) in [
+        ("year", p.year),
+        ("season", p.season),
+        ("ep", p.episode),
+        ("resolution", p.resolution),
+    ] {
+        if let Some(v) = v {
+            parts.push(format!("{name}={v}"));
+        }
+    }
     let default_sort = if p.q.is_empty() {
         Sort::Newest
     } else {

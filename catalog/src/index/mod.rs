@@ -4,6 +4,7 @@
 //! missing, corrupt or outdated index is deleted and rebuilt from it.
 
 pub mod analysis;
+pub mod facets;
 pub mod feed;
 #[cfg(test)]
 mod relevance;
@@ -94,6 +95,10 @@ pub struct IndexedTorrent {
     pub completed: u64,
     /// Where the crawler learned it, when recorded.
     pub origin: Option<magnetar_shared::Origin>,
+    /// The Newznab category (`5040`: TV/HD).
+    pub newznab: u32,
+    /// What the name says (parsed when read: a few microseconds).
+    pub release: crate::release::Release,
 }
 
 /// Latest second Tantivy's nanosecond dates can hold (year 2262), with margin.
@@ -379,6 +384,16 @@ impl CatalogIndex {
         self.current().search_counted(p, self.counts.get())
     }
 
+    /// See [`Generation::similar`].
+    pub fn similar(
+        &self,
+        hash: &InfoHash,
+        release: &crate::release::Release,
+        limit: usize,
+    ) -> Result<Vec<IndexedTorrent>, IndexError> {
+        self.current().similar(hash, release, limit)
+    }
+
     /// The swarm counts searches sort by (set once, when the catalog starts).
     pub fn set_counts(&self, table: Arc<dyn topk::CountTable>) {
         let _ = self.counts.set(table);
@@ -580,6 +595,16 @@ impl Generation {
                 .and_then(|field| doc.get_first(field))
                 .and_then(|v| v.as_str())
                 .and_then(magnetar_shared::Origin::parse),
+            newznab: f
+                .release
+                .and_then(|r| doc.get_first(r.newznab))
+                .and_then(|v| v.as_u64())
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or_else(|| {
+                    let category = text(f.category).unwrap_or_default();
+                    crate::feeds::newznab_id(&category)
+                }),
+            release: crate::release::parse(&text(f.name).unwrap_or_default()),
         })
     }
 
@@ -639,6 +664,37 @@ impl Generation {
                 doc.add_text(field, origin.kind());
             }
         }
+        if let Some(r) = f.release {
+            let release = crate::release::parse(&meta.name);
+            let category = Category::of_torrent(meta);
+            doc.add_u64(
+                r.newznab,
+                u64::from(crate::category::newznab(meta, category, &release)),
+            );
+            if let Some(y) = release.year {
+                doc.add_u64(r.year, u64::from(y));
+            }
+            // A range is each of its numbers (at most 100 of them).
+            let each = |range: Option<(u16, u16)>| {
+                range
+                    .into_iter()
+                    .flat_map(|(a, b)| (a..=b).take(100))
+                    .map(u64::from)
+            };
+            for s in each(release.seasons) {
+                doc.add_u64(r.season, s);
+            }
+            for e in each(release.episodes) {
+                doc.add_u64(r.episode, e);
+            }
+            if let Some(x) = release.resolution {
+                doc.add_u64(r.resolution, u64::from(x));
+            }
+            let key = crate::release::title_key(&release.title);
+            if !key.is_empty() {
+                doc.add_text(r.title_key, key);
+            }
+        }
         doc
     }
 
@@ -678,7 +734,7 @@ mod tests {
         assert_eq!(index.current().dir(), path);
         assert_eq!(
             index.rebuild_reason().as_deref(),
-            Some("the index has schema version 1, this version of magnetar writes 3")
+            Some("the index has schema version 1, this version of magnetar writes 4")
         );
         drop((index, new));
         // The right version number over an index of another shape, which

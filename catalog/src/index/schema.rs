@@ -8,7 +8,26 @@ use tantivy::schema::{
 /// Bumped whenever the schema changes; an index of another version is rebuilt.
 /// 2: multilingual analysis (NFKC, accent folding, stemming, CJK bigrams).
 /// 3: `origin` (where the crawler learned a torrent).
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4: what the name says (`newznab`, `year`, `season`, `episode`,
+/// `resolution`, `title_key`).
+pub const SCHEMA_VERSION: u32 = 4;
+
+/// The fields of what a release name says (see `release`).
+#[derive(Clone, Copy, Debug)]
+pub struct ReleaseFields {
+    /// The Newznab category (`5040`), stored, filtered by ranges, faceted.
+    pub newznab: Field,
+    /// The release year, filtered and faceted.
+    pub year: Field,
+    /// Every season it holds (a range is each of its seasons, up to 100).
+    pub season: Field,
+    /// Every episode it holds (likewise).
+    pub episode: Field,
+    /// Lines of the picture (1080), filtered and faceted.
+    pub resolution: Field,
+    /// The title as a key (`release::title_key`), for other releases.
+    pub title_key: Field,
+}
 
 /// Handles of every field.
 #[derive(Clone, Copy, Debug)]
@@ -37,6 +56,8 @@ pub struct Fields {
     /// (`peer http://…` and `peer`), for filters; `None` in an index of a
     /// version without it.
     pub origin: Option<Field>,
+    /// What the name says; `None` in an index of a version before 4.
+    pub release: Option<ReleaseFields>,
 }
 
 impl Fields {
@@ -77,6 +98,16 @@ impl Fields {
             leechers: same("leechers")?,
             completed: same("completed")?,
             origin: same("origin"),
+            release: (|| {
+                Some(ReleaseFields {
+                    newznab: same("newznab")?,
+                    year: same("year")?,
+                    season: same("season")?,
+                    episode: same("episode")?,
+                    resolution: same("resolution")?,
+                    title_key: same("title_key")?,
+                })
+            })(),
         })
     }
 }
@@ -112,6 +143,14 @@ pub fn build() -> (Schema, Fields) {
         leechers: b.add_u64_field("leechers", STORED | FAST),
         completed: b.add_u64_field("completed", STORED | FAST),
         origin: Some(b.add_text_field("origin", STRING | STORED)),
+        release: Some(ReleaseFields {
+            newznab: b.add_u64_field("newznab", INDEXED | STORED | FAST),
+            year: b.add_u64_field("year", INDEXED | FAST),
+            season: b.add_u64_field("season", INDEXED),
+            episode: b.add_u64_field("episode", INDEXED),
+            resolution: b.add_u64_field("resolution", INDEXED | FAST),
+            title_key: b.add_text_field("title_key", STRING),
+        }),
     };
     (b.build(), fields)
 }

@@ -92,7 +92,20 @@ pub struct SearchParams {
     /// Only torrents of this origin: a kind (`tracker`, `source`, `peer`)
     /// or a whole origin (`peer http://…`).
     pub origin: Option<String>,
+    /// Only these Newznab categories (a parent, `5000`, takes its
+    /// subcategories too); any of them.
+    pub cats: Vec<u32>,
+    /// Only releases of this year, season, episode, resolution (lines).
+    pub year: Option<u16>,
+    pub season: Option<u16>,
+    pub episode: Option<u16>,
+    pub resolution: Option<u16>,
+    /// Count the results by category, resolution and year (the search page).
+    pub facets: bool,
 }
+
+/// Most categories in one `cat=`.
+pub const MAX_CATS: usize = 32;
 
 /// Raw query-string values, as any interface receives them.
 #[derive(Clone, Debug, Default, rocket::FromForm)]
@@ -107,6 +120,12 @@ pub struct RawSearch {
     pub page: Option<String>,
     pub limit: Option<String>,
     pub origin: Option<String>,
+    /// Newznab categories, comma-separated (`5000,2040`).
+    pub cat: Option<String>,
+    pub year: Option<String>,
+    pub season: Option<String>,
+    pub ep: Option<String>,
+    pub resolution: Option<String>,
 }
 
 /// A parameter that is not acceptable, with an explanation for the user.
@@ -203,9 +222,54 @@ impl RawSearch {
                         }),
                 })
                 .transpose()?,
+            cats: parse_cats(non_empty(&self.cat).unwrap_or(""))?,
+            year: small(non_empty(&self.year), "year", 1800, 2200)?,
+            season: small(non_empty(&self.season), "season", 0, 9999)?,
+            episode: small(non_empty(&self.ep), "ep", 0, 9999)?,
+            resolution: non_empty(&self.resolution)
+                .map(|r| {
+                    let digits = r.strip_suffix(['p', 'P']).unwrap_or(r);
+                    digits
+                        .parse::<u16>()
+                        .ok()
+                        .filter(|n| (100..=9999).contains(n))
+                        .ok_or_else(|| bad("resolution must be lines like 1080 or 1080p"))
+                })
+                .transpose()?,
+            facets: false,
         };
         Ok(params)
     }
+}
+
+/// A number from `min` to `max`, or `None` when absent.
+fn small(v: Option<&str>, name: &str, min: u16, max: u16) -> Result<Option<u16>, BadParam> {
+    v.map(|s| {
+        s.parse::<u16>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| bad(format!("{name} must be a number from {min} to {max}")))
+    })
+    .transpose()
+}
+
+/// `5000,2040`: Newznab category ids (unknown ones simply match nothing).
+pub fn parse_cats(s: &str) -> Result<Vec<u32>, BadParam> {
+    let mut cats = Vec::new();
+    for c in s.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        let id = c
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1000..=99_999).contains(n))
+            .ok_or_else(|| bad(format!("bad category {c:?}: a Newznab id such as 5040")))?;
+        if !cats.contains(&id) {
+            cats.push(id);
+        }
+    }
+    if cats.len() > MAX_CATS {
+        return Err(bad(format!("more than {MAX_CATS} categories")));
+    }
+    Ok(cats)
 }
 
 /// Rejects the query syntax that scans every term of a field: ranges
@@ -280,6 +344,8 @@ pub struct SearchResults {
     pub hits: Vec<Hit>,
     pub page: usize,
     pub pages: usize,
+    /// Counts of every match by category, resolution and year, when asked.
+    pub facets: Option<super::facets::Facets>,
 }
 
 impl Generation {
@@ -305,6 +371,9 @@ impl Generation {
                 Occur::Must,
                 Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
             ));
+        }
+        if let Some(q) = self.release_filters(p) {
+            clauses.push((Occur::Must, q));
         }
         if let Some(origin) = &p.origin {
             // An index without origins has none of them.
@@ -353,6 +422,124 @@ impl Generation {
         }
     }
 
+    /// The filters on what names say, as one query (`None`: no such filter).
+    /// An index without these fields matches none of them.
+    fn release_filters(&self, p: &SearchParams) -> Option<Box<dyn Query>> {
+        let wanted = !p.cats.is_empty()
+            || p.year.is_some()
+            || p.season.is_some()
+            || p.episode.is_some()
+            || p.resolution.is_some();
+        if !wanted {
+            return None;
+        }
+        let Some(r) = self.fields.release else {
+            return Some(Box::new(EmptyQuery));
+        };
+        let term = |field, v: u16| -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_u64(field, u64::from(v)),
+                IndexRecordOption::Basic,
+            ))
+        };
+        let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if !p.cats.is_empty() {
+            let any: Vec<(Occur, Box<dyn Query>)> = p
+                .cats
+                .iter()
+                .map(|&id| {
+                    let q: Box<dyn Query> = if id % 1000 == 0 {
+                        let at = |v: u32| Term::from_field_u64(r.newznab, u64::from(v));
+                        Box::new(RangeQuery::new(
+                            Bound::Included(at(id)),
+                            Bound::Excluded(at(id + 1000)),
+                        ))
+                    } else {
+                        Box::new(TermQuery::new(
+                            Term::from_field_u64(r.newznab, u64::from(id)),
+                            IndexRecordOption::Basic,
+                        ))
+                    };
+                    (Occur::Should, q)
+                })
+                .collect();
+            must.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+        }
+        for (field, v) in [
+            (r.year, p.year),
+            (r.season, p.season),
+            (r.episode, p.episode),
+            (r.resolution, p.resolution),
+        ] {
+            if let Some(v) = v {
+                must.push((Occur::Must, term(field, v)));
+            }
+        }
+        Some(Box::new(BooleanQuery::new(must)))
+    }
+
+    /// Other releases of what `release` names (same title, and the same
+    /// year or season when it has one), not `hash` itself, at most `limit`.
+    pub fn similar(
+        &self,
+        hash: &magnetar_shared::InfoHash,
+        release: &crate::release::Release,
+        limit: usize,
+    ) -> Result<Vec<IndexedTorrent>, IndexError> {
+        let Some(r) = self.fields.release else {
+            return Ok(Vec::new());
+        };
+        let key = crate::release::title_key(&release.title);
+        if key.is_empty() {
+            return Ok(Vec::new());
+        }
+        let term =
+            |t: Term| -> Box<dyn Query> { Box::new(TermQuery::new(t, IndexRecordOption::Basic)) };
+        let mut clauses = vec![
+            (Occur::Must, term(Term::from_field_text(r.title_key, &key))),
+            (
+                Occur::MustNot,
+                term(Term::from_field_text(self.fields.info_hash, &hash.to_hex())),
+            ),
+        ];
+        if let Some(y) = release.year {
+            clauses.push((
+                Occur::Must,
+                term(Term::from_field_u64(r.year, u64::from(y))),
+            ));
+        }
+        if let Some((s, _)) = release.seasons {
+            clauses.push((
+                Occur::Must,
+                term(Term::from_field_u64(r.season, u64::from(s))),
+            ));
+        }
+        let searcher = self.reader.searcher();
+        let query = BooleanQuery::new(clauses);
+        let top = searcher.search(&query, &TopDocs::with_limit(limit.clamp(1, MAX_LIMIT)))?;
+        let mut out: Vec<IndexedTorrent> = top
+            .into_iter()
+            .filter_map(|(_, addr)| {
+                let doc = searcher.doc::<tantivy::TantivyDocument>(addr).ok()?;
+                self.torrent_of(&doc)
+            })
+            .collect();
+        // Episodes in order, then the best picture first.
+        out.sort_by(|a, b| {
+            (
+                a.release.episodes,
+                std::cmp::Reverse(a.release.resolution),
+                &a.name,
+            )
+                .cmp(&(
+                    b.release.episodes,
+                    std::cmp::Reverse(b.release.resolution),
+                    &b.name,
+                ))
+        });
+        Ok(out)
+    }
+
     /// Runs a search; the offset is already bounded by validation. When
     /// the exact pass finds fewer than [`FUZZY_BELOW`] results and a word is
     /// long enough, it runs again with one typo allowed in such words.
@@ -370,11 +557,12 @@ impl Generation {
         let searcher = self.reader.searcher();
         let text = (!p.q.is_empty()).then(|| UserQuery::parse(&p.q));
         let mut fuzzy = false;
-        let (mut total, mut addrs) = self.run(&searcher, p, text.as_ref(), false, counts)?;
+        let (mut total, mut addrs, mut facets) =
+            self.run(&searcher, p, text.as_ref(), false, counts)?;
         if let Some(t) = &text {
             if total < FUZZY_BELOW && t.has_fuzzy_words() {
                 fuzzy = true;
-                (total, addrs) = self.run(&searcher, p, text.as_ref(), true, counts)?;
+                (total, addrs, facets) = self.run(&searcher, p, text.as_ref(), true, counts)?;
             }
         }
         let highlighter = text.as_ref().map(|t| t.highlighter(fuzzy));
@@ -412,10 +600,11 @@ impl Generation {
             hits,
             page: p.page,
             pages,
+            facets,
         })
     }
 
-    /// One pass: the count and the addresses of the page.
+    /// One pass: the count, the addresses of the page, the facets if asked.
     fn run(
         &self,
         searcher: &Searcher,
@@ -423,7 +612,7 @@ impl Generation {
         text: Option<&UserQuery>,
         fuzzy: bool,
         counts: Option<&Arc<dyn topk::CountTable>>,
-    ) -> Result<(usize, Vec<DocAddress>), IndexError> {
+    ) -> Result<(usize, Vec<DocAddress>, Option<super::facets::Facets>), IndexError> {
         let query = self.query(searcher, p, text, fuzzy);
         let limit = p.limit.clamp(1, MAX_LIMIT);
         let offset = p
@@ -433,6 +622,9 @@ impl Generation {
         use topk::Direction::{Asc, Desc};
         let cache = self.sort_cache.clone();
         cache.retain_segments_of(searcher);
+        let facets = p.facets.then(|| super::facets::FacetCollector {
+            cache: cache.clone(),
+        });
         let keys = match p.sort {
             Sort::Relevance => {
                 // Every match is scored (block-max WAND does not prune a
@@ -440,8 +632,8 @@ impl Generation {
                 // barely prunes on names of even scores), so counting
                 // them all in the same pass costs nothing more.
                 let top = TopDocs::with_limit(limit).and_offset(offset);
-                let (n, page) = searcher.search(&query, &(Count, top))?;
-                return Ok((n, strip(page)));
+                let (n, page, facets) = searcher.search(&query, &(Count, top, facets))?;
+                return Ok((n, strip(page), facets));
             }
             Sort::Newest => topk::date_field(cache, "indexed", Desc),
             Sort::Oldest => topk::date_field(cache, "indexed", Asc),
@@ -453,9 +645,10 @@ impl Generation {
                 topk::swarm_counts(cache, self.fields.info_hash, table, leechers)
             }
         };
-        let (n, mut page) = searcher.search(&query, &topk::TopByKey::new(offset + limit, keys))?;
+        let top = topk::TopByKey::new(offset + limit, keys);
+        let ((n, mut page), facets) = searcher.search(&query, &(top, facets))?;
         let page = page.split_off(offset.min(page.len()));
-        Ok((n, page))
+        Ok((n, page, facets))
     }
 }
 

@@ -49,7 +49,7 @@ impl Direction {
 /// Every document's value of one column in one segment, decoded once:
 /// segments never change, so the array serves every later search, and a
 /// sort reads one machine word per document instead of three dynamic calls.
-type Decoded = Arc<[u64]>;
+pub(super) type Decoded = Arc<[u64]>;
 
 /// Decoded columns per segment, dropped when their segment is merged away.
 #[derive(Default)]
@@ -68,7 +68,7 @@ impl SortCache {
         self.columns.lock().retain(|(id, _), _| live.contains(id));
     }
 
-    fn get(
+    pub(super) fn get(
         &self,
         reader: &SegmentReader,
         name: &'static str,
