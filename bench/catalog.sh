@@ -3,7 +3,8 @@
 # (default 1 000 000; names in English, Ukrainian, Russian, Japanese,
 # Chinese, Korean and accented Latin), search latency p50/p99 over a query
 # mix with CJK, Cyrillic, accent-folded, prefix and one-typo queries, search
-# page throughput with wrk, index size per torrent and the catalog's RSS.
+# page throughput with wrk, the search page's latency with its facets,
+# index size per torrent and the catalog's RSS.
 # The reference measured in the same run is the static stylesheet route
 # (the server's floor); with BASE=/path/to/older/magnetar the same corpus
 # and queries are also run through that binary, so the cost of a change
@@ -100,6 +101,11 @@ ref = lat(lambda i: "/static/style.css", 600)
 p = lambda v, q: v[int(len(v) * q) - 1] * 1000
 print(f"[{label}] search latency ({len(search)} requests over {len(queries)} queries): p50 {p(search, .5):.2f} ms, "
       f"p99 {p(search, .99):.2f} ms (target p99 < 20 ms); reference /static/style.css p50 {p(ref, .5):.2f} ms")
+# The search page computes facets (category, resolution, year) over every
+# match; the JSON API above does not: the difference is their cost.
+page = lat(lambda i: "/search?q=" + urllib.parse.quote(queries[i % len(queries)]), rounds * len(queries))
+print(f"[{label}] search page with facets ({len(page)} requests): p50 {p(page, .5):.2f} ms, "
+      f"p99 {p(page, .99):.2f} ms (target p99 < 20 ms); the same queries through the JSON API above: p99 {p(search, .99):.2f} ms")
 slow = []
 for q in queries:
     v = sorted(lat(lambda i: "/api/v1/search?q=" + urllib.parse.quote(q), 10))
