@@ -104,7 +104,7 @@ print(f"[{label}] search latency ({len(search)} requests over {len(queries)} que
 # The search page computes facets (category, resolution, year) over every
 # match; the JSON API above does not: the difference is their cost.
 page = lat(lambda i: "/search?q=" + urllib.parse.quote(queries[i % len(queries)]), rounds * len(queries))
-print(f"[{label}] search page with facets ({len(page)} requests): p50 {p(page, .5):.2f} ms, "
+print(f"[{label}] search page (HTML; with facets where the binary has them) ({len(page)} requests): p50 {p(page, .5):.2f} ms, "
       f"p99 {p(page, .99):.2f} ms (target p99 < 20 ms); the same queries through the JSON API above: p99 {p(search, .99):.2f} ms")
 slow = []
 for q in queries:

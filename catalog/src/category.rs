@@ -133,26 +133,26 @@ pub fn newznab_name(id: u32) -> Option<&'static str> {
 /// MP3; disc images, Mac and mobile software; e-books and comics. The
 /// parent alone when nothing tells the subcategory.
 pub fn newznab(meta: &TorrentMeta, category: Category, release: &crate::release::Release) -> u32 {
-    let main_extension = || {
-        let mut best: Option<(u64, String)> = None;
-        let mut by_ext: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    // Bytes per subcategory of the torrent's category, its files' extensions
+    // compared without allocating: the largest share names the subcategory.
+    let by_bytes = |subs: &[(&[&str], u32)], parent: u32| {
+        let mut bytes = [0u64; 4];
         for f in meta.files.iter().take(10_000) {
-            let name = f
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default();
-            let ext = name
-                .rsplit_once('.')
-                .map(|(_, e)| e.to_ascii_lowercase())
-                .unwrap_or_default();
-            let n = by_ext.entry(ext.clone()).or_default();
-            *n = n.saturating_add(f.length);
-            if best.as_ref().is_none_or(|(b, _)| *n > *b) {
-                best = Some((*n, ext));
+            let Some(ext) = f.path.extension().and_then(|e| e.to_str()) else {
+                continue;
+            };
+            if let Some(i) = subs
+                .iter()
+                .position(|(exts, _)| exts.iter().any(|x| x.eq_ignore_ascii_case(ext)))
+            {
+                bytes[i] = bytes[i].saturating_add(f.length);
             }
         }
-        best.map(|(_, e)| e).unwrap_or_default()
+        subs.iter()
+            .zip(bytes)
+            .filter(|(_, b)| *b > 0)
+            .max_by_key(|(_, b)| *b)
+            .map_or(parent, |((_, id), _)| *id)
     };
     match category {
         Category::Video => {
@@ -170,21 +170,22 @@ pub fn newznab(meta: &TorrentMeta, category: Category, release: &crate::release:
                 None => 0,
             }
         }
-        Category::Audio => match main_extension().as_str() {
-            "flac" | "ape" | "alac" | "wav" | "wv" => 3040,
-            "mp3" => 3010,
-            _ => 3000,
-        },
-        Category::Software => match main_extension().as_str() {
-            "iso" | "img" => 4020,
-            "dmg" | "pkg" => 4030,
-            "apk" => 4040,
-            _ => 4000,
-        },
-        Category::Book => match main_extension().as_str() {
-            "cbz" | "cbr" => 7030,
-            _ => 7020,
-        },
+        Category::Audio => by_bytes(
+            &[
+                (&["flac", "ape", "alac", "wav", "wv"], 3040),
+                (&["mp3"], 3010),
+            ],
+            3000,
+        ),
+        Category::Software => by_bytes(
+            &[
+                (&["iso", "img"], 4020),
+                (&["dmg", "pkg"], 4030),
+                (&["apk"], 4040),
+            ],
+            4000,
+        ),
+        Category::Book => by_bytes(&[(&["cbz", "cbr"], 7030)], 7020),
         Category::Image | Category::Archive | Category::Other => 8000,
     }
 }

@@ -67,6 +67,18 @@ pub fn title_key(title: &str) -> String {
     out
 }
 
+/// A stable 64-bit hash (FNV-1a) of [`title_key`], `None` for an empty
+/// title: indexed in 8 bytes where the key would take a dictionary string
+/// per torrent (two titles sharing a hash only mix their "other releases").
+pub fn title_hash(title: &str) -> Option<u64> {
+    let key = title_key(title);
+    (!key.is_empty()).then(|| {
+        key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    })
+}
+
 /// Longest name parsed (longer ones are cut: names are at most a few
 /// hundred bytes, a crafted one must not cost more).
 const MAX_NAME_BYTES: usize = 1024;

@@ -345,6 +345,15 @@ async fn json_api_and_pages_show_what_names_say() {
     assert!(r["newznab"] == 5040 && r["newznab_name"] == "TV/HD", "{r}");
     let (status, _) = get(&f.c, "/api/v1/search?cat=9x").await;
     assert_eq!(status, 400);
+    // RSS items name their category.
+    let (_, rss) = get(&f.c, "/rss?q=show&season=1&ep=2").await;
+    let doc = roxmltree::Document::parse(&rss).unwrap();
+    let cats: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("category"))
+        .filter_map(|n| n.text())
+        .collect();
+    assert_eq!(cats, ["TV/HD", "TV/HD"], "{rss}");
 
     // Facets: counts of the current search by category, resolution, year,
     // as links that narrow it.

@@ -646,7 +646,8 @@ impl Generation {
             doc.add_date(f.created, index_date(c.timestamp()));
         }
         doc.add_date(f.indexed, index_date(indexed.timestamp()));
-        doc.add_text(f.category, Category::of_torrent(meta).as_str());
+        let category = Category::of_torrent(meta);
+        doc.add_text(f.category, category.as_str());
         doc.add_bool(f.private, meta.private);
         for p in preloaded {
             doc.add_text(f.preloaded, p);
@@ -666,7 +667,6 @@ impl Generation {
         }
         if let Some(r) = f.release {
             let release = crate::release::parse(&meta.name);
-            let category = Category::of_torrent(meta);
             doc.add_u64(
                 r.newznab,
                 u64::from(crate::category::newznab(meta, category, &release)),
@@ -690,9 +690,8 @@ impl Generation {
             if let Some(x) = release.resolution {
                 doc.add_u64(r.resolution, u64::from(x));
             }
-            let key = crate::release::title_key(&release.title);
-            if !key.is_empty() {
-                doc.add_text(r.title_key, key);
+            if let Some(key) = crate::release::title_hash(&release.title) {
+                doc.add_u64(r.title_key, key);
             }
         }
         doc

@@ -25,7 +25,7 @@ pub struct ReleaseFields {
     pub episode: Field,
     /// Lines of the picture (1080), filtered and faceted.
     pub resolution: Field,
-    /// The title as a key (`release::title_key`), for other releases.
+    /// A hash of the title's key (`release::title_hash`), for other releases.
     pub title_key: Field,
 }
 
@@ -149,7 +149,7 @@ pub fn build() -> (Schema, Fields) {
             season: b.add_u64_field("season", INDEXED),
             episode: b.add_u64_field("episode", INDEXED),
             resolution: b.add_u64_field("resolution", INDEXED | FAST),
-            title_key: b.add_text_field("title_key", STRING),
+            title_key: b.add_u64_field("title_key", INDEXED),
         }),
     };
     (b.build(), fields)

@@ -489,14 +489,13 @@ impl Generation {
         let Some(r) = self.fields.release else {
             return Ok(Vec::new());
         };
-        let key = crate::release::title_key(&release.title);
-        if key.is_empty() {
+        let Some(key) = crate::release::title_hash(&release.title) else {
             return Ok(Vec::new());
-        }
+        };
         let term =
             |t: Term| -> Box<dyn Query> { Box::new(TermQuery::new(t, IndexRecordOption::Basic)) };
         let mut clauses = vec![
-            (Occur::Must, term(Term::from_field_text(r.title_key, &key))),
+            (Occur::Must, term(Term::from_field_u64(r.title_key, key))),
             (
                 Occur::MustNot,
                 term(Term::from_field_text(self.fields.info_hash, &hash.to_hex())),
