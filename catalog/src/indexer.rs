@@ -344,18 +344,17 @@ impl Worker {
         }
         let started = Instant::now();
         let mut last_log = Instant::now();
-        for (i, h) in missing.iter().enumerate() {
-            self.upsert(h);
+        self.upsert_all(&missing, |me, i| {
             if last_log.elapsed() >= Duration::from_secs(2) {
                 last_log = Instant::now();
                 let rate = (i + 1) as f64 / started.elapsed().as_secs_f64().max(0.001);
                 let eta = (total - i - 1) as f64 / rate.max(0.001);
                 tracing::info!("indexed {}/{total} ({rate:.0}/s, ETA {eta:.0}s)", i + 1);
             }
-            if (i + 1) % self.commit_every == 0 {
-                self.commit();
+            if (i + 1) % me.commit_every == 0 {
+                me.commit();
             }
-        }
+        });
         self.commit();
         if total > 0 {
             let secs = started.elapsed().as_secs_f64();
@@ -381,14 +380,69 @@ impl Worker {
     /// I/O error) leaves the document as it is and retries later: a valid
     /// torrent never vanishes from the catalog because of one.
     fn upsert(&mut self, hash: &InfoHash) {
+        if self.writer.is_none() || self.moderation.denies_hash(hash) {
+            return self.apply(hash, None);
+        }
+        let prepared = prepare(&self.target, &self.preload, hash);
+        self.apply(hash, Some(prepared));
+    }
+
+    /// Upserts `hashes` with the reading, parsing and document building
+    /// (the costly part) spread over every core; the writes stay in order
+    /// on this thread. Calls `each(self, i)` after the `i`-th.
+    fn upsert_all(&mut self, hashes: &[InfoHash], mut each: impl FnMut(&mut Self, usize)) {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_PARSE_THREADS);
+        let mut done = 0;
+        for batch in hashes.chunks(PARSE_BATCH * threads) {
+            let (target, preload) = (&self.target, &self.preload);
+            let moderation = &self.moderation;
+            let chunk = batch.len().div_ceil(threads);
+            // One entry per hash, in order; `None` where a parse thread
+            // panicked (its hashes are done again one by one below).
+            let prepared: Vec<Option<Option<Prepared>>> = std::thread::scope(|scope| {
+                let parts: Vec<_> = batch
+                    .chunks(chunk)
+                    .map(|part| {
+                        let handle = scope.spawn(move || {
+                            part.iter()
+                                .map(|h| {
+                                    (!moderation.denies_hash(h))
+                                        .then(|| prepare(target, preload, h))
+                                })
+                                .collect::<Vec<_>>()
+                        });
+                        (part.len(), handle)
+                    })
+                    .collect();
+                parts
+                    .into_iter()
+                    .flat_map(|(len, handle)| match handle.join() {
+                        Ok(done) => done.into_iter().map(Some).collect::<Vec<_>>(),
+                        Err(_) => (0..len).map(|_| None).collect(),
+                    })
+                    .collect()
+            });
+            for (h, p) in batch.iter().zip(prepared) {
+                match p {
+                    Some(p) => self.apply(h, p),
+                    None => self.upsert(h),
+                }
+                each(self, done);
+                done += 1;
+            }
+        }
+    }
+
+    /// Writes what [`prepare`] found for `hash` (`None`: denied, or no writer).
+    fn apply(&mut self, hash: &InfoHash, prepared: Option<Prepared>) {
         let Some(writer) = &self.writer else { return };
-        if self.moderation.denies_hash(hash) {
+        let Some(Prepared { path, read, doc }) = prepared else {
             writer.delete_term(self.target.key(hash));
             self.stats.moderated.fetch_add(1, Relaxed);
             return;
-        }
-        let path = self.preload.torrent_path(hash);
-        let read = read_torrent(&path, hash);
+        };
         if !matches!(read, Err(ReadError::Transient(_))) {
             writer.delete_term(self.target.key(hash));
         }
@@ -404,11 +458,8 @@ impl Worker {
             self.stats.moderated.fetch_add(1, Relaxed);
             return;
         }
-        match read {
-            Ok((meta, modified)) => {
-                let preloaded = list_preloaded(&self.preload.data_dir(hash));
-                // Counts are not stored: lists and sorts read the swarm cache.
-                let doc = self.target.document(&meta, modified, &preloaded);
+        match (read, doc) {
+            (Ok(_), Some(doc)) => {
                 if let Err(e) = writer.add_document(doc) {
                     tracing::error!(%hash, "cannot index: {e}");
                 } else {
@@ -416,14 +467,15 @@ impl Worker {
                     self.swarm.indexed(hash);
                 }
             }
-            Err(ReadError::Gone) => {
+            (Ok(_), None) => {}
+            (Err(ReadError::Gone), _) => {
                 self.stats.removed.fetch_add(1, Relaxed);
             }
-            Err(ReadError::Bad(reason)) => {
+            (Err(ReadError::Bad(reason)), _) => {
                 self.stats.rejected.fetch_add(1, Relaxed);
                 tracing::warn!(path = %path.display(), "skipping torrent: {reason}");
             }
-            Err(ReadError::Transient(e)) => {
+            (Err(ReadError::Transient(e)), _) => {
                 self.stats.read_retries.fetch_add(1, Relaxed);
                 tracing::warn!(path = %path.display(), "cannot read torrent now, retrying: {e}");
                 self.retry.push((*hash, Instant::now() + READ_RETRY));
@@ -542,6 +594,31 @@ impl Worker {
             ),
         }
     }
+}
+
+/// Torrents one parse thread takes at a time during a bulk index.
+const PARSE_BATCH: usize = 256;
+/// Most parse threads (beside Tantivy's own indexing threads).
+const MAX_PARSE_THREADS: usize = 8;
+
+/// A torrent read, checked and turned into its document, ready to write.
+struct Prepared {
+    path: PathBuf,
+    read: Result<(TorrentMeta, DateTime<Utc>), ReadError>,
+    doc: Option<tantivy::TantivyDocument>,
+}
+
+/// Reads and parses `hash`'s file and builds its document (no writes:
+/// runs on any thread).
+fn prepare(target: &Generation, preload: &PreloadDir, hash: &InfoHash) -> Prepared {
+    let path = preload.torrent_path(hash);
+    let read = read_torrent(&path, hash);
+    let doc = read.as_ref().ok().map(|(meta, modified)| {
+        let preloaded = list_preloaded(&preload.data_dir(hash));
+        // Counts are not stored: lists and sorts read the swarm cache.
+        target.document(meta, *modified, &preloaded)
+    });
+    Prepared { path, read, doc }
 }
 
 enum ReadError {
