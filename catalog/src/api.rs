@@ -66,6 +66,7 @@ async fn api_search(app: &State<App>, params: RawSearch) -> Result<Json<ApiSearc
             .into_iter()
             .map(|h| {
                 let t = h.torrent;
+                let release = t.release();
                 ApiHit {
                     url: links.page(&t.info_hash),
                     torrent_url: links.torrent(&t.info_hash),
@@ -83,7 +84,7 @@ async fn api_search(app: &State<App>, params: RawSearch) -> Result<Json<ApiSearc
                     origin: t.origin,
                     newznab: t.newznab,
                     newznab_name: crate::category::newznab_name(t.newznab),
-                    release: t.release,
+                    release,
                 }
             })
             .collect(),

@@ -162,7 +162,7 @@ fn item(doc: &mut Doc, links: &Links, t: &IndexedTorrent, torznab: bool) {
         if parent != cat {
             attrs.insert(0, ("category", parent));
         }
-        let r = &t.release;
+        let r = &t.release();
         if let Some((s, _)) = r.seasons {
             attrs.push(("season", s.to_string()));
         }

@@ -88,7 +88,6 @@ fn sample_docs() -> Vec<(IndexedTorrent, Vec<&'static str>)> {
                 completed: 0,
                 origin: None,
                 newznab: 8000,
-                release: crate::release::parse(&meta.name),
             };
             (torrent, files)
         })
@@ -270,7 +269,6 @@ pub fn feed(data: &[u8]) {
             completed: 0,
             origin: None,
             newznab: 5040,
-            release: crate::release::parse(name),
         })
         .collect();
     let hits: Vec<&IndexedTorrent> = torrents.iter().collect();

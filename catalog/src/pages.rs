@@ -451,7 +451,7 @@ async fn by_id(app: &State<App>, lang: Lang, id: &str) -> Result<ById, PageError
     let previews = catalog.previews(&torrent);
     let (release, similar) = match &torrent.indexed {
         Some(t) => (
-            release_facts(t.newznab, &t.release),
+            release_facts(t.newznab, &t.release()),
             catalog
                 .similar(t, MAX_SIMILAR)
                 .await

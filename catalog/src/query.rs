@@ -285,7 +285,7 @@ impl Catalog {
     /// Other releases of an indexed torrent (see [`CatalogIndex::similar`]),
     /// with their swarm counts, without denied ones.
     pub async fn similar(&self, t: &IndexedTorrent, limit: usize) -> Vec<IndexedTorrent> {
-        let (index, hash, release) = (self.index.clone(), t.info_hash, t.release.clone());
+        let (index, hash, release) = (self.index.clone(), t.info_hash, t.release());
         let found = blocking("similar task", move || {
             index.similar(&hash, &release, limit)
         })

@@ -97,8 +97,14 @@ pub struct IndexedTorrent {
     pub origin: Option<magnetar_shared::Origin>,
     /// The Newznab category (`5040`: TV/HD).
     pub newznab: u32,
-    /// What the name says (parsed when read: a few microseconds).
-    pub release: crate::release::Release,
+}
+
+impl IndexedTorrent {
+    /// What the name says, parsed when asked (a few microseconds: not
+    /// done for the rows of a results page, which do not show it).
+    pub fn release(&self) -> crate::release::Release {
+        crate::release::parse(&self.name)
+    }
 }
 
 /// Latest second Tantivy's nanosecond dates can hold (year 2262), with margin.
@@ -604,7 +610,6 @@ impl Generation {
                     let category = text(f.category).unwrap_or_default();
                     crate::feeds::newznab_id(&category)
                 }),
-            release: crate::release::parse(&text(f.name).unwrap_or_default()),
         })
     }
 

@@ -516,7 +516,7 @@ impl Generation {
         let searcher = self.reader.searcher();
         let query = BooleanQuery::new(clauses);
         let top = searcher.search(&query, &TopDocs::with_limit(limit.clamp(1, MAX_LIMIT)))?;
-        let mut out: Vec<IndexedTorrent> = top
+        let out: Vec<IndexedTorrent> = top
             .into_iter()
             .filter_map(|(_, addr)| {
                 let doc = searcher.doc::<tantivy::TantivyDocument>(addr).ok()?;
@@ -524,19 +524,15 @@ impl Generation {
             })
             .collect();
         // Episodes in order, then the best picture first.
-        out.sort_by(|a, b| {
-            (
-                a.release.episodes,
-                std::cmp::Reverse(a.release.resolution),
-                &a.name,
-            )
-                .cmp(&(
-                    b.release.episodes,
-                    std::cmp::Reverse(b.release.resolution),
-                    &b.name,
-                ))
-        });
-        Ok(out)
+        let mut keyed: Vec<_> = out
+            .into_iter()
+            .map(|t| {
+                let r = t.release();
+                ((r.episodes, std::cmp::Reverse(r.resolution)), t)
+            })
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
+        Ok(keyed.into_iter().map(|(_, t)| t).collect())
     }
 
     /// Runs a search; the offset is already bounded by validation. When
