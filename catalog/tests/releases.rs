@@ -257,7 +257,7 @@ async fn every_attribute_and_newest_first_without_a_query() {
     let items = torznab(&f.c, "t=search&limit=100").await;
     // RSS sync: newest first, by the day each was indexed.
     let mut by_day: Vec<(u64, &str)> = FIXTURE.iter().map(|(n, _, d)| (*d, *n)).collect();
-    by_day.sort_by(|a, b| b.0.cmp(&a.0));
+    by_day.sort_by_key(|d| std::cmp::Reverse(d.0));
     let newest: Vec<&str> = by_day.into_iter().map(|(_, n)| n).collect();
     let got: Vec<&str> = items.iter().map(|i| i.title.as_str()).collect();
     assert_eq!(got, newest);
