@@ -213,21 +213,7 @@ fn list_view(
         .as_ref()
         .map(|f| facet_groups(app, lang, p, f))
         .unwrap_or_default();
-    let mut hidden: Vec<(&'static str, String)> = Vec::new();
-    if !p.cats.is_empty() {
-        let cats: Vec<String> = p.cats.iter().map(u32::to_string).collect();
-        hidden.push(("cat", cats.join(",")));
-    }
-    for (name, v) in [
-        ("year", p.year),
-        ("season", p.season),
-        ("ep", p.episode),
-        ("resolution", p.resolution),
-    ] {
-        if let Some(v) = v {
-            hidden.push((name, v.to_string()));
-        }
-    }
+    let mut hidden = view::release_filters(p);
     if let Some(o) = &p.origin {
         hidden.push(("origin", o.clone()));
     }

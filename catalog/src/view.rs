@@ -168,6 +168,27 @@ pub fn linkify(text: &str) -> Vec<Segment> {
     out
 }
 
+/// The filters on what names say that `p` sets, as query parameters
+/// (values need no escaping: digits and commas).
+pub fn release_filters(p: &SearchParams) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if !p.cats.is_empty() {
+        let cats: Vec<String> = p.cats.iter().map(u32::to_string).collect();
+        out.push(("cat", cats.join(",")));
+    }
+    for (name, v) in [
+        ("year", p.year),
+        ("season", p.season),
+        ("ep", p.episode),
+        ("resolution", p.resolution),
+    ] {
+        if let Some(v) = v {
+            out.push((name, v.to_string()));
+        }
+    }
+    out
+}
+
 /// A query string for the given search at `page` (for links).
 pub fn search_query(p: &SearchParams, page: usize) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -192,19 +213,8 @@ pub fn search_query(p: &SearchParams, page: usize) -> String {
     if let Some(o) = &p.origin {
         parts.push(format!("origin={}", encode(o)));
     }
-    if !p.cats.is_empty() {
-        let cats: Vec<String> = p.cats.iter().map(u32::to_string).collect();
-        parts.push(format!("cat={}", cats.join(",")));
-    }
-    for (name, v) in [
-        ("year", p.year),
-        ("season", p.season),
-        ("ep", p.episode),
-        ("resolution", p.resolution),
-    ] {
-        if let Some(v) = v {
-            parts.push(format!("{name}={v}"));
-        }
+    for (name, v) in release_filters(p) {
+        parts.push(format!("{name}={v}"));
     }
     let default_sort = if p.q.is_empty() {
         Sort::Newest
