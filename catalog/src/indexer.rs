@@ -357,6 +357,7 @@ impl Worker {
         });
         self.commit();
         if total > 0 {
+            release_freed_memory();
             let secs = started.elapsed().as_secs_f64();
             tracing::info!(
                 "indexed {total} torrents in {secs:.1}s ({:.0}/s)",
@@ -593,6 +594,17 @@ impl Worker {
                 "cannot swap in the rebuilt index: {e}; the old one serves, and changes are not indexed until a restart"
             ),
         }
+    }
+}
+
+/// Hands the heap a bulk index freed back to the system: glibc keeps it
+/// otherwise, and a cold build of a million torrents left the process
+/// several hundred MiB larger than what it serves with.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it only returns free pages.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
