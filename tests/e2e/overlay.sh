@@ -173,8 +173,14 @@ if wait_for 120 "the torrent listed in A's catalog" listed; then
       fi
     done
     local by_peer; by_peer=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote("peer " + sys.argv[1], safe=""))' "http://[$ADDR_A]:8000")
-    local total; total=$(in_b "http://[::1]:8001/api/v1/search?origin=$by_peer" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
-    if [ "$total" = "$n" ]; then log "B's origin filter finds A's $n torrents"; else log "FAIL origin filter: $total of $n"; fail=1; fi
+    # The detail API reads the stored .torrent; searches wait for the index.
+    by_origin() { in_b "http://[::1]:8001/api/v1/search?origin=$by_peer" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])'; }
+    all_by_origin() { [ "$(by_origin)" = "$n" ]; }
+    if wait_for 60 "B's origin filter finds A's $n torrents" all_by_origin; then
+      log "B's origin filter finds A's $n torrents"
+    else
+      log "FAIL origin filter: $(by_origin) of $n"; fail=1
+    fi
     # Nothing over IPv4: B has no IPv4 address but loopback's and no IPv4
     # route, so every byte between the two went over the overlay; B's pages
     # name no IPv4 address.
