@@ -66,6 +66,12 @@ pub struct CatalogIndex {
     counts: Arc<std::sync::OnceLock<Arc<dyn topk::CountTable>>>,
 }
 
+/// Decompressed blocks of stored documents kept per segment (Tantivy's
+/// blocks are 16 KiB: at most 1.6 MiB per segment, a few tens of MiB for a
+/// million torrents). Stated here rather than left to Tantivy's default,
+/// so the README's memory budget holds whatever a release of it changes.
+pub const DOC_STORE_CACHE_BLOCKS: usize = 100;
+
 /// What the indexer has to build when the catalog starts.
 pub enum Build {
     /// The index on disk is of this version: reconcile it with `preload/`.
@@ -183,6 +189,7 @@ impl Generation {
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
+            .doc_store_cache_num_blocks(DOC_STORE_CACHE_BLOCKS)
             .try_into()?;
         Ok(Self {
             index,
