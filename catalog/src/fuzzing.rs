@@ -181,11 +181,12 @@ pub fn query(data: &[u8]) {
     }
 }
 
-/// Target `params`: any size, date, sort, page and limit values. Accepted
-/// sizes are the number they spell; an accepted search returns exactly the
-/// documents inside its size and date filters, in the order its sort names.
+/// Target `params`: any size, date, sort, page, limit, category and
+/// release-filter values (`cat`, `year`, `season`, `ep`, `resolution`).
+/// Accepted sizes are the number they spell; an accepted search returns
+/// exactly the documents inside its filters, in the order its sort names.
 pub fn params(data: &[u8]) {
-    let f = fields(data, 8);
+    let f = fields(data, 13);
     let opt = |s: &String| Some(s.clone());
     let raw = RawSearch {
         q: None,
@@ -197,6 +198,11 @@ pub fn params(data: &[u8]) {
         page: opt(&f[5]),
         limit: opt(&f[6]),
         category: opt(&f[7]),
+        cat: opt(&f[8]),
+        year: opt(&f[9]),
+        season: opt(&f[10]),
+        ep: opt(&f[11]),
+        resolution: opt(&f[12]),
         ..Default::default()
     };
     for s in &f[..2] {
@@ -216,8 +222,27 @@ pub fn params(data: &[u8]) {
     check_results(&r, p.limit, docs);
     let day_start =
         |d: NaiveDate| -> DateTime<Utc> { d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc() };
+    // What the index stores of a name: each of up to 100 seasons and
+    // episodes of a range.
+    let holds = |range: Option<(u16, u16)>, v: u16| {
+        range.is_some_and(|(a, b)| (a..=b).take(100).any(|x| x == v))
+    };
     let inside = |t: &IndexedTorrent| {
-        p.min_size.is_none_or(|m| t.size >= m)
+        let r = t.release();
+        let cat_ok = p.cats.is_empty()
+            || p.cats.iter().any(|&c| {
+                if c % 1000 == 0 {
+                    (c..c + 1000).contains(&t.newznab)
+                } else {
+                    c == t.newznab
+                }
+            });
+        cat_ok
+            && p.year.is_none_or(|y| r.year == Some(y))
+            && p.season.is_none_or(|s| holds(r.seasons, s))
+            && p.episode.is_none_or(|e| holds(r.episodes, e))
+            && p.resolution.is_none_or(|x| r.resolution == Some(x))
+            && p.min_size.is_none_or(|m| t.size >= m)
             && p.max_size.is_none_or(|m| t.size <= m)
             && p.category.is_none_or(|c| c.as_str() == t.category)
             && p.from.is_none_or(|d| t.indexed >= day_start(d))
