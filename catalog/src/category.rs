@@ -156,11 +156,10 @@ pub fn newznab(meta: &TorrentMeta, category: Category, release: &crate::release:
     };
     match category {
         Category::Video => {
-            let tv = release.is_tv() || release.anime;
             if release.anime {
                 return 5070;
             }
-            let base = if tv { 5000 } else { 2000 };
+            let base = if release.is_tv() { 5000 } else { 2000 };
             let sd_source = matches!(release.source, Some("DVD" | "DVDRip" | "CAM" | "TS"));
             base + match release.resolution {
                 Some(2160..) => 45,

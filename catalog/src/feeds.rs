@@ -10,6 +10,7 @@ use quick_xml::Writer;
 use rocket::http::{ContentType, Status};
 use rocket::{get, routes, Route, State};
 
+use crate::index::search::non_empty;
 use crate::links::Links;
 use crate::query::{
     Category, IndexedTorrent, QueryError, RawSearch, SearchParams, MAX_LIMIT, MAX_OFFSET,
@@ -385,7 +386,7 @@ async fn torznab(app: &State<App>, params: TorznabParams) -> Xml {
 /// Newznab does (201), rather than silently ignored.
 fn torznab_search(app: &App, mode: &str, t: &TorznabParams) -> Result<SearchParams, String> {
     let number = |v: &Option<String>, name: &str, max: usize| -> Result<Option<usize>, String> {
-        match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        match non_empty(v) {
             None => Ok(None),
             Some(s) => s
                 .parse::<usize>()
@@ -397,15 +398,12 @@ fn torznab_search(app: &App, mode: &str, t: &TorznabParams) -> Result<SearchPara
     };
     let limit = number(&t.limit, "limit", MAX_LIMIT)?.filter(|n| *n > 0);
     let offset = number(&t.offset, "offset", MAX_OFFSET)?;
-    fn given(v: &Option<String>) -> Option<&str> {
-        v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-    }
     for (name, v, allowed) in [
         ("season", &t.season, mode == "tvsearch"),
         ("ep", &t.ep, mode == "tvsearch"),
         ("year", &t.year, mode == "movie"),
     ] {
-        if given(v).is_some() && !allowed {
+        if non_empty(v).is_some() && !allowed {
             return Err(format!("{name} is not a parameter of t={mode}"));
         }
     }
@@ -422,9 +420,9 @@ fn torznab_search(app: &App, mode: &str, t: &TorznabParams) -> Result<SearchPara
         q: t.q.clone(),
         limit: limit.map(|l| l.to_string()),
         cat: t.cat.clone(),
-        season: strip(given(&t.season), 'S'),
-        ep: strip(given(&t.ep), 'E'),
-        year: given(&t.year).map(str::to_owned),
+        season: strip(non_empty(&t.season), 'S'),
+        ep: strip(non_empty(&t.ep), 'E'),
+        year: non_empty(&t.year).map(str::to_owned),
         ..Default::default()
     };
     let mut p = app.catalog.params(&raw).map_err(|e| e.to_string())?;

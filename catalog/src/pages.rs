@@ -91,8 +91,9 @@ struct FacetLink {
 /// Most values shown per facet (the years of a large search are many).
 const MAX_FACET_VALUES: usize = 12;
 
-fn search_href(p: &SearchParams) -> String {
-    let q = view::search_query(p, 1);
+/// The search page of `p` at `page`.
+fn search_href(p: &SearchParams, page: usize) -> String {
+    let q = view::search_query(p, page);
     if q.is_empty() {
         "/search".to_owned()
     } else {
@@ -111,7 +112,7 @@ fn facet_groups(
         let mut q = p.clone();
         q.page = 1;
         edit(&mut q);
-        search_href(&q)
+        search_href(&q, 1)
     };
     let categories = FacetGroup {
         label: t("facet-category"),
@@ -198,14 +199,7 @@ fn list_view(
             },
         )
         .collect();
-    let link = |page: usize| {
-        let q = view::search_query(p, page);
-        if q.is_empty() {
-            "/search".to_owned()
-        } else {
-            format!("/search?{q}")
-        }
-    };
+    let link = |page: usize| search_href(p, page);
     let query = view::search_query(p, 1);
     let opt = |v: &Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
     let facets = r
@@ -436,10 +430,11 @@ async fn by_id(app: &State<App>, lang: Lang, id: &str) -> Result<ById, PageError
     let swarm = catalog.swarm(hash).await;
     let previews = catalog.previews(&torrent);
     let (release, similar) = match &torrent.indexed {
-        Some(t) => (
-            release_facts(t.newznab, &t.release()),
-            catalog
-                .similar(t, MAX_SIMILAR)
+        Some(t) => {
+            let release = t.release();
+            let facts = release_facts(t.newznab, &release);
+            let others = catalog
+                .similar(t.info_hash, release, MAX_SIMILAR)
                 .await
                 .into_iter()
                 .map(|o| SimilarRow {
@@ -448,8 +443,9 @@ async fn by_id(app: &State<App>, lang: Lang, id: &str) -> Result<ById, PageError
                     name: o.name,
                     seeders: o.seeders,
                 })
-                .collect(),
-        ),
+                .collect();
+            (facts, others)
+        }
         None => (Vec::new(), Vec::new()),
     };
     let indexed = torrent

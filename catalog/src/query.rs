@@ -282,10 +282,16 @@ impl Catalog {
         result
     }
 
-    /// Other releases of an indexed torrent (see [`CatalogIndex::similar`]),
+    /// Other releases of the torrent `hash`, whose name says `release` (see
+    /// [`CatalogIndex::similar`]),
     /// with their swarm counts, without denied ones.
-    pub async fn similar(&self, t: &IndexedTorrent, limit: usize) -> Vec<IndexedTorrent> {
-        let (index, hash, release) = (self.index.clone(), t.info_hash, t.release());
+    pub async fn similar(
+        &self,
+        hash: InfoHash,
+        release: crate::release::Release,
+        limit: usize,
+    ) -> Vec<IndexedTorrent> {
+        let index = self.index.clone();
         let found = blocking("similar task", move || {
             index.similar(&hash, &release, limit)
         })

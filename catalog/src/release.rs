@@ -44,11 +44,6 @@ impl Release {
     pub fn is_tv(&self) -> bool {
         self.seasons.is_some() || self.episodes.is_some()
     }
-
-    /// Whether it is a whole season (or several) rather than episodes.
-    pub fn is_season_pack(&self) -> bool {
-        self.seasons.is_some() && self.episodes.is_none()
-    }
 }
 
 /// The title as a key for "other releases of this": lower case, letters

@@ -160,9 +160,6 @@ pub fn parse_size(s: &str) -> Option<u64> {
 impl RawSearch {
     /// Validates every parameter; `default_limit` applies when none is given.
     pub fn validate(&self, default_limit: usize) -> Result<SearchParams, BadParam> {
-        fn non_empty(v: &Option<String>) -> Option<&str> {
-            v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-        }
         let q = non_empty(&self.q).unwrap_or("").to_owned();
         check_query(&q)?;
         let category = non_empty(&self.category)
@@ -240,6 +237,11 @@ impl RawSearch {
         };
         Ok(params)
     }
+}
+
+/// A parameter's value, trimmed, unless absent or blank.
+pub fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// A number from `min` to `max`, or `None` when absent.
@@ -516,19 +518,14 @@ impl Generation {
         let searcher = self.reader.searcher();
         let query = BooleanQuery::new(clauses);
         let top = searcher.search(&query, &TopDocs::with_limit(limit.clamp(1, MAX_LIMIT)))?;
-        let out: Vec<IndexedTorrent> = top
+        // Episodes in order, then the best picture first.
+        let mut keyed: Vec<_> = top
             .into_iter()
             .filter_map(|(_, addr)| {
                 let doc = searcher.doc::<tantivy::TantivyDocument>(addr).ok()?;
-                self.torrent_of(&doc)
-            })
-            .collect();
-        // Episodes in order, then the best picture first.
-        let mut keyed: Vec<_> = out
-            .into_iter()
-            .map(|t| {
+                let t = self.torrent_of(&doc)?;
                 let r = t.release();
-                ((r.episodes, std::cmp::Reverse(r.resolution)), t)
+                Some(((r.episodes, std::cmp::Reverse(r.resolution)), t))
             })
             .collect();
         keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
