@@ -46,6 +46,9 @@ pub(crate) struct Crawler {
     /// The one librqbit session; replaced after `session_recycle_after`
     /// resolves, once the resolves running on it have finished.
     session: Arc<Session>,
+    /// The id every session announces with (kept across recycling, so
+    /// departures name it).
+    peer_id: [u8; 20],
     /// Resolves started on the current session.
     resolves_on_session: u64,
     /// What every resolve needs besides its hash.
@@ -124,7 +127,8 @@ impl Crawler {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.source_timeout.max(1)))
             .build()?;
-        let session = resolver::new_session(&config, &data)
+        let peer_id = crate::depart::new_peer_id();
+        let session = resolver::new_session(&config, &data, peer_id)
             .await
             .map_err(Error::Session)?;
         let backoff = Backoff::load(
@@ -146,6 +150,11 @@ impl Crawler {
             counters: counters.clone(),
             moderation: moderation.clone(),
             federation,
+            departures: crate::depart::Departures::new(
+                &config.trackers,
+                peer_id,
+                config.listen_port,
+            )?,
         });
         let resolved = counters.resolved.load(Relaxed);
         Ok(Self {
@@ -156,6 +165,7 @@ impl Crawler {
             known: Known::new(),
             http,
             session,
+            peer_id,
             resolves_on_session: 0,
             job,
             backoff,
@@ -320,7 +330,7 @@ impl Crawler {
                     "recycling the librqbit session"
                 );
                 self.session.stop().await;
-                self.session = resolver::new_session(&self.config, &self.data)
+                self.session = resolver::new_session(&self.config, &self.data, self.peer_id)
                     .await
                     .map_err(Error::Session)?;
                 self.resolves_on_session = 0;

@@ -4,6 +4,7 @@
 
 mod backoff;
 mod crawl;
+mod depart;
 mod federation;
 mod pipeline;
 mod preload;

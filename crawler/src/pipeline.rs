@@ -32,6 +32,8 @@ pub(crate) struct Job {
     pub moderation: Arc<magnetar_shared::Moderation>,
     /// Other instances to fetch metadata from when the swarm does not answer.
     pub federation: Option<Arc<crate::federation::Federation>>,
+    /// The trackers librqbit announced the resolve to, left afterwards.
+    pub departures: crate::depart::Departures,
 }
 
 /// Resolves one hash end to end, recording `origin` (where its hash was
@@ -48,34 +50,37 @@ pub(crate) async fn resolve(
 ) -> Result<(), ResolveError> {
     let peer = job.federation.as_ref().filter(|f| f.holds(&hash));
     let timeout = peer.map_or(job.timeout, |f| job.timeout.min(f.swarm_timeout()));
-    let (torrent, meta, seen, origin) =
-        match resolver::fetch_metadata(session.clone(), hash, timeout, peers).await {
-            Ok(fetched) => {
-                let bytes = fetched.torrent.clone();
-                let meta = tokio::task::spawn_blocking(move || resolver::validate(&hash, &bytes))
-                    .await
-                    .map_err(|_| ResolveError::Panicked)??;
-                (fetched.torrent, meta, fetched.peers, origin)
+    let fetched = resolver::fetch_metadata(session.clone(), hash, timeout, peers).await;
+    if !job.departures.is_empty() {
+        job.departures.leave(hash).await;
+    }
+    let (torrent, meta, seen, origin) = match fetched {
+        Ok(fetched) => {
+            let bytes = fetched.torrent.clone();
+            let meta = tokio::task::spawn_blocking(move || resolver::validate(&hash, &bytes))
+                .await
+                .map_err(|_| ResolveError::Panicked)??;
+            (fetched.torrent, meta, fetched.peers, origin)
+        }
+        Err(e @ (ResolveError::Timeout | ResolveError::Failed(_))) => {
+            // Asked again: a sync during the swarm attempt may have
+            // learned that a peer holds it.
+            let peer = job.federation.as_ref().filter(|f| f.holds(&hash));
+            let Some(federation) = peer else {
+                return Err(e);
+            };
+            match federation.fetch_torrent(&hash).await {
+                Some((bytes, meta, base)) => (
+                    bytes::Bytes::from(bytes),
+                    meta,
+                    Vec::new(),
+                    Origin::Peer(base),
+                ),
+                None => return Err(e),
             }
-            Err(e @ (ResolveError::Timeout | ResolveError::Failed(_))) => {
-                // Asked again: a sync during the swarm attempt may have
-                // learned that a peer holds it.
-                let peer = job.federation.as_ref().filter(|f| f.holds(&hash));
-                let Some(federation) = peer else {
-                    return Err(e);
-                };
-                match federation.fetch_torrent(&hash).await {
-                    Some((bytes, meta, base)) => (
-                        bytes::Bytes::from(bytes),
-                        meta,
-                        Vec::new(),
-                        Origin::Peer(base),
-                    ),
-                    None => return Err(e),
-                }
-            }
-            Err(e) => return Err(e),
-        };
+        }
+        Err(e) => return Err(e),
+    };
     if let Some(rule) = job
         .moderation
         .current()

@@ -38,7 +38,12 @@ pub enum ResolveError {
 /// Creates the crawler's one long-lived librqbit session: LSD off, uploads
 /// throttled to nothing, DHT (state kept in the crawler dir) when enabled,
 /// no listener unless a port is configured (outgoing connections suffice).
-pub async fn new_session(config: &CrawlerConfig, data: &DataDir) -> anyhow::Result<Arc<Session>> {
+/// `peer_id` is the id its announces carry (see [`crate::depart`]).
+pub async fn new_session(
+    config: &CrawlerConfig,
+    data: &DataDir,
+    peer_id: [u8; 20],
+) -> anyhow::Result<Arc<Session>> {
     let dir = data.crawler_dir();
     std::fs::create_dir_all(&dir)?;
     let dht = config.dht.then(|| DhtSessionConfig {
@@ -68,6 +73,7 @@ pub async fn new_session(config: &CrawlerConfig, data: &DataDir) -> anyhow::Resu
         dht,
         listen,
         disable_local_service_discovery: true,
+        peer_id: Some(librqbit::dht::Id20::new(peer_id)),
         trackers,
         fastresume: false,
         persistence: None,

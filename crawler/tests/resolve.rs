@@ -213,3 +213,58 @@ async fn preloads_stop_at_the_disk_budget() {
     );
     assert_eq!(counters.preloaded_files.load(Relaxed), 0);
 }
+
+/// librqbit announces each resolve to the trackers as a seeder (left = 0,
+/// at a port nobody listens on) and never says `stopped`: without the
+/// crawler's departure the tracker would count two seeders here for its
+/// whole peer timeout, and hand leechers the crawler's dead address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_crawler_leaves_the_swarms_it_asked() {
+    use magnetar_tracker::client::TrackerClient;
+    common::init_logs();
+    let t = common::tracker();
+    let seed_dir = tempfile::tempdir().unwrap();
+    let (_seeder, hash, _) = common::seed(
+        seed_dir.path(),
+        "departure",
+        &[("a.bin", common::random_bytes(30_000, 9))],
+        t.addr,
+    )
+    .await;
+    let data = tempfile::tempdir().unwrap();
+    write_infohash_file(&data.path().join("infohash.bin"), vec![hash]).unwrap();
+    let config = common::crawler_config(data.path(), t.addr);
+    let counters = common::crawl_once(config, 60).await;
+    assert_eq!(counters.resolved.load(Relaxed), 1);
+
+    let addr = t.addr;
+    let (counts, peers) = tokio::task::spawn_blocking(move || {
+        let mut c = TrackerClient::new(addr, std::time::Duration::from_secs(2)).unwrap();
+        let counts = c.scrape(&[hash]).unwrap()[0];
+        let peer = magnetar_tracker::protocol::PeerId(*b"-XX0001-testleecher0");
+        let reply = c
+            .announce(
+                hash,
+                peer,
+                40000,
+                1,
+                magnetar_tracker::protocol::Event::Started,
+                50,
+            )
+            .unwrap();
+        (counts, reply.peers)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (counts.seeders, counts.leechers),
+        (1, 0),
+        "only the real seeder is counted after the crawler resolved"
+    );
+    assert_eq!(
+        peers.len(),
+        1,
+        "a leecher is sent the seeder only: {peers:?}"
+    );
+    assert_ne!(peers[0].port(), 4240, "not librqbit's unlistened port");
+}
