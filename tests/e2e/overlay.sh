@@ -4,8 +4,9 @@
 # (no public peers, no multicast; B peers with A over the veth). A runs
 # `magnetar up` on its 200::/7 address; B seeds a torrent with qbittorrent-nox
 # announcing to A's overlay tracker, and transmission-cli and aria2c each
-# seed another through A's HTTP announce URL. From B, over the overlay, the catalog
-# must list each torrent with 1 seeder, its magnet must carry A's overlay
+# seed another through A's HTTP announce URL, then each downloads the
+# other's through it (A's tracker completed counter must read 1). From B,
+# over the overlay, the catalog must list each torrent with 1 seeder, its magnet must carry A's overlay
 # tracker, RSS links must use A's address, and no page may reference an IPv4
 # address or an external host. Then a second instance in B federates A over
 # the overlay and lists A's torrents, learned from A, with no IPv4 address
@@ -119,6 +120,7 @@ if wait_for 120 "the torrent listed in A's catalog" listed; then
     mktorrent -l 15 -a "http://[$ADDR_A]:6969/announce" -o "$work/b/$nm.torrent" "$work/b/$client/$nm.bin" >/dev/null
     case $client in
       transmission)
+        tr_config "$work/b/tr-config"
         ip netns exec "$B" env HOME="$work/b" transmission-cli -D -M -ep -p "$port" -g "$work/b/tr-config" \
           -w "$work/b/$client" "$work/b/$nm.torrent" > "$work/b/$client.log" 2>&1 & ;;
       aria2)
@@ -139,12 +141,47 @@ if wait_for 120 "the torrent listed in A's catalog" listed; then
     seeded() { from_b "$CAT/$h" | grep -q '<span class="seed">1 seeders</span>'; }
     if wait_for 60 "$client counted as a seeder" seeded; then
       log "$client over the HTTP announce: listed with 1 seeder ($h)"
+      SEEDED[$client]=$h
     else
       log "FAIL $client's swarm not shown"; fail=1
     fi
   }
+  # http_leech CLIENT SEEDER PORT: CLIENT in B downloads SEEDER's torrent
+  # through A's HTTP announce (peers6: B's overlay address), and A's
+  # catalog must then show the download in the completed counter.
+  http_leech() {
+    local client=$1 seeder=$2 port=$3 nm=overlay$2$tag
+    local h=${SEEDED[$seeder]:-} dir="$work/b/leech-$client"
+    [ -n "$h" ] || { log "FAIL $client cannot leech: $seeder's torrent was not listed"; fail=1; return; }
+    mkdir -p "$dir"
+    case $client in
+      transmission)
+        tr_config "$work/b/tr-leech"
+        ip netns exec "$B" env HOME="$work/b" transmission-cli -D -M -ep -p "$port" -g "$work/b/tr-leech" \
+          -w "$dir" "$work/b/$nm.torrent" > "$work/b/leech-$client.log" 2>&1 & ;;
+      aria2)
+        ip netns exec "$B" aria2c --dir="$dir" --enable-dht=false --enable-dht6=false \
+          --bt-enable-lpd=false --enable-peer-exchange=false --listen-port="$port" --seed-ratio=0.0 \
+          --summary-interval=0 --console-log-level=warn "$work/b/$nm.torrent" > "$work/b/leech-$client.log" 2>&1 & ;;
+    esac
+    got() { cmp -s "$work/b/$seeder/$nm.bin" "$dir/$nm.bin"; }
+    if ! wait_for 120 "$client downloads $seeder's torrent through the HTTP announce" got; then
+      log "FAIL $client did not download $seeder's torrent over the overlay"; fail=1
+      tr "\r" "\n" < "$work/b/leech-$client.log" | grep -v -E "Progress|Seeding" | tail -5
+      return
+    fi
+    completed() { [ "$(from_b "$CAT/api/v1/torrent/$h" | python3 -c 'import json,sys; print((json.load(sys.stdin)["swarm"] or {}).get("completed"))')" = 1 ]; }
+    if wait_for 60 "A's tracker counts $client's download" completed; then
+      log "$client downloaded $seeder's torrent through A's HTTP announce over the overlay; completed=1"
+    else
+      log "FAIL completed counter of $h after $client's download"; fail=1
+    fi
+  }
+  declare -A SEEDED=()
   http_seed transmission 51414
   http_seed aria2 51415
+  http_leech transmission aria2 51416
+  http_leech aria2 transmission 51417
 
   # Federation over the overlay: a second instance in B federates A by its
   # 200::/7 address and lists every torrent A has metadata for, learned
