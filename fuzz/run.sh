@@ -24,7 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all=(udp_request metainfo infohash_bin path_sanitizer query params feed)
+all=(udp_request metainfo infohash_bin path_sanitizer query params feed http_request)
 out=target/fuzz
 # Naming the target explicitly keeps RUSTFLAGS off build scripts and
 # procedural macros (they run on the host, without libFuzzer's runtime).

@@ -10,6 +10,7 @@ use magnetar_shared::TorrentMeta;
 use magnetar_tracker::protocol::{parse_request, Request, MAX_SCRAPE_HASHES};
 
 pub use magnetar_catalog::fuzzing::{feed, params, query};
+pub use magnetar_tracker::fuzzing::http_request;
 
 /// A target's body: any bytes in, a panic when an invariant breaks.
 pub type Body = fn(&[u8]);
@@ -23,6 +24,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("query", query),
     ("params", params),
     ("feed", feed),
+    ("http_request", http_request),
 ];
 
 /// Any datagram: the BEP 15 parser never panics; an accepted scrape holds

@@ -12,6 +12,8 @@ mod access_list;
 mod batch;
 pub mod client;
 mod connection_id;
+#[doc(hidden)]
+pub mod fuzzing;
 mod housekeeping;
 pub mod http;
 pub mod protocol;
@@ -115,6 +117,48 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The state of a tracker with `workers` UDP workers (sizes the swarm
+    /// shards), before any socket is bound.
+    fn new(config: &Config, workers: usize) -> Result<Self, Error> {
+        let tc = &config.tracker;
+        let access = AccessList::new(
+            tc.access_list_mode,
+            tc.access_list_path
+                .as_ref()
+                .map(|p| config.data().resolve(p)),
+        )
+        .map_err(Error::AccessList)?;
+        Ok(Self {
+            swarms: Swarms::new(
+                SwarmLimits {
+                    max_torrents: tc.max_torrents,
+                    max_peers_per_torrent: tc.max_peers_per_torrent,
+                    max_peers: tc.max_peers,
+                    max_hashes: tc.max_hashes,
+                    peer_timeout_secs: u32::try_from(tc.peer_timeout_secs()).unwrap_or(u32::MAX),
+                    ipv6_source_prefix: tc.ipv6_source_prefix,
+                    sources: SourceLimitsConfig {
+                        announce_rate: tc.source_announce_rate,
+                        announce_burst: tc.source_announce_burst,
+                        new_torrents_per_minute: tc.source_new_torrents_per_minute,
+                        max_peers: tc.max_peers_per_source,
+                        max_sources: tc.max_sources,
+                    },
+                },
+                (workers * 16).next_power_of_two(),
+            ),
+            stats: Stats::default(),
+            access,
+            moderation: config.moderation(),
+            validator: ConnectionValidator::new(),
+            clock: Clock::new(),
+            dumped_generation: AtomicU64::new(u64::MAX),
+            interval: tc.announce_interval,
+            default_numwant: tc.default_numwant,
+            max_numwant: tc.max_numwant,
+        })
+    }
+
     /// Every known address of a torrent's peers (for the in-process crawler).
     pub fn peers_of(&self, hash: &InfoHash) -> Vec<SocketAddr> {
         self.swarms.peers_of(hash)
@@ -160,42 +204,7 @@ impl RunningTracker {
         } else {
             tc.workers
         };
-        let access = AccessList::new(
-            tc.access_list_mode,
-            tc.access_list_path
-                .as_ref()
-                .map(|p| config.data().resolve(p)),
-        )
-        .map_err(Error::AccessList)?;
-        let shared = Arc::new(Shared {
-            swarms: Swarms::new(
-                SwarmLimits {
-                    max_torrents: tc.max_torrents,
-                    max_peers_per_torrent: tc.max_peers_per_torrent,
-                    max_peers: tc.max_peers,
-                    max_hashes: tc.max_hashes,
-                    peer_timeout_secs: u32::try_from(tc.peer_timeout_secs()).unwrap_or(u32::MAX),
-                    ipv6_source_prefix: tc.ipv6_source_prefix,
-                    sources: SourceLimitsConfig {
-                        announce_rate: tc.source_announce_rate,
-                        announce_burst: tc.source_announce_burst,
-                        new_torrents_per_minute: tc.source_new_torrents_per_minute,
-                        max_peers: tc.max_peers_per_source,
-                        max_sources: tc.max_sources,
-                    },
-                },
-                (workers * 16).next_power_of_two(),
-            ),
-            stats: Stats::default(),
-            access,
-            moderation: config.moderation(),
-            validator: ConnectionValidator::new(),
-            clock: Clock::new(),
-            dumped_generation: AtomicU64::new(u64::MAX),
-            interval: tc.announce_interval,
-            default_numwant: tc.default_numwant,
-            max_numwant: tc.max_numwant,
-        });
+        let shared = Arc::new(Shared::new(config, workers)?);
 
         housekeeping::load_dump(&shared, &dump_path);
 

@@ -97,8 +97,9 @@ pub struct StatsSnapshot {
     pub hashes_evicted: u64,
     pub hashes_refused: u64,
     pub sources: u64,
-    /// HTTP announces, scrapes, failures, shed and dropped connections.
-    pub http: [u64; 5],
+    /// HTTP announces, scrapes, failures, shed and dropped connections,
+    /// requests on kept connections.
+    pub http: [u64; 6],
 }
 
 /// All statistics of a tracker.
@@ -143,6 +144,7 @@ impl Stats {
                 self.http.failures.load(Relaxed),
                 self.http.shed.load(Relaxed),
                 self.http.dropped.load(Relaxed),
+                self.http.reused.load(Relaxed),
             ],
             ..Default::default()
         };
@@ -202,8 +204,8 @@ impl StatsSnapshot {
             p.sample(refused, &[("reason", reason)], n);
         }
         let http = "magnetar_tracker_http_total";
-        p.family(http, "counter", "HTTP tracker: announces and scrapes served, requests failed, connections shed (http_max_connections open) or dropped (too slow or too big).");
-        for (kind, n) in ["announce", "scrape", "failure", "shed", "dropped"]
+        p.family(http, "counter", "HTTP tracker: announces and scrapes served, requests failed, connections shed (http_max_connections open) or dropped (too slow or too big), requests answered on a kept-alive connection.");
+        for (kind, n) in ["announce", "scrape", "failure", "shed", "dropped", "reused"]
             .iter()
             .zip(self.http)
         {

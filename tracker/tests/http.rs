@@ -1,7 +1,9 @@
 //! The HTTP tracker over real TCP on loopback: compact and non-compact
 //! replies, IPv4 and IPv6 peer lists, scrape, completed counted once, one
 //! swarm shared with UDP, and malformed or slow requests answered with a
-//! failure reason or closed without harming other clients.
+//! failure reason or closed without harming other clients; HTTP/1.1
+//! connections kept alive (one after another and pipelined), closed when
+//! the client asks or speaks HTTP/1.0.
 
 mod common;
 
@@ -15,7 +17,11 @@ use magnetar_tracker::protocol::{Event, PeerId};
 fn http(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = Vec::new();
     s.read_to_end(&mut out).unwrap();
     let end = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
@@ -207,4 +213,127 @@ fn bad_requests_get_a_failure_reason_and_slow_ones_are_cut_off() {
         let mut buf = [0u8; 64];
         assert_eq!(s.read(&mut buf).unwrap_or(0), 0, "closed by the tracker");
     }
+}
+
+/// Reads one response (head and `Content-Length` body) from `s`.
+fn read_response(s: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            s.read(&mut byte).unwrap(),
+            1,
+            "connection closed mid-head: {got:?}"
+        );
+        got.push(byte[0]);
+    }
+    let head = String::from_utf8(got).unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    (head, body)
+}
+
+fn announce_line(hash: InfoHash, peer: u8, port: u16) -> String {
+    format!(
+        "GET /announce?info_hash={}&peer_id={}&port={port}&left=5 HTTP/1.1\r\nHost: t\r\n",
+        esc(&hash.0),
+        esc(&[peer; 20])
+    )
+}
+
+#[test]
+fn http11_connections_are_kept_alive_until_the_client_closes() {
+    let t = common::start();
+    let h4 = t.tracker.as_ref().unwrap().http_addrs()[0];
+    let hash = InfoHash([0x51; 20]);
+    let mut s = TcpStream::connect(h4).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // One request after another on one connection.
+    for (peer, leechers) in [(1u8, 1), (2, 2), (3, 3)] {
+        write!(
+            s,
+            "{}\r\n",
+            announce_line(hash, peer, 7100 + u16::from(peer))
+        )
+        .unwrap();
+        let (head, body) = read_response(&mut s);
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+        assert!(!head.contains("Connection: close"), "kept: {head}");
+        let want = format!("10:incompletei{leechers}e");
+        assert!(
+            contains(&body, want.as_bytes()),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    // Two pipelined in one write: both answered, in order.
+    write!(
+        s,
+        "{}\r\n{}\r\n",
+        announce_line(hash, 4, 7104),
+        announce_line(hash, 5, 7105)
+    )
+    .unwrap();
+    for leechers in [4, 5] {
+        let (_, body) = read_response(&mut s);
+        let want = format!("10:incompletei{leechers}e");
+        assert!(
+            contains(&body, want.as_bytes()),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    // Asking to close: the reply says so and the tracker closes.
+    write!(
+        s,
+        "{}Connection: close\r\n\r\n",
+        announce_line(hash, 6, 7106)
+    )
+    .unwrap();
+    let (head, _) = read_response(&mut s);
+    assert!(head.contains("Connection: close"), "{head}");
+    let mut rest = Vec::new();
+    assert_eq!(
+        s.read_to_end(&mut rest).unwrap(),
+        0,
+        "closed after the reply"
+    );
+    let metrics = t
+        .tracker
+        .as_ref()
+        .unwrap()
+        .shared()
+        .stats
+        .snapshot()
+        .prometheus();
+    assert!(
+        metrics.contains("magnetar_tracker_http_total{kind=\"reused\"} 5"),
+        "5 requests after the first on one connection:\n{metrics}"
+    );
+}
+
+#[test]
+fn http10_connections_are_closed_after_one_reply() {
+    let t = common::start();
+    let h4 = t.tracker.as_ref().unwrap().http_addrs()[0];
+    let hash = InfoHash([0x52; 20]);
+    let mut s = TcpStream::connect(h4).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let line = announce_line(hash, 1, 7200).replace("HTTP/1.1", "HTTP/1.0");
+    write!(s, "{line}\r\n").unwrap();
+    let (head, _) = read_response(&mut s);
+    assert!(head.contains("Connection: close"), "{head}");
+    let mut rest = Vec::new();
+    assert_eq!(
+        s.read_to_end(&mut rest).unwrap(),
+        0,
+        "closed after the reply"
+    );
 }
