@@ -57,6 +57,10 @@ results-count = { $n ->
     [one] { $n } result
    *[other] { $n } results
 }
+results-count-about = { $n ->
+    [one] about { $n } result
+   *[other] about { $n } results
+}
 indexed-count = { $n ->
     [one] { $n } torrent indexed
    *[other] { $n } torrents indexed

@@ -53,6 +53,7 @@ sort-name = 名前順
 sort-seeders = シーダー数順
 sort-leechers = リーチャー数順
 results-count = { $n } 件の結果
+results-count-about = 約 { $n } 件の結果
 indexed-count = { $n } 件のトレントを索引済み
 empty = まだ何もありません。
 col-name = 名前

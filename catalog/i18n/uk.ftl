@@ -57,6 +57,7 @@ results-count = { $n ->
     [few] { $n } результати
    *[many] { $n } результатів
 }
+results-count-about = близько { $n } результатів
 indexed-count = { $n ->
     [one] { $n } торент у каталозі
     [few] { $n } торенти в каталозі

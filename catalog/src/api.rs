@@ -41,7 +41,10 @@ pub struct ApiHit {
 /// A page of JSON results.
 #[derive(Serialize)]
 pub struct ApiSearch {
+    /// Matches: exact, or an estimate when `total_exact` is false (past
+    /// 10 100 matches of a one-word search).
     pub total: usize,
+    pub total_exact: bool,
     pub page: usize,
     pub pages: usize,
     pub limit: usize,
@@ -57,6 +60,7 @@ async fn api_search(app: &State<App>, params: RawSearch) -> Result<Json<ApiSearc
     let r = catalog.search(p.clone()).await?;
     Ok(Json(ApiSearch {
         total: r.total,
+        total_exact: r.total_exact,
         page: r.page,
         pages: r.pages,
         limit: p.limit,

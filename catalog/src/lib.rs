@@ -79,6 +79,9 @@ pub fn count_name_matches(
 pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error> {
     let data = config.data();
     let (index, build) = CatalogIndex::open(&data.index_dir(), config.catalog.search_threads)?;
+    index
+        .results()
+        .set_capacity(config.catalog.search_cache_entries);
     if matches!(build, index::Build::InPlace) {
         tracing::info!("new index at {}", data.index_dir().display());
     }

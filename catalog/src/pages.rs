@@ -57,6 +57,8 @@ struct ListView {
     categories: Vec<Choice>,
     sorts: Vec<Choice>,
     total: usize,
+    /// The total (and the facet counts) are estimates: past the count cap.
+    total_about: bool,
     total_docs: u64,
     rows: Vec<Row>,
     page: usize,
@@ -241,7 +243,12 @@ fn list_view(
                 selected: p.sort == *s,
             })
             .collect(),
-        total: r.total,
+        total: if r.total_exact {
+            r.total
+        } else {
+            view::two_figures(r.total)
+        },
+        total_about: !r.total_exact,
         total_docs: app.catalog.documents(),
         rows,
         page: r.page,

@@ -17,6 +17,16 @@ pub fn scaled(bytes: u64) -> (f64, usize) {
     (v, unit)
 }
 
+/// `n` to two significant figures (133 554 → 130 000): how an estimate
+/// is shown, so it does not look exact.
+pub fn two_figures(n: usize) -> usize {
+    let mut unit = 1;
+    while n / unit >= 100 {
+        unit *= 10;
+    }
+    (n + unit / 2) / unit * unit
+}
+
 /// `1536` → `1.5 KiB`.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -247,6 +257,15 @@ pub fn is_image_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn estimates_keep_two_figures() {
+        assert_eq!(two_figures(133_554), 130_000);
+        assert_eq!(two_figures(10_149), 10_000);
+        assert_eq!(two_figures(10_150), 10_000);
+        assert_eq!(two_figures(10_500), 11_000);
+        assert_eq!(two_figures(99), 99);
+    }
 
     #[test]
     fn sizes_are_human() {

@@ -380,6 +380,13 @@ pub struct CatalogConfig {
     /// Searches run at once; more wait for a turn (each search holds one
     /// blocking thread).
     pub max_concurrent_searches: usize,
+    /// Pages of search results kept for the index as it is (until the next
+    /// commit): a search asked again, or another page of it, is answered
+    /// from memory. At most this many pages (a few KiB per result), least
+    /// recently used out first; sorting by seeders or leechers is never
+    /// kept; 0 turns the cache off
+    /// (`magnetar_catalog_result_cache_{hits,misses,evictions}_total`).
+    pub search_cache_entries: usize,
     /// Threads one search runs on, each taking a share of the index's
     /// segments (0: one per core). More threads lower a search's latency
     /// on an idle machine; under load they add nothing.
@@ -447,6 +454,7 @@ impl Default for CatalogConfig {
             tracker_metrics_timeout_ms: 1_000,
             tracker_metrics_max_bytes: 4 * 1024 * 1024,
             max_concurrent_searches: 8,
+            search_cache_entries: 256,
             search_threads: 0,
             max_connections: 4096,
             header_timeout_secs: 30,

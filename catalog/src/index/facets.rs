@@ -37,6 +37,27 @@ pub struct Facets {
     pub years: Vec<(u16, u64)>,
 }
 
+impl Facets {
+    /// The counts times `factor`, rounded (an estimate past the count
+    /// cap); a value that was counted stays at least 1.
+    pub fn scaled(self, factor: f64) -> Self {
+        let s = |n: u64| ((n as f64 * factor).round() as u64).max(n.min(1));
+        Self {
+            categories: self
+                .categories
+                .into_iter()
+                .map(|(k, n)| (k, s(n)))
+                .collect(),
+            resolutions: self
+                .resolutions
+                .into_iter()
+                .map(|(k, n)| (k, s(n)))
+                .collect(),
+            years: self.years.into_iter().map(|(k, n)| (k, s(n))).collect(),
+        }
+    }
+}
+
 /// One document's slots, packed: category (bits 0-7), resolution (8-15),
 /// year (16-31). The last slot of each means "none".
 fn pack(newznab: Option<u64>, resolution: Option<u64>, year: Option<u64>) -> u64 {

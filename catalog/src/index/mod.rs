@@ -4,12 +4,15 @@
 //! missing, corrupt or outdated index is deleted and rebuilt from it.
 
 pub mod analysis;
+pub mod count;
 pub mod facets;
 pub mod feed;
 #[cfg(test)]
 mod relevance;
+pub mod result_cache;
 pub mod schema;
 pub mod search;
+mod top_scores;
 pub(crate) mod topk;
 pub mod userquery;
 
@@ -51,6 +54,8 @@ pub struct Generation {
     dir: PathBuf,
     /// Sort columns decoded per segment.
     sort_cache: Arc<topk::SortCache>,
+    /// Unique among the generations of this process (result cache keys).
+    id: u64,
 }
 
 /// The index that serves, swappable: a rebuild fills a new generation
@@ -64,6 +69,8 @@ pub struct CatalogIndex {
     threads: usize,
     /// Where sorting by seeders or leechers reads the counts.
     counts: Arc<std::sync::OnceLock<Arc<dyn topk::CountTable>>>,
+    /// Pages of results of the current state (off until given a size).
+    results: Arc<result_cache::ResultCache>,
 }
 
 /// Decompressed blocks of stored documents kept per segment (Tantivy's
@@ -191,12 +198,14 @@ impl Generation {
             .reload_policy(ReloadPolicy::Manual)
             .doc_store_cache_num_blocks(DOC_STORE_CACHE_BLOCKS)
             .try_into()?;
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(Self {
             index,
             reader,
             fields,
             dir: dir.to_owned(),
             sort_cache: Arc::default(),
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -313,6 +322,7 @@ impl CatalogIndex {
                 rebuilding: Arc::new(RwLock::new(reason.map(Into::into))),
                 threads,
                 counts: Arc::default(),
+                results: Arc::default(),
             },
             build,
         ))
@@ -394,7 +404,17 @@ impl CatalogIndex {
     /// See [`Generation::search`]; sorting by seeders or leechers reads
     /// the table given to [`Self::set_counts`].
     pub fn search(&self, p: &search::SearchParams) -> Result<search::SearchResults, IndexError> {
-        self.current().search_counted(p, self.counts.get())
+        let generation = self.current();
+        let searcher = generation.reader.searcher();
+        let state = searcher.generation().generation_id();
+        self.results.get_or_run(generation.id, state, p, || {
+            generation.search_on(&searcher, p, self.counts.get())
+        })
+    }
+
+    /// The result cache (sized by `search_cache_entries`).
+    pub fn results(&self) -> &result_cache::ResultCache {
+        &self.results
     }
 
     /// See [`Generation::similar`].

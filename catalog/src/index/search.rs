@@ -10,6 +10,8 @@ use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, RangeQuer
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{DocAddress, Searcher, Term};
 
+use super::count::{BoundedCount, Counted, COUNT_CAP};
+use super::top_scores::TopScores;
 use super::topk;
 use super::userquery::UserQuery;
 use super::{Generation, IndexError, IndexedTorrent};
@@ -32,7 +34,7 @@ pub const MAX_LIMIT: usize = 100;
 pub const PREFIX_UNTIL_DOCS: usize = MAX_OFFSET + MAX_LIMIT;
 
 /// Result order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sort {
     Relevance,
@@ -75,7 +77,7 @@ impl Sort {
 }
 
 /// A validated search request.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct SearchParams {
     pub q: String,
     pub category: Option<Category>,
@@ -342,7 +344,9 @@ pub struct Hit {
 /// A page of results.
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchResults {
+    /// Matches: exact, or past [`COUNT_CAP`] an estimate (`total_exact` false).
     pub total: usize,
+    pub total_exact: bool,
     pub hits: Vec<Hit>,
     pub page: usize,
     pub pages: usize,
@@ -351,20 +355,27 @@ pub struct SearchResults {
 }
 
 impl Generation {
+    /// The query of a search, and whether its top results can be found
+    /// without reading every match (one word, no filter).
     fn query(
         &self,
         searcher: &Searcher,
         p: &SearchParams,
         text: Option<&UserQuery>,
         fuzzy: bool,
-    ) -> Box<dyn Query> {
+    ) -> (Box<dyn Query>, bool) {
         let f = &self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut prunable = false;
         if let Some(text) = text {
             // A query with no word left after analysis (`!!!`) finds nothing.
-            let q = text
-                .compile(f, fuzzy, searcher)
-                .unwrap_or_else(|| Box::new(EmptyQuery));
+            let q = match text.compile(f, fuzzy, searcher) {
+                Some(c) => {
+                    prunable = c.prunable;
+                    c.query
+                }
+                None => Box::new(EmptyQuery),
+            };
             clauses.push((Occur::Must, q));
         }
         if let Some(c) = p.category {
@@ -414,14 +425,18 @@ impl Generation {
                     .map_or(Bound::Unbounded, |d| Bound::Excluded(term(d)));
             clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
         }
-        match clauses.len() {
+        let query: Box<dyn Query> = match clauses.len() {
             0 => Box::new(AllQuery),
             1 => clauses
                 .pop()
                 .map(|(_, q)| q)
                 .unwrap_or_else(|| Box::new(AllQuery)),
-            _ => Box::new(BooleanQuery::new(clauses)),
-        }
+            _ => {
+                prunable = false;
+                Box::new(BooleanQuery::new(clauses))
+            }
+        };
+        (query, prunable)
     }
 
     /// The filters on what names say, as one query (`None`: no such filter).
@@ -546,17 +561,30 @@ impl Generation {
         p: &SearchParams,
         counts: Option<&Arc<dyn topk::CountTable>>,
     ) -> Result<SearchResults, IndexError> {
-        let searcher = self.reader.searcher();
+        self.search_on(&self.reader.searcher(), p, counts)
+    }
+
+    /// [`Self::search_counted`] on a given searcher (one state of the index).
+    pub(crate) fn search_on(
+        &self,
+        searcher: &Searcher,
+        p: &SearchParams,
+        counts: Option<&Arc<dyn topk::CountTable>>,
+    ) -> Result<SearchResults, IndexError> {
         let text = (!p.q.is_empty()).then(|| UserQuery::parse(&p.q));
         let mut fuzzy = false;
-        let (mut total, mut addrs, mut facets) =
-            self.run(&searcher, p, text.as_ref(), false, counts)?;
+        let (mut counted, mut addrs) = self.run(searcher, p, text.as_ref(), false, counts)?;
         if let Some(t) = &text {
-            if total < FUZZY_BELOW && t.has_fuzzy_words() {
+            if counted.total < FUZZY_BELOW && t.has_fuzzy_words() {
                 fuzzy = true;
-                (total, addrs, facets) = self.run(&searcher, p, text.as_ref(), true, counts)?;
+                (counted, addrs) = self.run(searcher, p, text.as_ref(), true, counts)?;
             }
         }
+        let Counted {
+            total,
+            exact,
+            facets,
+        } = counted;
         let highlighter = text.as_ref().map(|t| t.highlighter(fuzzy));
         let mut hits = Vec::with_capacity(addrs.len());
         for addr in addrs {
@@ -589,6 +617,7 @@ impl Generation {
         let pages = total.div_ceil(limit).clamp(1, MAX_OFFSET / limit + 1);
         Ok(SearchResults {
             total,
+            total_exact: exact,
             hits,
             page: p.page,
             pages,
@@ -596,7 +625,7 @@ impl Generation {
         })
     }
 
-    /// One pass: the count, the addresses of the page, the facets if asked.
+    /// The count (with the facets, if asked) and the addresses of the page.
     fn run(
         &self,
         searcher: &Searcher,
@@ -604,8 +633,8 @@ impl Generation {
         text: Option<&UserQuery>,
         fuzzy: bool,
         counts: Option<&Arc<dyn topk::CountTable>>,
-    ) -> Result<(usize, Vec<DocAddress>, Option<super::facets::Facets>), IndexError> {
-        let query = self.query(searcher, p, text, fuzzy);
+    ) -> Result<(Counted, Vec<DocAddress>), IndexError> {
+        let (query, prunable) = self.query(searcher, p, text, fuzzy);
         let limit = p.limit.clamp(1, MAX_LIMIT);
         let offset = p
             .offset
@@ -619,13 +648,25 @@ impl Generation {
         });
         let keys = match p.sort {
             Sort::Relevance => {
-                // Every match is scored (block-max WAND does not prune a
-                // union whose terms are missing from some segments, and
-                // barely prunes on names of even scores), so counting
-                // them all in the same pass costs nothing more.
+                if prunable {
+                    // One word: block-max WAND finds the page reading a
+                    // fraction of the matches, then the count reads them
+                    // without scores up to the cap.
+                    let page = TopScores::search(searcher, query.as_ref(), limit, offset)?;
+                    let counted =
+                        BoundedCount::search(searcher, query.as_ref(), COUNT_CAP, facets)?;
+                    return Ok((counted, strip(page)));
+                }
+                // Anything else scores every match: counting them all in
+                // the same pass costs nothing more.
                 let top = TopDocs::with_limit(limit).and_offset(offset);
-                let (n, page, facets) = searcher.search(&query, &(Count, top, facets))?;
-                return Ok((n, strip(page), facets));
+                let (total, page, facets) = searcher.search(&query, &(Count, top, facets))?;
+                let counted = Counted {
+                    total,
+                    exact: true,
+                    facets,
+                };
+                return Ok((counted, strip(page)));
             }
             Sort::Newest => topk::date_field(cache, "indexed", Desc),
             Sort::Oldest => topk::date_field(cache, "indexed", Asc),
@@ -638,9 +679,14 @@ impl Generation {
             }
         };
         let top = topk::TopByKey::new(offset + limit, keys);
-        let ((n, mut page), facets) = searcher.search(&query, &(top, facets))?;
+        let ((total, mut page), facets) = searcher.search(&query, &(top, facets))?;
         let page = page.split_off(offset.min(page.len()));
-        Ok((n, page, facets))
+        let counted = Counted {
+            total,
+            exact: true,
+            facets,
+        };
+        Ok((counted, page))
     }
 }
 

@@ -434,8 +434,11 @@ mod tests {
         let n = PREFIX_UNTIL_DOCS + 200;
         let index = index(dir.path(), n);
         let r = index.search(&params("jazz", "relevance", 1, 50)).unwrap();
-        assert_eq!(r.total, n - 1, "`jazzy extra` is not a match");
         assert!(r.hits.iter().all(|h| h.torrent.name.starts_with("jazz ")));
+        // Sorted by size every match is read: the count is exact.
+        let r = index.search(&params("jazz", "size", 1, 50)).unwrap();
+        assert!(r.total_exact);
+        assert_eq!(r.total, n - 1, "`jazzy extra` is not a match");
         let r = index
             .search(&params("extra jazz", "relevance", 1, 50))
             .unwrap();
@@ -446,5 +449,57 @@ mod tests {
             .unwrap();
         assert_eq!(r.hits.len(), 1);
         assert_eq!(r.hits[0].torrent.name, "jazzy extra");
+    }
+
+    /// A one-word relevance search past the count cap: its page is the
+    /// one every match scored would give (the same as sorting the matches
+    /// by score, ties to the lower address), its total an estimate near
+    /// the truth, marked so, the same every time.
+    #[test]
+    fn a_common_word_is_counted_to_the_cap_and_estimated_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = super::super::count::COUNT_CAP + 2000;
+        let index = index(dir.path(), n);
+        let exact = index.search(&params("jazz", "size", 1, 50)).unwrap();
+        assert_eq!((exact.total, exact.total_exact), (n - 1, true));
+        let r = index.search(&params("jazz", "relevance", 1, 50)).unwrap();
+        assert!(!r.total_exact, "past the cap");
+        let err = (r.total as f64 - (n - 1) as f64).abs() / (n - 1) as f64;
+        assert!(err < 0.05, "estimate {} of {}", r.total, n - 1);
+        let again = index.search(&params("jazz", "relevance", 1, 50)).unwrap();
+        assert_eq!(again.total, r.total, "the same estimate every time");
+        // Below the cap the count is exact: a word in few names.
+        let r = index.search(&params("extra", "relevance", 1, 50)).unwrap();
+        assert_eq!((r.total, r.total_exact), (1, true));
+        // The page: "jazz N" names all score alike but for their length
+        // (the number's digits), so the best are the shortest, lowest
+        // addresses first; every page of them equals the order of a
+        // brute-force sort of all matches by (score, address).
+        let searcher = index.current().reader.searcher();
+        let generation = index.current();
+        let text = super::super::userquery::UserQuery::parse("jazz");
+        let compiled = text.compile(&generation.fields, false, &searcher).unwrap();
+        assert!(compiled.prunable, "one word: the WAND path");
+        let all = searcher
+            .search(&compiled.query, &tantivy::collector::TopDocs::with_limit(n))
+            .unwrap();
+        let mut all: Vec<(f32, tantivy::DocAddress)> = all;
+        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (page, limit) in [(1, 50), (3, 50), (7, 100)] {
+            let got = super::super::top_scores::TopScores::search(
+                &searcher,
+                compiled.query.as_ref(),
+                limit,
+                (page - 1) * limit,
+            )
+            .unwrap();
+            let want: Vec<_> = all
+                .iter()
+                .skip((page - 1) * limit)
+                .take(limit)
+                .copied()
+                .collect();
+            assert_eq!(got, want, "page {page} of {limit}");
+        }
     }
 }

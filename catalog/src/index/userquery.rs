@@ -298,6 +298,13 @@ pub struct UserQuery {
     root: Node,
 }
 
+/// A compiled query, and whether its top results can be found without
+/// reading every match.
+pub struct Compiled {
+    pub query: Box<dyn Query>,
+    pub prunable: bool,
+}
+
 impl UserQuery {
     /// Parses a query; never fails (stray syntax is skipped).
     pub fn parse(q: &str) -> Self {
@@ -334,9 +341,21 @@ impl UserQuery {
 
     /// The Tantivy query; `fuzzy` adds one-edit alternatives to long words.
     /// The searcher expands the last word's prefix to the terms it has.
-    pub fn compile(&self, f: &Fields, fuzzy: bool, searcher: &Searcher) -> Option<Box<dyn Query>> {
-        let cx = Cx { f, fuzzy, searcher };
-        compile(&self.root, &cx, true)
+    pub fn compile(&self, f: &Fields, fuzzy: bool, searcher: &Searcher) -> Option<Compiled> {
+        let cx = Cx {
+            f,
+            fuzzy,
+            searcher,
+            terms_only: std::cell::Cell::new(true),
+        };
+        let query = compile(&self.root, &cx, true)?;
+        // One word (a union of single terms over the fields): Tantivy
+        // scores its top results with block-max WAND, skipping most matches.
+        let one_word = matches!(&self.root, Node::All(c) if matches!(c.as_slice(), [(Occur::Must, Node::Leaf(_))]));
+        Some(Compiled {
+            query,
+            prunable: one_word && cx.terms_only.get(),
+        })
     }
 
     /// What to highlight in results.
@@ -496,6 +515,9 @@ struct Cx<'a> {
     f: &'a Fields,
     fuzzy: bool,
     searcher: &'a Searcher,
+    /// Cleared when an alternative is more than one term (a phrase, a
+    /// prefix or typo expansion): block-max WAND then cannot skip.
+    terms_only: std::cell::Cell<bool>,
 }
 
 /// A CJK bigram or single CJK character.
@@ -623,23 +645,36 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
     let in_name = matches!(leaf.scope, Scope::All | Scope::Name);
     let in_file = matches!(leaf.scope, Scope::All | Scope::File);
     let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    let mut add = |q: Option<Box<dyn Query>>, boost: f32| {
+    // Every alternative but one-term ones (`seq` of one token) stops
+    // pruning.
+    let mut add = |q: Option<Box<dyn Query>>, boost: f32, one_term: bool| {
         if let Some(q) = q {
+            if !one_term {
+                cx.terms_only.set(false);
+            }
             alternatives.push((Occur::Should, boosted(q, boost)));
         }
     };
-    let seq = |field, toks: &[Token]| {
-        if leaf.quoted && toks.len() > 1 {
+    // A single term the index does not hold is left out: it would match
+    // nothing, and its empty postings would keep WAND from skipping.
+    let seq = |field, toks: &[Token]| -> Option<Box<dyn Query>> {
+        if let [one] = toks {
+            let term = Term::from_field_text(field, &one.text);
+            if cx.searcher.doc_freq(&term).is_ok_and(|n| n == 0) {
+                return None;
+            }
+        }
+        Some(if leaf.quoted && toks.len() > 1 {
             phrase(field, toks)
         } else {
             sequence(field, toks)
-        }
+        })
     };
     // Folding leaves CJK as it is: the folded name then holds the same
     // terms as the exact one, and looking in both would only double the work.
     let cjk_only = !exact.is_empty() && exact.iter().all(is_cjk_token);
     if in_name && !exact.is_empty() && !cjk_only {
-        add(Some(seq(f.name, exact)), BOOST_EXACT_NAME);
+        add(seq(f.name, exact), BOOST_EXACT_NAME, exact.len() == 1);
     }
     for &(field, boost) in folded_fields {
         let boost = if cjk_only && field == f.name_folded {
@@ -647,7 +682,7 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
         } else {
             boost
         };
-        add(Some(seq(field, folded)), boost);
+        add(seq(field, folded), boost, folded.len() == 1);
     }
     if positive && leaf.last && !leaf.quoted && !common_word(cx, leaf, cjk_only) {
         let prefixed = |field, toks: &[Token]| {
@@ -656,29 +691,45 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
                 .and_then(|_| prefix_query(cx, field, toks))
         };
         if in_name && cjk_only {
-            add(prefixed(f.name_folded, folded), BOOST_PREFIX_EXACT);
+            add(prefixed(f.name_folded, folded), BOOST_PREFIX_EXACT, false);
         } else if in_name {
-            add(prefixed(f.name, exact), BOOST_PREFIX_EXACT);
-            add(prefixed(f.name_folded, folded), BOOST_PREFIX_FOLDED);
+            add(prefixed(f.name, exact), BOOST_PREFIX_EXACT, false);
+            add(prefixed(f.name_folded, folded), BOOST_PREFIX_FOLDED, false);
         }
         if in_file {
-            add(prefixed(f.file, folded), BOOST_PREFIX_FILE);
+            add(prefixed(f.file, folded), BOOST_PREFIX_FILE, false);
         }
     }
     if positive && fuzzy && !leaf.quoted && folded.iter().any(|t| fuzzy_eligible(&t.text)) {
         if in_name {
-            add(Some(fuzzy_all(f.name_folded, folded)), BOOST_FUZZY_NAME);
+            add(
+                Some(fuzzy_all(f.name_folded, folded)),
+                BOOST_FUZZY_NAME,
+                false,
+            );
             // Unstemmed too: a stemmer may cut two forms of a surname apart
             // (`булгакова` stems to `булгаков`, `булгаков` to `булгак`).
             if !exact.is_empty() {
-                add(Some(fuzzy_all(f.name, exact)), BOOST_FUZZY_NAME);
+                add(Some(fuzzy_all(f.name, exact)), BOOST_FUZZY_NAME, false);
             }
         }
         if in_file {
-            add(Some(fuzzy_all(f.file, folded)), BOOST_FUZZY_FILE);
+            add(Some(fuzzy_all(f.file, folded)), BOOST_FUZZY_FILE, false);
         }
     }
-    Some(Box::new(BooleanQuery::new(alternatives)))
+    // WAND over a single term is TermWeight's own, which a BooleanQuery
+    // around it does not reach.
+    if alternatives.len() < 2 {
+        cx.terms_only.set(false);
+    }
+    // At least one alternative must match. Said as "none required" of
+    // clauses that are all optional (Tantivy then requires one anyway),
+    // because a required minimum of one boxes the union and loses its
+    // block-max WAND.
+    Some(Box::new(BooleanQuery::with_minimum_required_clauses(
+        alternatives,
+        0,
+    )))
 }
 
 fn compile(node: &Node, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Query>> {
