@@ -148,7 +148,11 @@ mod tests {
             4240,
         );
         assert!(url.starts_with("http://t.example/announce?pk=1&info_hash=%AB%AB"));
-        assert!(url.contains("&peer_id=-MG0001-abcdefghijkl".replace('-', "%2D").as_str()));
+        // Every byte escaped, as binary values must be: `-MG0001-…`.
+        assert!(
+            url.contains("&peer_id=%2D%4D%47%30%30%30%31%2D%61"),
+            "{url}"
+        );
         assert!(url.contains("&port=4240&"));
         assert!(url.contains("&event=stopped"));
     }

@@ -382,7 +382,7 @@ pub struct CatalogConfig {
     pub max_concurrent_searches: usize,
     /// Pages of search results kept for the index as it is (until the next
     /// commit): a search asked again, or another page of it, is answered
-    /// from memory. At most this many pages (a few KiB per result), least
+    /// from memory. At most this many pages, and 32 MiB in all, least
     /// recently used out first; sorting by seeders or leechers is never
     /// kept; 0 turns the cache off
     /// (`magnetar_catalog_result_cache_{hits,misses,evictions}_total`).

@@ -240,6 +240,16 @@ fn read_response(s: &mut TcpStream) -> (String, Vec<u8>) {
     (head, body)
 }
 
+/// Asserts the announce reply `body` counts `leechers` leechers.
+fn assert_leechers(body: &[u8], leechers: usize) {
+    let want = format!("10:incompletei{leechers}e");
+    assert!(
+        contains(body, want.as_bytes()),
+        "{}",
+        String::from_utf8_lossy(body)
+    );
+}
+
 fn announce_line(hash: InfoHash, peer: u8, port: u16) -> String {
     format!(
         "GET /announce?info_hash={}&peer_id={}&port={port}&left=5 HTTP/1.1\r\nHost: t\r\n",
@@ -266,12 +276,7 @@ fn http11_connections_are_kept_alive_until_the_client_closes() {
         let (head, body) = read_response(&mut s);
         assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
         assert!(!head.contains("Connection: close"), "kept: {head}");
-        let want = format!("10:incompletei{leechers}e");
-        assert!(
-            contains(&body, want.as_bytes()),
-            "{}",
-            String::from_utf8_lossy(&body)
-        );
+        assert_leechers(&body, leechers);
     }
     // Two pipelined in one write: both answered, in order.
     write!(
@@ -283,12 +288,7 @@ fn http11_connections_are_kept_alive_until_the_client_closes() {
     .unwrap();
     for leechers in [4, 5] {
         let (_, body) = read_response(&mut s);
-        let want = format!("10:incompletei{leechers}e");
-        assert!(
-            contains(&body, want.as_bytes()),
-            "{}",
-            String::from_utf8_lossy(&body)
-        );
+        assert_leechers(&body, leechers);
     }
     // Asking to close: the reply says so and the tracker closes.
     write!(
@@ -305,14 +305,7 @@ fn http11_connections_are_kept_alive_until_the_client_closes() {
         0,
         "closed after the reply"
     );
-    let metrics = t
-        .tracker
-        .as_ref()
-        .unwrap()
-        .shared()
-        .stats
-        .snapshot()
-        .prometheus();
+    let metrics = t.prometheus();
     assert!(
         metrics.contains("magnetar_tracker_http_total{kind=\"reused\"} 5"),
         "5 requests after the first on one connection:\n{metrics}"

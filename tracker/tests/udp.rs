@@ -249,14 +249,7 @@ fn statistics_count_requests_by_action_and_family() {
     let mut b = t.client(t.v6);
     a.announce(HASH, peer(1), 1, 0, Event::Started, -1).unwrap();
     b.scrape(&[HASH]).unwrap();
-    let text = t
-        .tracker
-        .as_ref()
-        .unwrap()
-        .shared()
-        .stats
-        .snapshot()
-        .prometheus();
+    let text = t.prometheus();
     magnetar_shared::telemetry::check_exposition(&text).unwrap();
     assert!(
         text.contains("magnetar_tracker_requests_total{action=\"announce\",family=\"ipv4\"} 1"),

@@ -9,8 +9,9 @@
 //! simply never asked for again and ages out. Sorting by seeders or
 //! leechers reads live swarm counts and is never kept. Swarm counts shown
 //! on a page, and the denylist, are applied after this cache, per request.
-//! Bound: `search_cache_entries` pages of at most `MAX_LIMIT` hits each
-//! (a few KiB per hit: 256 pages of 50 hits are a few MiB).
+//! Bound: `search_cache_entries` pages, and [`MAX_BYTES`] in all (the
+//! strings of the hits, estimated); a page larger than a sixteenth of that
+//! is not kept.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -19,6 +20,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::search::{SearchParams, SearchResults, Sort};
+
+/// Most bytes the kept pages hold (estimated from their strings).
+pub const MAX_BYTES: usize = 32 << 20;
 
 /// What identifies a page: the index state and the search.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -42,7 +46,7 @@ pub struct CacheStats {
 #[derive(Default)]
 pub struct ResultCache {
     capacity: AtomicUsize,
-    entries: Mutex<HashMap<Key, (Arc<SearchResults>, u64)>>,
+    entries: Mutex<Entries>,
     /// Ticks of use, for the least-recently-used choice.
     clock: AtomicU64,
     pub stats: CacheStats,
@@ -52,15 +56,20 @@ impl ResultCache {
     /// Sets how many pages are kept (0: none; the cache is then off).
     pub fn set_capacity(&self, entries: usize) {
         self.capacity.store(entries, Relaxed);
-        let mut map = self.entries.lock();
-        while map.len() > entries {
-            evict_oldest(&mut map, &self.stats);
+        let mut kept = self.entries.lock();
+        while kept.map.len() > entries {
+            kept.evict_oldest(&self.stats);
         }
     }
 
     /// Pages kept now.
     pub fn len(&self) -> usize {
-        self.entries.lock().len()
+        self.entries.lock().map.len()
+    }
+
+    /// Bytes the kept pages hold (estimated).
+    pub fn bytes(&self) -> usize {
+        self.entries.lock().bytes
     }
 
     /// Whether no page is kept.
@@ -91,36 +100,90 @@ impl ResultCache {
             params: p.clone(),
         };
         let tick = self.clock.fetch_add(1, Relaxed);
-        if let Some((page, used)) = self.entries.lock().get_mut(&key) {
-            *used = tick;
+        if let Some(kept) = self.entries.lock().map.get_mut(&key) {
+            kept.used = tick;
             self.stats.hits.fetch_add(1, Relaxed);
-            return Ok(SearchResults::clone(page));
+            return Ok(SearchResults::clone(&kept.page));
         }
         self.stats.misses.fetch_add(1, Relaxed);
         let page = run()?;
+        let bytes = estimated_bytes(&page);
         let capacity = self.capacity.load(Relaxed);
-        let mut map = self.entries.lock();
-        while map.len() >= capacity && !map.is_empty() {
-            evict_oldest(&mut map, &self.stats);
+        if capacity == 0 || bytes > MAX_BYTES / 16 {
+            return Ok(page);
         }
-        if capacity > 0 {
-            map.insert(key, (Arc::new(page.clone()), tick));
+        let mut kept = self.entries.lock();
+        while !kept.map.is_empty() && (kept.map.len() >= capacity || kept.bytes + bytes > MAX_BYTES)
+        {
+            kept.evict_oldest(&self.stats);
+        }
+        kept.bytes += bytes;
+        let old = kept.map.insert(
+            key,
+            Kept {
+                page: Arc::new(page.clone()),
+                used: tick,
+                bytes,
+            },
+        );
+        // Two searches may compute the same page at once: keep one.
+        if let Some(old) = old {
+            kept.bytes -= old.bytes;
         }
         Ok(page)
     }
 }
 
-/// Drops the least recently used page (a scan: the map holds a few
-/// hundred pages, and this runs once per computed page).
-fn evict_oldest(map: &mut HashMap<Key, (Arc<SearchResults>, u64)>, stats: &CacheStats) {
-    if let Some(oldest) = map
-        .iter()
-        .min_by_key(|(_, (_, used))| *used)
-        .map(|(k, _)| k.clone())
-    {
-        map.remove(&oldest);
-        stats.evictions.fetch_add(1, Relaxed);
+/// One kept page.
+struct Kept {
+    page: Arc<SearchResults>,
+    /// Tick of its last use.
+    used: u64,
+    bytes: usize,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<Key, Kept>,
+    /// Sum of the kept pages' estimated bytes.
+    bytes: usize,
+}
+
+impl Entries {
+    /// Drops the least recently used page (a scan: the map holds a few
+    /// hundred pages, and this runs once per computed page).
+    fn evict_oldest(&mut self, stats: &CacheStats) {
+        let oldest = self
+            .map
+            .iter()
+            .min_by_key(|(_, kept)| kept.used)
+            .map(|(k, _)| k.clone());
+        if let Some(gone) = oldest.and_then(|k| self.map.remove(&k)) {
+            self.bytes -= gone.bytes;
+            stats.evictions.fetch_add(1, Relaxed);
+        }
     }
+}
+
+/// What a page holds, roughly: its strings and a fixed share per hit.
+fn estimated_bytes(page: &SearchResults) -> usize {
+    let per_hit = std::mem::size_of::<super::search::Hit>() + 64;
+    page.hits
+        .iter()
+        .map(|h| {
+            per_hit
+                + h.torrent.name.len()
+                + h.torrent.category.len()
+                + h.name_html.as_ref().map_or(0, String::len)
+                + h.file_html.as_ref().map_or(0, String::len)
+                + h.torrent
+                    .preloaded
+                    .iter()
+                    .map(|p| p.len() + 24)
+                    .sum::<usize>()
+        })
+        .sum::<usize>()
+        + std::mem::size_of::<SearchResults>()
 }
 
 #[cfg(test)]
@@ -177,6 +240,61 @@ mod tests {
         assert_eq!(get("b", 8), 5, "(b, 8) was the least recently used");
         assert_eq!(cache.stats.hits.load(Relaxed), 2);
         assert_eq!(cache.stats.misses.load(Relaxed), 5);
+        assert_eq!(cache.bytes(), 2 * estimated_bytes(&page(0)));
+    }
+
+    #[test]
+    fn the_byte_budget_holds_whatever_the_page_count() {
+        let cache = ResultCache::default();
+        cache.set_capacity(1_000_000);
+        // A page with long names: a 60th of the budget.
+        let big = |n: usize| {
+            let mut p = page(n);
+            let name = "x".repeat(MAX_BYTES / 60 / 10);
+            for _ in 0..10 {
+                p.hits.push(crate::index::search::Hit {
+                    torrent: crate::index::IndexedTorrent {
+                        info_hash: magnetar_shared::InfoHash([0; 20]),
+                        name: name.clone(),
+                        size: 0,
+                        file_count: 0,
+                        pieces: 0,
+                        created: None,
+                        indexed: chrono::DateTime::UNIX_EPOCH,
+                        category: String::new(),
+                        private: false,
+                        preloaded: Vec::new(),
+                        seeders: 0,
+                        leechers: 0,
+                        completed: 0,
+                        origin: None,
+                        newznab: 0,
+                    },
+                    name_html: None,
+                    file_html: None,
+                });
+            }
+            p
+        };
+        for i in 0..200u64 {
+            cache
+                .get_or_run::<()>(1, i, &params("a", "relevance"), || Ok(big(1)))
+                .unwrap();
+            assert!(cache.bytes() <= MAX_BYTES, "after {i}: {}", cache.bytes());
+        }
+        assert!(cache.len() < 200, "pages went out for bytes, not count");
+        assert!(cache.stats.evictions.load(Relaxed) > 0);
+        // A page over a sixteenth of the budget is never kept.
+        let huge = {
+            let mut p = page(1);
+            p.hits = big(1).hits.into_iter().cycle().take(50).collect();
+            p
+        };
+        let before = cache.len();
+        cache
+            .get_or_run::<()>(1, 999, &params("b", "relevance"), || Ok(huge.clone()))
+            .unwrap();
+        assert_eq!(cache.len(), before);
     }
 
     #[test]

@@ -50,6 +50,17 @@ impl TestTracker {
             t.stop().unwrap();
         }
     }
+
+    /// The running tracker's metrics, as `/metrics` serves them.
+    pub fn prometheus(&self) -> String {
+        self.tracker
+            .as_ref()
+            .expect("a running tracker")
+            .shared()
+            .stats
+            .snapshot()
+            .prometheus()
+    }
 }
 
 impl Drop for TestTracker {
