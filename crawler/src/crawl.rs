@@ -46,9 +46,6 @@ pub(crate) struct Crawler {
     /// The one librqbit session; replaced after `session_recycle_after`
     /// resolves, once the resolves running on it have finished.
     session: Arc<Session>,
-    /// The id every session announces with (kept across recycling, so
-    /// departures name it).
-    peer_id: [u8; 20],
     /// Resolves started on the current session.
     resolves_on_session: u64,
     /// What every resolve needs besides its hash.
@@ -165,7 +162,6 @@ impl Crawler {
             known: Known::new(),
             http,
             session,
-            peer_id,
             resolves_on_session: 0,
             job,
             backoff,
@@ -330,7 +326,9 @@ impl Crawler {
                     "recycling the librqbit session"
                 );
                 self.session.stop().await;
-                self.session = resolver::new_session(&self.config, &self.data, self.peer_id)
+                // The same peer id: departures name the one announced.
+                let peer_id = self.job.departures.peer_id();
+                self.session = resolver::new_session(&self.config, &self.data, peer_id)
                     .await
                     .map_err(Error::Session)?;
                 self.resolves_on_session = 0;

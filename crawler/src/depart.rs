@@ -60,6 +60,11 @@ impl Departures {
         })
     }
 
+    /// The peer id the crawler's sessions announce with.
+    pub fn peer_id(&self) -> [u8; 20] {
+        self.peer_id
+    }
+
     /// Whether there is any tracker to leave.
     pub fn is_empty(&self) -> bool {
         self.udp.is_empty() && self.http.is_empty()

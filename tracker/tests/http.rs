@@ -187,8 +187,7 @@ fn bad_requests_get_a_failure_reason_and_slow_ones_are_cut_off() {
     assert_eq!(status, 404);
     // A huge query string: refused, not buffered.
     let huge = format!("/announce?x={}", "a".repeat(20_000));
-    let mut s = TcpStream::connect(h4).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut s = connect(h4);
     let _ = s.write_all(format!("GET {huge} HTTP/1.1\r\n\r\n").as_bytes());
     let mut reply = Vec::new();
     let _ = s.read_to_end(&mut reply);
@@ -240,6 +239,23 @@ fn read_response(s: &mut TcpStream) -> (String, Vec<u8>) {
     (head, body)
 }
 
+/// A connection to the HTTP tracker whose reads time out after 10 s.
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Asserts the tracker closed `s` after its last reply.
+fn assert_closed(s: &mut TcpStream) {
+    let mut rest = Vec::new();
+    assert_eq!(
+        s.read_to_end(&mut rest).unwrap(),
+        0,
+        "closed after the reply"
+    );
+}
+
 /// Asserts the announce reply `body` counts `leechers` leechers.
 fn assert_leechers(body: &[u8], leechers: usize) {
     let want = format!("10:incompletei{leechers}e");
@@ -263,8 +279,7 @@ fn http11_connections_are_kept_alive_until_the_client_closes() {
     let t = common::start();
     let h4 = t.tracker.as_ref().unwrap().http_addrs()[0];
     let hash = InfoHash([0x51; 20]);
-    let mut s = TcpStream::connect(h4).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut s = connect(h4);
     // One request after another on one connection.
     for (peer, leechers) in [(1u8, 1), (2, 2), (3, 3)] {
         write!(
@@ -299,12 +314,7 @@ fn http11_connections_are_kept_alive_until_the_client_closes() {
     .unwrap();
     let (head, _) = read_response(&mut s);
     assert!(head.contains("Connection: close"), "{head}");
-    let mut rest = Vec::new();
-    assert_eq!(
-        s.read_to_end(&mut rest).unwrap(),
-        0,
-        "closed after the reply"
-    );
+    assert_closed(&mut s);
     let metrics = t.prometheus();
     assert!(
         metrics.contains("magnetar_tracker_http_total{kind=\"reused\"} 5"),
@@ -317,16 +327,10 @@ fn http10_connections_are_closed_after_one_reply() {
     let t = common::start();
     let h4 = t.tracker.as_ref().unwrap().http_addrs()[0];
     let hash = InfoHash([0x52; 20]);
-    let mut s = TcpStream::connect(h4).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut s = connect(h4);
     let line = announce_line(hash, 1, 7200).replace("HTTP/1.1", "HTTP/1.0");
     write!(s, "{line}\r\n").unwrap();
     let (head, _) = read_response(&mut s);
     assert!(head.contains("Connection: close"), "{head}");
-    let mut rest = Vec::new();
-    assert_eq!(
-        s.read_to_end(&mut rest).unwrap(),
-        0,
-        "closed after the reply"
-    );
+    assert_closed(&mut s);
 }

@@ -19,9 +19,6 @@ use super::search::{MAX_LIMIT, MAX_OFFSET};
 /// (offset ≤ [`MAX_OFFSET`], limit ≤ [`MAX_LIMIT`]) lies inside them.
 pub const COUNT_CAP: usize = MAX_OFFSET + MAX_LIMIT;
 
-/// Matches taken from the budget at a time.
-const CLAIM: usize = 4096;
-
 /// The count: exact, or an estimate when the cap stopped it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Counted {
@@ -30,8 +27,21 @@ pub struct Counted {
     pub facets: Option<Facets>,
 }
 
+impl Counted {
+    /// A count of every match.
+    pub fn exact(total: usize, facets: Option<Facets>) -> Self {
+        Self {
+            total,
+            exact: true,
+            facets,
+        }
+    }
+}
+
 /// Counts matches (and their facets, when asked) until the cap.
 pub struct BoundedCount {
+    /// Matches still to count (segments are read one after another; the
+    /// atomic only makes the collector `Sync`).
     budget: AtomicUsize,
     facets: Option<FacetCollector>,
 }
@@ -56,15 +66,6 @@ impl BoundedCount {
             &Executor::single_thread(),
             EnableScoring::disabled_from_searcher(searcher),
         )
-    }
-
-    /// Takes up to [`CLAIM`] matches from the budget (0 when it is spent).
-    fn claim(&self) -> usize {
-        self.budget
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                Some(left - left.min(CLAIM))
-            })
-            .map_or(0, |left| left.min(CLAIM))
     }
 }
 
@@ -115,10 +116,11 @@ impl Collector for BoundedCount {
             counted: 0,
             read: 0,
             size: u64::from(reader.max_doc()),
-            facets: match &self.facets {
-                Some(f) => Some(f.for_segment(ord, reader)?),
-                None => None,
-            },
+            facets: self
+                .facets
+                .as_ref()
+                .map(|f| f.for_segment(ord, reader))
+                .transpose()?,
         })
     }
 
@@ -126,8 +128,7 @@ impl Collector for BoundedCount {
         false
     }
 
-    /// Walks the matches without scores, taking budget as it goes, and
-    /// stops when the budget is spent.
+    /// Walks the matches without scores and stops when the budget is spent.
     fn collect_segment(
         &self,
         weight: &dyn Weight,
@@ -137,24 +138,20 @@ impl Collector for BoundedCount {
         let mut child = self.for_segment(ord, reader)?;
         let mut scorer = weight.scorer(reader, 1.0)?;
         let alive = reader.alive_bitset();
-        let mut allowed = 0;
+        let mut left = self.budget.load(Ordering::Relaxed);
         let mut doc = scorer.doc();
         while doc != TERMINATED {
             if alive.is_none_or(|a| a.is_alive(doc)) {
-                if allowed == 0 {
-                    allowed = self.claim();
-                    if allowed == 0 {
-                        child.read = u64::from(doc);
-                        return Ok(child.harvest());
-                    }
+                if left == 0 {
+                    child.read = u64::from(doc);
+                    return Ok(child.harvest());
                 }
-                allowed -= 1;
+                left -= 1;
                 child.collect(doc, 0.0);
             }
             doc = scorer.advance();
         }
-        // What was claimed and not used goes back for other segments.
-        self.budget.fetch_add(allowed, Ordering::Relaxed);
+        self.budget.store(left, Ordering::Relaxed);
         child.read = child.size;
         Ok(child.harvest())
     }
@@ -173,16 +170,13 @@ impl Collector for BoundedCount {
             exact &= r == s;
             facet_fruits.extend(f);
         }
-        let facets = match &self.facets {
-            Some(f) => Some(f.merge_fruits(facet_fruits)?),
-            None => None,
-        };
+        let facets = self
+            .facets
+            .as_ref()
+            .map(|f| f.merge_fruits(facet_fruits))
+            .transpose()?;
         if exact {
-            return Ok(Counted {
-                total: counted,
-                exact,
-                facets,
-            });
+            return Ok(Counted::exact(counted, facets));
         }
         // Past the cap: scale what was counted by the share of documents
         // read (never below what was counted).
@@ -192,23 +186,5 @@ impl Collector for BoundedCount {
             exact,
             facets: facets.map(|f| f.scaled(factor)),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn claims_take_what_is_left() {
-        let c = BoundedCount {
-            budget: AtomicUsize::new(5000),
-            facets: None,
-        };
-        assert_eq!(c.claim(), CLAIM);
-        assert_eq!(c.claim(), 5000 - CLAIM);
-        assert_eq!(c.claim(), 0);
-        c.budget.fetch_add(7, Ordering::Relaxed);
-        assert_eq!(c.claim(), 7);
     }
 }

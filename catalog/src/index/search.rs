@@ -661,12 +661,7 @@ impl Generation {
                 // the same pass costs nothing more.
                 let top = TopDocs::with_limit(limit).and_offset(offset);
                 let (total, page, facets) = searcher.search(&query, &(Count, top, facets))?;
-                let counted = Counted {
-                    total,
-                    exact: true,
-                    facets,
-                };
-                return Ok((counted, strip(page)));
+                return Ok((Counted::exact(total, facets), strip(page)));
             }
             Sort::Newest => topk::date_field(cache, "indexed", Desc),
             Sort::Oldest => topk::date_field(cache, "indexed", Asc),
@@ -681,12 +676,7 @@ impl Generation {
         let top = topk::TopByKey::new(offset + limit, keys);
         let ((total, mut page), facets) = searcher.search(&query, &(top, facets))?;
         let page = page.split_off(offset.min(page.len()));
-        let counted = Counted {
-            total,
-            exact: true,
-            facets,
-        };
-        Ok((counted, page))
+        Ok((Counted::exact(total, facets), page))
     }
 }
 
