@@ -1,6 +1,6 @@
 //! Counting a search's matches (and their facets) up to a cap, as large
 //! engines do: a relevance page of a word found in a tenth of a million
-//! torrents is scored by block-max WAND, which skips most of them, and
+//! torrents is scored by block-max MaxScore, which skips most of them, and
 //! then only this pass reads matches, without scores, and stops after
 //! [`COUNT_CAP`] of them. Past the cap the total and the facet counts are
 //! estimates: what was counted, scaled by the share of documents read

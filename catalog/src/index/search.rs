@@ -11,9 +11,9 @@ use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{DocAddress, Searcher, Term};
 
 use super::count::{BoundedCount, Counted, COUNT_CAP};
-use super::top_scores::TopScores;
+use super::top_scores;
 use super::topk;
-use super::userquery::UserQuery;
+use super::userquery::{UserQuery, WordTerms};
 use super::{Generation, IndexError, IndexedTorrent};
 use crate::category::Category;
 
@@ -355,23 +355,24 @@ pub struct SearchResults {
 }
 
 impl Generation {
-    /// The query of a search, and whether its top results can be found
-    /// without reading every match (one word, no filter).
+    /// The query of a search, and for a search of one word and no filter
+    /// its terms (its top results are then found without reading every
+    /// match).
     fn query(
         &self,
         searcher: &Searcher,
         p: &SearchParams,
         text: Option<&UserQuery>,
         fuzzy: bool,
-    ) -> (Box<dyn Query>, bool) {
+    ) -> (Box<dyn Query>, Option<WordTerms>) {
         let f = &self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let mut prunable = false;
+        let mut one_word = None;
         if let Some(text) = text {
             // A query with no word left after analysis (`!!!`) finds nothing.
             let q = match text.compile(f, fuzzy, searcher) {
                 Some(c) => {
-                    prunable = c.prunable;
+                    one_word = c.one_word;
                     c.query
                 }
                 None => Box::new(EmptyQuery),
@@ -432,11 +433,11 @@ impl Generation {
                 .map(|(_, q)| q)
                 .unwrap_or_else(|| Box::new(AllQuery)),
             _ => {
-                prunable = false;
+                one_word = None;
                 Box::new(BooleanQuery::new(clauses))
             }
         };
-        (query, prunable)
+        (query, one_word)
     }
 
     /// The filters on what names say, as one query (`None`: no such filter).
@@ -634,7 +635,7 @@ impl Generation {
         fuzzy: bool,
         counts: Option<&Arc<dyn topk::CountTable>>,
     ) -> Result<(Counted, Vec<DocAddress>), IndexError> {
-        let (query, prunable) = self.query(searcher, p, text, fuzzy);
+        let (query, one_word) = self.query(searcher, p, text, fuzzy);
         let limit = p.limit.clamp(1, MAX_LIMIT);
         let offset = p
             .offset
@@ -648,11 +649,11 @@ impl Generation {
         });
         let keys = match p.sort {
             Sort::Relevance => {
-                if prunable {
-                    // One word: block-max WAND finds the page reading a
-                    // fraction of the matches, then the count reads them
-                    // without scores up to the cap.
-                    let page = TopScores::search(searcher, query.as_ref(), limit, offset)?;
+                if let Some(terms) = one_word {
+                    // One word: MaxScore finds the page scoring a fraction
+                    // of the matches, then the count reads them without
+                    // scores up to the cap.
+                    let page = top_scores::search(searcher, &terms, limit, offset)?;
                     let counted =
                         BoundedCount::search(searcher, query.as_ref(), COUNT_CAP, facets)?;
                     return Ok((counted, strip(page)));

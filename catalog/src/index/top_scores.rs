@@ -1,54 +1,123 @@
-//! The best-scored documents of a one-word search, reading segments in
-//! order with block-max WAND's threshold carried from one to the next.
+//! The best-scored documents of a one-word search: the word's single
+//! terms in several fields (the name as written, the folded name, file
+//! paths, …), each with its boost, a document's score their sum.
 //!
-//! Tantivy's `TopDocs` gives each segment a threshold of its own that
-//! starts at nothing, and lets a document tie it: at a million torrents of
-//! names as alike as the benchmark's, thousands tie the k-th score, so WAND
-//! skipped almost nothing. Here the segments are read one after another in
-//! address order, and a document must beat the k-th score found so far,
-//! not tie it. The page is the same as `TopDocs`' (best score first, ties
-//! to the lower address): every document skipped that ties the k-th score
-//! comes after k others that have it. One search then runs on one thread;
-//! under load that is no loss, as every core has searches of its own.
+//! Block-max WAND (Tantivy's, for such a union) gains little on names as
+//! alike as a catalog's: nearly every block of 128 postings of the name
+//! holds some name that says the word twice, so the blocks' bounds pass
+//! the threshold and WAND scores almost every match, with a heap of
+//! cursors to keep in order for each. Here the terms are read block by
+//! block with MaxScore (Turtle and Flood): the terms whose bounds add up to
+//! no more than the threshold cannot lift a document over it by
+//! themselves, so only documents of the other ("essential") terms are
+//! candidates, and each candidate looks the rest up only while its score
+//! plus what they could add still beats the threshold. The threshold is
+//! the k-th score so far; a document must beat it, not tie it, and it is
+//! carried from one segment to the next, read in address order. The page
+//! is then the same as an exhaustive sort by (score, address): a document
+//! skipped that ties the k-th score comes after k others that have it.
+//! Each term's score is Tantivy's (BM25 with the index's statistics, times
+//! the boost), summed in the order of the terms.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::query::{EnableScoring, Query, Weight};
-use tantivy::{DocAddress, DocId, Executor, Score, Searcher, SegmentOrdinal, SegmentReader};
+use tantivy::fieldnorm::FieldNormReader;
+use tantivy::postings::BlockSegmentPostings;
+use tantivy::query::Bm25Weight;
+use tantivy::schema::IndexRecordOption;
+use tantivy::{
+    DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, Term, TERMINATED,
+};
 
-/// The `limit` best documents after the first `offset`, best first.
-pub struct TopScores {
+/// Most terms of a word searched this way (a word is looked up in six
+/// fields at most).
+pub const MAX_TERMS: usize = 8;
+
+/// The `limit` best documents of `terms` after the first `offset`, best
+/// first, ties to the lower address.
+pub fn search(
+    searcher: &Searcher,
+    terms: &[(Term, Score)],
     limit: usize,
     offset: usize,
-    /// The k-th score so far (f32 bits; 0: none yet). Scores are never
-    /// negative, so their bits order like the scores.
-    kth: AtomicU32,
+) -> tantivy::Result<Vec<(Score, DocAddress)>> {
+    let k = limit + offset;
+    if k == 0 || terms.is_empty() || terms.len() > MAX_TERMS {
+        return Ok(Vec::new());
+    }
+    let weights = terms
+        .iter()
+        .map(|(term, boost)| {
+            Ok(Bm25Weight::for_terms(searcher, std::slice::from_ref(term))?.boost_by(*boost))
+        })
+        .collect::<tantivy::Result<Vec<_>>>()?;
+    // Each term's field's average length over the index, as BM25 has it.
+    let docs = searcher.num_docs().max(1) as f64;
+    let averages = terms
+        .iter()
+        .map(|(term, _)| {
+            let mut tokens = 0;
+            for r in searcher.segment_readers() {
+                tokens += r.inverted_index(term.field())?.total_num_tokens();
+            }
+            Ok(tokens as f64 / docs)
+        })
+        .collect::<tantivy::Result<Vec<f64>>>()?;
+    let mut best = Best::new(k);
+    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        segment(
+            reader,
+            ord as SegmentOrdinal,
+            terms,
+            &weights,
+            &averages,
+            &mut best,
+        )?;
+    }
+    let mut all = best.into_sorted();
+    Ok(all.drain(..).skip(offset).take(limit).collect())
 }
 
-impl TopScores {
-    /// The page of `query` (a union of terms gets block-max WAND).
-    pub fn search(
-        searcher: &Searcher,
-        query: &dyn Query,
-        limit: usize,
-        offset: usize,
-    ) -> tantivy::Result<Vec<(Score, DocAddress)>> {
-        let collector = Self {
-            limit,
-            offset,
-            kth: AtomicU32::new(0),
-        };
-        // In order, on this thread: the threshold must only ever come from
-        // lower addresses.
-        searcher.search_with_executor(
-            query,
-            &collector,
-            &Executor::single_thread(),
-            EnableScoring::enabled_from_searcher(searcher),
-        )
+/// The k best so far: a min-heap whose root is the weakest (of equal
+/// scores, the later address).
+struct Best {
+    k: usize,
+    heap: BinaryHeap<Reverse<(Ranked, Reverse<DocAddress>)>>,
+}
+
+impl Best {
+    fn new(k: usize) -> Self {
+        Self {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    /// What a document must beat to enter (anything while not full).
+    fn threshold(&self) -> Score {
+        match self.heap.peek() {
+            Some(Reverse((Ranked(s), _))) if self.heap.len() == self.k => *s,
+            _ => Score::MIN,
+        }
+    }
+
+    /// Called only with a score above [`Self::threshold`], in address order.
+    fn push(&mut self, score: Score, addr: DocAddress) {
+        if self.heap.len() == self.k {
+            self.heap.pop();
+        }
+        self.heap.push(Reverse((Ranked(score), Reverse(addr))));
+    }
+
+    fn into_sorted(self) -> Vec<(Score, DocAddress)> {
+        let mut all: Vec<(Score, DocAddress)> = self
+            .heap
+            .into_iter()
+            .map(|Reverse((Ranked(s), Reverse(a)))| (s, a))
+            .collect();
+        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        all
     }
 }
 
@@ -76,88 +145,414 @@ impl Ord for Ranked {
     }
 }
 
-/// Unused: [`TopScores`] reads each segment itself.
-pub struct Unused;
+/// One term's postings in one segment, read a block at a time.
+struct Cursor {
+    /// Where the term is in the query (scores are summed in that order).
+    order: usize,
+    postings: BlockSegmentPostings,
+    /// Index of the current document in the loaded block.
+    at: usize,
+    norms: FieldNormReader,
+    weight: Bm25Weight,
+    /// Most the term adds to any document's score.
+    bound: Score,
+    /// What a block's best makes up to (see [`Cursor::block_bound`]).
+    slack: Score,
+    /// Counts the blocks loaded (which block a score buffer is of).
+    blocks: u64,
+    /// For the block counted: its last document and its bound.
+    bounded: (u64, DocId, Score),
+}
 
-impl SegmentCollector for Unused {
-    type Fruit = Vec<(Score, DocAddress)>;
-    fn collect(&mut self, _: DocId, _: Score) {}
-    fn harvest(self) -> Self::Fruit {
-        Vec::new()
+impl Cursor {
+    fn doc(&self) -> DocId {
+        let docs = self.postings.docs();
+        docs.get(self.at).copied().unwrap_or(TERMINATED)
+    }
+
+    fn score(&self, doc: DocId) -> Score {
+        self.weight
+            .score(self.norms.fieldnorm_id(doc), self.postings.freq(self.at))
+    }
+
+    fn advance(&mut self) {
+        self.at += 1;
+        if self.at >= self.postings.block_len() {
+            self.next_block();
+        }
+    }
+
+    /// To the first document at or after `target` (never back): the
+    /// terms of one word are in many of the same documents, so the next
+    /// one is most often a few postings on, in the block already decoded.
+    fn seek(&mut self, target: DocId) {
+        let docs = self.postings.docs();
+        match docs.last() {
+            None => return, // Terminated.
+            Some(&last) if last < target => self.seek_block(target),
+            Some(_) => {}
+        }
+        let docs = self.postings.docs();
+        while self.at < docs.len() && docs[self.at] < target {
+            self.at += 1;
+        }
+        if self.at == docs.len() && !docs.is_empty() {
+            // The last block, all before `target`.
+            self.next_block();
+        }
+    }
+
+    fn next_block(&mut self) {
+        self.postings.advance();
+        self.at = 0;
+        self.blocks += 1;
+    }
+
+    /// To the block that may hold `target`.
+    fn seek_block(&mut self, target: DocId) {
+        self.postings.seek(target);
+        self.at = 0;
+        self.blocks += 1;
+    }
+
+    /// Most the term adds to `doc` (at or after the documents passed),
+    /// from the bound of the block that would hold it: no posting is read.
+    fn bound_at(&mut self, doc: DocId) -> Score {
+        if self.bounded.0 != self.blocks {
+            self.bounded = (self.blocks, self.last_doc(), self.block_bound());
+        }
+        if doc <= self.bounded.1 {
+            return self.bounded.2;
+        }
+        if self.bounded.1 == TERMINATED {
+            return 0.0;
+        }
+        self.seek_block(doc);
+        self.bounded = (self.blocks, self.last_doc(), self.block_bound());
+        if doc <= self.bounded.1 {
+            self.bounded.2
+        } else {
+            // Every document of the term is before `doc`.
+            self.bounded.1 = TERMINATED;
+            0.0
+        }
+    }
+
+    /// The last document of the block loaded (`TERMINATED`: none).
+    fn last_doc(&self) -> DocId {
+        self.postings.docs().last().copied().unwrap_or(TERMINATED)
+    }
+
+    /// Most the term adds to a document of the block loaded. The index
+    /// keeps each block's best (length, frequency) pair as the segment's
+    /// average length ranks them; scored with the index's average, another
+    /// pair may score more, by at most the ratio of the two averages
+    /// (BM25's length term scales by it), so the bound is raised by that.
+    fn block_bound(&mut self) -> Score {
+        (self.postings.block_max_score(&self.norms, &self.weight) * self.slack).min(self.bound)
     }
 }
 
-impl Collector for TopScores {
-    type Fruit = Vec<(Score, DocAddress)>;
-    type Child = Unused;
-
-    fn for_segment(&self, _: SegmentOrdinal, _: &SegmentReader) -> tantivy::Result<Unused> {
-        Ok(Unused)
-    }
-
-    fn requires_scoring(&self) -> bool {
-        true
-    }
-
-    fn collect_segment(
-        &self,
-        weight: &dyn Weight,
-        segment_ord: SegmentOrdinal,
-        reader: &SegmentReader,
-    ) -> tantivy::Result<Vec<(Score, DocAddress)>> {
-        let k = self.limit + self.offset;
-        if k == 0 {
-            return Ok(Vec::new());
-        }
-        // Min-heap of the segment's best: (score, Reverse(doc)), so the
-        // root is the weakest, and of equal scores the later document.
-        let mut heap: BinaryHeap<Reverse<(Ranked, Reverse<DocId>)>> =
-            BinaryHeap::with_capacity(k + 1);
-        let alive = reader.alive_bitset();
-        // What a document must beat (none yet: anything).
-        let threshold = |bits: u32| {
-            if bits == 0 {
-                Score::MIN
-            } else {
-                f32::from_bits(bits)
-            }
+fn segment(
+    reader: &SegmentReader,
+    ord: SegmentOrdinal,
+    terms: &[(Term, Score)],
+    weights: &[Bm25Weight],
+    averages: &[f64],
+    best: &mut Best,
+) -> tantivy::Result<()> {
+    let mut cursors = Vec::with_capacity(terms.len());
+    for (order, ((term, _), weight)) in terms.iter().zip(weights).enumerate() {
+        let field = term.field();
+        let inverted = reader.inverted_index(field)?;
+        let Some(postings) = inverted.read_block_postings(term, IndexRecordOption::WithFreqs)?
+        else {
+            continue;
         };
-        let start = threshold(self.kth.load(Ordering::Relaxed));
-        weight.for_each_pruning(start, reader, &mut |doc, score| {
-            if alive.is_none_or(|a| a.is_alive(doc)) {
-                let entry = Reverse((Ranked(score), Reverse(doc)));
-                if heap.len() < k {
-                    heap.push(entry);
-                } else if heap.peek().is_some_and(|weakest| entry < *weakest) {
-                    heap.pop();
-                    heap.push(entry);
-                }
-                if heap.len() == k {
-                    if let Some(Reverse((Ranked(kth), _))) = heap.peek() {
-                        self.kth
-                            .fetch_max(kth.max(0.0).to_bits(), Ordering::Relaxed);
-                    }
+        let norms = reader
+            .fieldnorms_readers()
+            .get_field(field)?
+            .unwrap_or_else(|| FieldNormReader::constant(reader.max_doc(), 1));
+        // The segment's average length when it was written.
+        let here = inverted.total_num_tokens() as f64 / f64::from(reader.max_doc().max(1));
+        let ratio = here / averages[order].max(f64::MIN_POSITIVE);
+        let slack = if ratio.is_finite() && ratio > 0.0 {
+            ratio.max(1.0 / ratio) as Score
+        } else {
+            Score::INFINITY
+        };
+        cursors.push(Cursor {
+            slack,
+            order,
+            postings,
+            at: 0,
+            blocks: 0,
+            bounded: (u64::MAX, 0, 0.0),
+            norms,
+            bound: weight.max_score(),
+            weight: weight.clone(),
+        });
+    }
+    if cursors.is_empty() {
+        return Ok(());
+    }
+    // Smallest bound first: the non-essential terms are a prefix.
+    cursors.sort_by(|a, b| a.bound.total_cmp(&b.bound));
+    // bounds_upto[i]: what the terms before i can add together.
+    let mut bounds_upto = vec![0.0; cursors.len() + 1];
+    for (i, c) in cursors.iter().enumerate() {
+        bounds_upto[i + 1] = bounds_upto[i] + c.bound;
+    }
+    let alive = reader.alive_bitset();
+    let mut threshold = best.threshold();
+    let mut essential = first_essential(&bounds_upto, threshold);
+    let last = cursors.len() - 1;
+    // The scores of the essential term's block, when one term is, and
+    // which block they are of.
+    let mut scores = [0.0; 128];
+    let mut scored = None;
+    while essential <= last {
+        // Each term's score for the candidate (0: absent; adding 0 changes
+        // no sum, so summing them all in query order gives the union's).
+        let mut parts = [0.0; MAX_TERMS];
+        let doc;
+        let mut sum = 0.0;
+        if essential == last {
+            // One essential term (the usual case once the threshold is
+            // up), read a block at a time: its blocks whose best cannot
+            // beat the threshold are skipped whole; in the others, a
+            // document goes on only if its score and the bounds of the
+            // other terms' blocks there could.
+            let (others, rest) = cursors.split_at_mut(last);
+            let c = &mut rest[0];
+            if c.at == 0 {
+                while !c.postings.docs().is_empty()
+                    && c.block_bound() + bounds_upto[last] <= threshold
+                {
+                    c.next_block();
                 }
             }
-            threshold(self.kth.load(Ordering::Relaxed))
-        })?;
-        Ok(heap
-            .into_iter()
-            .map(|Reverse((Ranked(score), Reverse(doc_id)))| {
-                (
-                    score,
-                    DocAddress {
-                        segment_ord,
-                        doc_id,
-                    },
-                )
-            })
-            .collect())
+            let docs = c.postings.docs();
+            if docs.is_empty() {
+                break;
+            }
+            if scored != Some(c.blocks) {
+                for (j, (&d, s)) in docs.iter().zip(scores.iter_mut()).enumerate() {
+                    *s = c.weight.score(c.norms.fieldnorm_id(d), c.postings.freq(j));
+                }
+                scored = Some(c.blocks);
+            }
+            let mut found = None;
+            for j in c.at..docs.len() {
+                let (d, s) = (docs[j], scores[j]);
+                if s + bounds_upto[last] <= threshold {
+                    continue;
+                }
+                let mut rest = 0.0;
+                for o in others.iter_mut() {
+                    rest += o.bound_at(d);
+                }
+                if s + rest > threshold {
+                    found = Some((j, d, s));
+                    break;
+                }
+            }
+            let Some((j, d, s)) = found else {
+                c.next_block();
+                continue;
+            };
+            c.at = j;
+            c.advance();
+            doc = d;
+            parts[c.order] = s;
+            sum = s;
+        } else {
+            // The lowest document of an essential term.
+            doc = cursors[essential..]
+                .iter()
+                .map(Cursor::doc)
+                .min()
+                .unwrap_or(TERMINATED);
+            if doc == TERMINATED {
+                break;
+            }
+            for c in &mut cursors[essential..] {
+                if c.doc() == doc {
+                    let s = c.score(doc);
+                    parts[c.order] = s;
+                    sum += s;
+                    c.advance();
+                }
+            }
+        }
+        // The others: which have the document, and the most each adds in
+        // its block; scored only while they could still lift it over the
+        // threshold, largest first.
+        let mut rest = 0.0;
+        let mut bounds = [0.0; MAX_TERMS];
+        for (i, c) in cursors[..essential].iter_mut().enumerate() {
+            c.seek(doc);
+            if c.doc() == doc {
+                bounds[i] = c.block_bound();
+                rest += bounds[i];
+            }
+        }
+        let mut lifted = sum + rest > threshold;
+        for i in (0..essential).rev() {
+            if !lifted {
+                break;
+            }
+            if bounds[i] > 0.0 {
+                let c = &cursors[i];
+                let s = c.score(doc);
+                parts[c.order] = s;
+                sum += s;
+                rest -= bounds[i];
+                lifted = sum + rest > threshold;
+            }
+        }
+        if !lifted || alive.is_some_and(|a| !a.is_alive(doc)) {
+            continue;
+        }
+        let score: Score = parts.iter().sum();
+        if score > threshold {
+            best.push(
+                score,
+                DocAddress {
+                    segment_ord: ord,
+                    doc_id: doc,
+                },
+            );
+            let now = best.threshold();
+            if now > threshold {
+                threshold = now;
+                essential = first_essential(&bounds_upto, threshold);
+            }
+        }
     }
+    Ok(())
+}
 
-    fn merge_fruits(&self, fruits: Vec<Vec<(Score, DocAddress)>>) -> tantivy::Result<Self::Fruit> {
-        let mut all: Vec<(Score, DocAddress)> = fruits.into_iter().flatten().collect();
-        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        Ok(all.into_iter().skip(self.offset).take(self.limit).collect())
+/// The first essential term: those before it can add no more than
+/// `threshold` together, so no document of theirs alone can beat it.
+fn first_essential(bounds_upto: &[Score], threshold: Score) -> usize {
+    let terms = bounds_upto.len() - 1;
+    (0..=terms)
+        .take_while(|&i| bounds_upto[i] <= threshold)
+        .last()
+        .unwrap_or(0)
+        .min(terms)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use chrono::{TimeZone, Utc};
+    use tantivy::collector::TopDocs;
+    use tantivy::query::{BoostQuery, TermQuery};
+    use tantivy::schema::IndexRecordOption;
+    use tantivy::DocAddress;
+
+    use super::super::userquery::UserQuery;
+    use super::super::{sample, CatalogIndex};
+
+    /// Names and file paths of words drawn by a fixed generator, so that a
+    /// word's score comes from the name as written, the folded name (where
+    /// `Jázz` is `jazz`) and the files in every proportion (no word searched
+    /// begins another, which would add prefix matches); four segments whose average lengths differ (the block
+    /// bounds' slack); documents deleted in two of them. Every page equals
+    /// an exhaustive sort of every match by (score, address), scores equal
+    /// to the bit, each term's score from Tantivy summed in query order.
+    #[test]
+    fn pages_equal_an_exhaustive_sort_of_every_match() {
+        let words = [
+            "jazz", "Jázz", "blues", "rocks", "rock", "live", "night", "sky", "a", "the",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let (index, _) = CatalogIndex::open(&dir.path().join("index"), 1).unwrap();
+        let g = index.current();
+        let mut writer: tantivy::IndexWriter =
+            g.index.writer_with_num_threads(1, 50_000_000).unwrap();
+        writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
+        let mut x: u64 = 7;
+        let mut next = |n: usize| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) as usize % n
+        };
+        let when = Utc.timestamp_opt(1_600_000_000, 0).unwrap();
+        let per_segment = 1500;
+        for i in 0..4 * per_segment {
+            let segment = i / per_segment;
+            let len = 1 + next(3 + 3 * segment);
+            let name: Vec<&str> = (0..len).map(|_| words[next(words.len())]).collect();
+            let files: Vec<String> = (0..next(4))
+                .map(|j| format!("{}-{j}.flac", words[next(words.len())]))
+                .collect();
+            let files: Vec<&str> = files.iter().map(String::as_str).collect();
+            let meta = sample(i, &name.join(" "), &files);
+            writer.add_document(g.document(&meta, when, &[])).unwrap();
+            if i % per_segment == per_segment - 1 {
+                writer.commit().unwrap();
+            }
+        }
+        for i in (0..4 * per_segment).filter(|i| i % 7 == 3 && i / per_segment % 2 == 0) {
+            let meta = sample(i, "", &[]);
+            writer.delete_term(g.key(&meta.info_hash));
+        }
+        writer.commit().unwrap();
+        g.reader.reload().unwrap();
+        let searcher = g.reader.searcher();
+        assert_eq!(searcher.segment_readers().len(), 4);
+        assert!(searcher
+            .segment_readers()
+            .iter()
+            .any(|r| r.num_deleted_docs() > 0));
+        for word in ["jazz", "blues", "sky"] {
+            let compiled = UserQuery::parse(word)
+                .compile(&g.fields, false, &searcher)
+                .unwrap();
+            let terms = compiled.one_word.expect("one word");
+            assert!(terms.len() >= 3, "{word}: name, folded name and files");
+            // Every match, with each term's score summed in query order.
+            let mut parts: HashMap<DocAddress, Vec<f32>> = HashMap::new();
+            for (i, (term, boost)) in terms.iter().enumerate() {
+                let q = BoostQuery::new(
+                    Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
+                    *boost,
+                );
+                for (score, addr) in searcher.search(&q, &TopDocs::with_limit(10_000)).unwrap() {
+                    parts.entry(addr).or_insert_with(|| vec![0.0; terms.len()])[i] = score;
+                }
+            }
+            let mut all: Vec<(f32, DocAddress)> = parts
+                .iter()
+                .map(|(addr, p)| (p.iter().sum(), *addr))
+                .collect();
+            all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            assert!(all.len() > 1000, "{word}: {} matches", all.len());
+            // The same scores as the query's own, but for the order of the
+            // sum (Tantivy's union adds in an order that varies).
+            let union = searcher
+                .search(&compiled.query, &TopDocs::with_limit(10_000))
+                .unwrap();
+            assert_eq!(union.len(), all.len());
+            for (score, addr) in union {
+                let sum: f32 = parts[&addr].iter().sum();
+                assert!((sum - score).abs() <= 1e-5 * score, "{word} {addr:?}");
+            }
+            for (page, limit) in [(1, 10), (2, 10), (9, 25), (40, 25)] {
+                let got = super::search(&searcher, &terms, limit, (page - 1) * limit).unwrap();
+                let want: Vec<_> = all
+                    .iter()
+                    .skip((page - 1) * limit)
+                    .take(limit)
+                    .copied()
+                    .collect();
+                assert_eq!(got, want, "{word}: page {page} of {limit}");
+            }
+        }
     }
 }

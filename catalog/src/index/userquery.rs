@@ -298,11 +298,17 @@ pub struct UserQuery {
     root: Node,
 }
 
-/// A compiled query, and whether its top results can be found without
-/// reading every match.
+/// One word's single terms in their fields, with their boosts, in query
+/// order.
+pub type WordTerms = Vec<(Term, f32)>;
+
+/// A compiled query, and for one word the single terms it is made of.
 pub struct Compiled {
     pub query: Box<dyn Query>,
-    pub prunable: bool,
+    /// One word looked up as single terms in several fields: those terms
+    /// with their boosts. Its top results can be found without reading
+    /// every match (see `top_scores`).
+    pub one_word: Option<WordTerms>,
 }
 
 impl UserQuery {
@@ -347,14 +353,14 @@ impl UserQuery {
             fuzzy,
             searcher,
             terms_only: std::cell::Cell::new(true),
+            terms: std::cell::RefCell::default(),
         };
         let query = compile(&self.root, &cx, true)?;
-        // One word (a union of single terms over the fields): Tantivy
-        // scores its top results with block-max WAND, skipping most matches.
+        // One word, a union of single terms over the fields.
         let one_word = matches!(&self.root, Node::All(c) if matches!(c.as_slice(), [(Occur::Must, Node::Leaf(_))]));
         Some(Compiled {
             query,
-            prunable: one_word && cx.terms_only.get(),
+            one_word: (one_word && cx.terms_only.get()).then(|| cx.terms.take()),
         })
     }
 
@@ -516,8 +522,10 @@ struct Cx<'a> {
     fuzzy: bool,
     searcher: &'a Searcher,
     /// Cleared when an alternative is more than one term (a phrase, a
-    /// prefix or typo expansion): block-max WAND then cannot skip.
+    /// prefix or typo expansion): the top results then need every match.
     terms_only: std::cell::Cell<bool>,
+    /// The single-term alternatives, with their boosts, in query order.
+    terms: std::cell::RefCell<WordTerms>,
 }
 
 /// A CJK bigram or single CJK character.
@@ -647,16 +655,21 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
     let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     // Every alternative but one-term ones (`seq` of one token) stops
     // pruning.
-    let mut add = |q: Option<Box<dyn Query>>, boost: f32, one_term: bool| {
+    let mut add = |q: Option<Box<dyn Query>>, boost: f32, one_term: Option<Term>| {
         if let Some(q) = q {
-            if !one_term {
-                cx.terms_only.set(false);
+            match one_term {
+                Some(term) => cx.terms.borrow_mut().push((term, boost)),
+                None => cx.terms_only.set(false),
             }
             alternatives.push((Occur::Should, boosted(q, boost)));
         }
     };
+    let single = |field, toks: &[Token]| match toks {
+        [one] => Some(Term::from_field_text(field, &one.text)),
+        _ => None,
+    };
     // A single term the index does not hold is left out: it would match
-    // nothing, and its empty postings would keep WAND from skipping.
+    // nothing.
     let seq = |field, toks: &[Token]| -> Option<Box<dyn Query>> {
         if let [one] = toks {
             let term = Term::from_field_text(field, &one.text);
@@ -674,7 +687,7 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
     // terms as the exact one, and looking in both would only double the work.
     let cjk_only = !exact.is_empty() && exact.iter().all(is_cjk_token);
     if in_name && !exact.is_empty() && !cjk_only {
-        add(seq(f.name, exact), BOOST_EXACT_NAME, exact.len() == 1);
+        add(seq(f.name, exact), BOOST_EXACT_NAME, single(f.name, exact));
     }
     for &(field, boost) in folded_fields {
         let boost = if cjk_only && field == f.name_folded {
@@ -682,7 +695,7 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
         } else {
             boost
         };
-        add(seq(field, folded), boost, folded.len() == 1);
+        add(seq(field, folded), boost, single(field, folded));
     }
     if positive && leaf.last && !leaf.quoted && !common_word(cx, leaf, cjk_only) {
         let prefixed = |field, toks: &[Token]| {
@@ -691,13 +704,13 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
                 .and_then(|_| prefix_query(cx, field, toks))
         };
         if in_name && cjk_only {
-            add(prefixed(f.name_folded, folded), BOOST_PREFIX_EXACT, false);
+            add(prefixed(f.name_folded, folded), BOOST_PREFIX_EXACT, None);
         } else if in_name {
-            add(prefixed(f.name, exact), BOOST_PREFIX_EXACT, false);
-            add(prefixed(f.name_folded, folded), BOOST_PREFIX_FOLDED, false);
+            add(prefixed(f.name, exact), BOOST_PREFIX_EXACT, None);
+            add(prefixed(f.name_folded, folded), BOOST_PREFIX_FOLDED, None);
         }
         if in_file {
-            add(prefixed(f.file, folded), BOOST_PREFIX_FILE, false);
+            add(prefixed(f.file, folded), BOOST_PREFIX_FILE, None);
         }
     }
     if positive && fuzzy && !leaf.quoted && folded.iter().any(|t| fuzzy_eligible(&t.text)) {
@@ -705,27 +718,22 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
             add(
                 Some(fuzzy_all(f.name_folded, folded)),
                 BOOST_FUZZY_NAME,
-                false,
+                None,
             );
             // Unstemmed too: a stemmer may cut two forms of a surname apart
             // (`булгакова` stems to `булгаков`, `булгаков` to `булгак`).
             if !exact.is_empty() {
-                add(Some(fuzzy_all(f.name, exact)), BOOST_FUZZY_NAME, false);
+                add(Some(fuzzy_all(f.name, exact)), BOOST_FUZZY_NAME, None);
             }
         }
         if in_file {
-            add(Some(fuzzy_all(f.file, folded)), BOOST_FUZZY_FILE, false);
+            add(Some(fuzzy_all(f.file, folded)), BOOST_FUZZY_FILE, None);
         }
-    }
-    // WAND over a single term is TermWeight's own, which a BooleanQuery
-    // around it does not reach.
-    if alternatives.len() < 2 {
-        cx.terms_only.set(false);
     }
     // At least one alternative must match. Said as "none required" of
     // clauses that are all optional (Tantivy then requires one anyway),
-    // because a required minimum of one boxes the union and loses its
-    // block-max WAND.
+    // because a required minimum of one boxes the union, which then
+    // counts more slowly.
     Some(Box::new(BooleanQuery::with_minimum_required_clauses(
         alternatives,
         0,
