@@ -730,10 +730,8 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
             add(Some(fuzzy_all(f.file, folded)), BOOST_FUZZY_FILE, None);
         }
     }
-    // At least one alternative must match. Said as "none required" of
-    // clauses that are all optional (Tantivy then requires one anyway),
-    // because a required minimum of one boxes the union, which then
-    // counts more slowly.
+    // At least one alternative must match: said as "none required" of
+    // clauses that are all optional (Tantivy then requires one anyway).
     Some(Box::new(BooleanQuery::with_minimum_required_clauses(
         alternatives,
         0,
