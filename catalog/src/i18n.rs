@@ -27,6 +27,8 @@ pub struct Language {
     pub code: String,
     /// The language's name in itself (`language-name`).
     pub name: String,
+    /// `decimal-separator`, when the language has one.
+    decimal: Option<String>,
     bundle: FluentBundle<FluentResource>,
 }
 
@@ -66,9 +68,11 @@ impl I18n {
             let mut lang = Language {
                 code: (*code).to_owned(),
                 name: String::new(),
+                decimal: None,
                 bundle,
             };
             lang.name = format(&lang, "language-name", None).unwrap_or_else(|| code.to_string());
+            lang.decimal = format(&lang, "decimal-separator", None);
             langs.push(lang);
         }
         langs.sort_by_key(|l| l.code != DEFAULT);
@@ -145,7 +149,13 @@ impl I18n {
         let n = if unit == 0 {
             bytes.to_string()
         } else {
-            format!("{v:.1}").replace('.', &self.text(lang, "decimal-separator", None))
+            // Looked up once, at load: a page writes fifty sizes.
+            let sep = [self.langs.get(lang), self.langs.first()]
+                .into_iter()
+                .flatten()
+                .find_map(|l| l.decimal.as_deref())
+                .unwrap_or("decimal-separator");
+            format!("{v:.1}").replace('.', sep)
         };
         let mut args = FluentArgs::new();
         args.set("n", n);

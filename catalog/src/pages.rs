@@ -175,6 +175,17 @@ fn list_view(
     is_search: bool,
 ) -> ListView {
     let t = |key: &str| app.i18n.text(lang.index, key, None);
+    // Most rows of a page share their day: each is written once.
+    let mut dates: Vec<(chrono::NaiveDate, String)> = Vec::new();
+    let mut date = |d: &chrono::DateTime<chrono::Utc>| {
+        let day = d.date_naive();
+        if let Some((_, s)) = dates.iter().find(|(k, _)| *k == day) {
+            return s.clone();
+        }
+        let s = app.i18n.date(lang.index, d);
+        dates.push((day, s.clone()));
+        s
+    };
     let rows = r
         .hits
         .into_iter()
@@ -194,7 +205,7 @@ fn list_view(
                 file_html,
                 size: app.i18n.size(lang.index, t.size),
                 category: t.category,
-                date: app.i18n.date(lang.index, &t.indexed),
+                date: date(&t.indexed),
                 seeders: t.seeders,
                 leechers: t.leechers,
                 files: t.file_count,
