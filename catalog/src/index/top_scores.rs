@@ -17,7 +17,11 @@
 //! is then the same as an exhaustive sort by (score, address): a document
 //! skipped that ties the k-th score comes after k others that have it.
 //! Each term's score is Tantivy's (BM25 with the index's statistics, times
-//! the boost), summed in the order of the terms.
+//! the boost), summed in the order of the terms. The last word's prefix
+//! expansions in a field count as one term of constant score (the boost),
+//! as Tantivy's term-set query scores them; when the best documents have
+//! every constant term, nothing after them can beat them and the rest of
+//! the index is not read at all.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -30,6 +34,8 @@ use tantivy::{
     DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, Term, TERMINATED,
 };
 
+use super::userquery::WordPart;
+
 /// Most terms of a word searched this way (a word is looked up in six
 /// fields at most).
 pub const MAX_TERMS: usize = 8;
@@ -38,7 +44,7 @@ pub const MAX_TERMS: usize = 8;
 /// first, ties to the lower address.
 pub fn search(
     searcher: &Searcher,
-    terms: &[(Term, Score)],
+    terms: &[(WordPart, Score)],
     limit: usize,
     offset: usize,
 ) -> tantivy::Result<Vec<(Score, DocAddress)>> {
@@ -46,34 +52,27 @@ pub fn search(
     if k == 0 || terms.is_empty() || terms.len() > MAX_TERMS {
         return Ok(Vec::new());
     }
-    let weights = terms
+    // Each scored term's weight, and its field's average length over the
+    // index, as BM25 has them.
+    let docs = searcher.num_docs().max(1) as f64;
+    let scoring = terms
         .iter()
-        .map(|(term, boost)| {
-            Ok(Bm25Weight::for_terms(searcher, std::slice::from_ref(term))?.boost_by(*boost))
+        .map(|(part, boost)| match part {
+            WordPart::Scored(term) => {
+                let weight =
+                    Bm25Weight::for_terms(searcher, std::slice::from_ref(term))?.boost_by(*boost);
+                let mut tokens = 0;
+                for r in searcher.segment_readers() {
+                    tokens += r.inverted_index(term.field())?.total_num_tokens();
+                }
+                Ok(Some((weight, tokens as f64 / docs)))
+            }
+            WordPart::AnyOf(_) => Ok(None),
         })
         .collect::<tantivy::Result<Vec<_>>>()?;
-    // Each term's field's average length over the index, as BM25 has it.
-    let docs = searcher.num_docs().max(1) as f64;
-    let averages = terms
-        .iter()
-        .map(|(term, _)| {
-            let mut tokens = 0;
-            for r in searcher.segment_readers() {
-                tokens += r.inverted_index(term.field())?.total_num_tokens();
-            }
-            Ok(tokens as f64 / docs)
-        })
-        .collect::<tantivy::Result<Vec<f64>>>()?;
     let mut best = Best::new(k);
     for (ord, reader) in searcher.segment_readers().iter().enumerate() {
-        segment(
-            reader,
-            ord as SegmentOrdinal,
-            terms,
-            &weights,
-            &averages,
-            &mut best,
-        )?;
+        segment(reader, ord as SegmentOrdinal, terms, &scoring, &mut best)?;
     }
     let mut all = best.into_sorted();
     Ok(all.drain(..).skip(offset).take(limit).collect())
@@ -149,11 +148,10 @@ impl Ord for Ranked {
 struct Cursor {
     /// Where the term is in the query (scores are summed in that order).
     order: usize,
-    postings: BlockSegmentPostings,
+    postings: Postings,
     /// Index of the current document in the loaded block.
     at: usize,
-    norms: FieldNormReader,
-    weight: Bm25Weight,
+    scoring: Scoring,
     /// Most the term adds to any document's score.
     bound: Score,
     /// What a block's best makes up to (see [`Cursor::block_bound`]).
@@ -171,8 +169,7 @@ impl Cursor {
     }
 
     fn score(&self, doc: DocId) -> Score {
-        self.weight
-            .score(self.norms.fieldnorm_id(doc), self.postings.freq(self.at))
+        self.scoring.score(doc, self.postings.freq(self.at))
     }
 
     fn advance(&mut self) {
@@ -249,48 +246,183 @@ impl Cursor {
     /// pair may score more, by at most the ratio of the two averages
     /// (BM25's length term scales by it), so the bound is raised by that.
     fn block_bound(&mut self) -> Score {
-        (self.postings.block_max_score(&self.norms, &self.weight) * self.slack).min(self.bound)
+        match &self.scoring {
+            Scoring::Bm25 { norms, weight } => {
+                (self.postings.block_max_score(norms, weight) * self.slack).min(self.bound)
+            }
+            Scoring::Constant(score) => *score,
+        }
+    }
+}
+
+/// How a term scores a document. (A search holds a few of these, read in
+/// its innermost loop: kept inline, not boxed.)
+#[allow(clippy::large_enum_variant)]
+enum Scoring {
+    /// BM25 of the term's frequency and the document's length, boosted.
+    Bm25 {
+        norms: FieldNormReader,
+        weight: Bm25Weight,
+    },
+    /// The same for every document that has it (a prefix's expansions).
+    Constant(Score),
+}
+
+impl Scoring {
+    fn score(&self, doc: DocId, freq: u32) -> Score {
+        match self {
+            Self::Bm25 { norms, weight } => weight.score(norms.fieldnorm_id(doc), freq),
+            Self::Constant(score) => *score,
+        }
+    }
+}
+
+/// A term's postings, or several terms' merged, in blocks. (Inline, as
+/// [`Scoring`].)
+#[allow(clippy::large_enum_variant)]
+enum Postings {
+    Block(BlockSegmentPostings),
+    /// Sorted documents, read in blocks of [`BLOCK`].
+    Merged {
+        docs: Vec<DocId>,
+        block: usize,
+    },
+}
+
+/// Documents per block of merged postings (as Tantivy's).
+const BLOCK: usize = 128;
+
+impl Postings {
+    /// The documents of `terms` (of one field) in this segment, or `None`.
+    fn merged(reader: &SegmentReader, terms: &[Term]) -> tantivy::Result<Option<Self>> {
+        let mut docs = Vec::new();
+        for term in terms {
+            let inverted = reader.inverted_index(term.field())?;
+            if let Some(mut p) = inverted.read_block_postings(term, IndexRecordOption::Basic)? {
+                while !p.docs().is_empty() {
+                    docs.extend_from_slice(p.docs());
+                    p.advance();
+                }
+            }
+        }
+        docs.sort_unstable();
+        docs.dedup();
+        Ok((!docs.is_empty()).then_some(Self::Merged { docs, block: 0 }))
+    }
+
+    fn docs(&self) -> &[DocId] {
+        match self {
+            Self::Block(p) => p.docs(),
+            Self::Merged { docs, block } => {
+                let start = (block * BLOCK).min(docs.len());
+                &docs[start..(start + BLOCK).min(docs.len())]
+            }
+        }
+    }
+
+    fn freq(&self, at: usize) -> u32 {
+        match self {
+            Self::Block(p) => p.freq(at),
+            Self::Merged { .. } => 1,
+        }
+    }
+
+    fn block_len(&self) -> usize {
+        self.docs().len()
+    }
+
+    fn advance(&mut self) {
+        match self {
+            Self::Block(p) => p.advance(),
+            Self::Merged { block, .. } => *block += 1,
+        }
+    }
+
+    /// To the block that may hold `target`.
+    fn seek(&mut self, target: DocId) {
+        match self {
+            Self::Block(p) => p.seek(target),
+            Self::Merged { docs, block } => {
+                *block = (*block).max(docs.partition_point(|&d| d < target) / BLOCK);
+            }
+        }
+    }
+
+    fn block_max_score(&mut self, norms: &FieldNormReader, weight: &Bm25Weight) -> Score {
+        match self {
+            Self::Block(p) => p.block_max_score(norms, weight),
+            Self::Merged { .. } => weight.max_score(),
+        }
     }
 }
 
 fn segment(
     reader: &SegmentReader,
     ord: SegmentOrdinal,
-    terms: &[(Term, Score)],
-    weights: &[Bm25Weight],
-    averages: &[f64],
+    terms: &[(WordPart, Score)],
+    scoring: &[Option<(Bm25Weight, f64)>],
     best: &mut Best,
 ) -> tantivy::Result<()> {
     let mut cursors = Vec::with_capacity(terms.len());
-    for (order, ((term, _), weight)) in terms.iter().zip(weights).enumerate() {
-        let field = term.field();
-        let inverted = reader.inverted_index(field)?;
-        let Some(postings) = inverted.read_block_postings(term, IndexRecordOption::WithFreqs)?
-        else {
-            continue;
-        };
-        let norms = reader
-            .fieldnorms_readers()
-            .get_field(field)?
-            .unwrap_or_else(|| FieldNormReader::constant(reader.max_doc(), 1));
-        // The segment's average length when it was written.
-        let here = inverted.total_num_tokens() as f64 / f64::from(reader.max_doc().max(1));
-        let ratio = here / averages[order].max(f64::MIN_POSITIVE);
-        let slack = if ratio.is_finite() && ratio > 0.0 {
-            ratio.max(1.0 / ratio) as Score
-        } else {
-            Score::INFINITY
+    for (order, ((part, boost), scored)) in terms.iter().zip(scoring).enumerate() {
+        let (postings, scoring, bound, slack) = match (part, scored) {
+            (WordPart::Scored(term), Some((weight, average))) => {
+                let field = term.field();
+                let inverted = reader.inverted_index(field)?;
+                let Some(postings) =
+                    inverted.read_block_postings(term, IndexRecordOption::WithFreqs)?
+                else {
+                    continue;
+                };
+                let norms = reader
+                    .fieldnorms_readers()
+                    .get_field(field)?
+                    .unwrap_or_else(|| FieldNormReader::constant(reader.max_doc(), 1));
+                // The segment's average length when it was written.
+                let here = inverted.total_num_tokens() as f64 / f64::from(reader.max_doc().max(1));
+                let ratio = here / average.max(f64::MIN_POSITIVE);
+                let slack = if ratio.is_finite() && ratio > 0.0 {
+                    ratio.max(1.0 / ratio) as Score
+                } else {
+                    Score::INFINITY
+                };
+                let weight = weight.clone();
+                let bound = weight.max_score();
+                (
+                    Postings::Block(postings),
+                    Scoring::Bm25 { norms, weight },
+                    bound,
+                    slack,
+                )
+            }
+            (WordPart::AnyOf(any), _) => {
+                let postings = match any.as_slice() {
+                    [] => continue,
+                    [one] => {
+                        let inverted = reader.inverted_index(one.field())?;
+                        match inverted.read_block_postings(one, IndexRecordOption::Basic)? {
+                            Some(p) => Postings::Block(p),
+                            None => continue,
+                        }
+                    }
+                    several => match Postings::merged(reader, several)? {
+                        Some(p) => p,
+                        None => continue,
+                    },
+                };
+                (postings, Scoring::Constant(*boost), *boost, 1.0)
+            }
+            (WordPart::Scored(_), None) => continue,
         };
         cursors.push(Cursor {
-            slack,
             order,
             postings,
             at: 0,
             blocks: 0,
             bounded: (u64::MAX, 0, 0.0),
-            norms,
-            bound: weight.max_score(),
-            weight: weight.clone(),
+            scoring,
+            bound,
+            slack,
         });
     }
     if cursors.is_empty() {
@@ -298,11 +430,18 @@ fn segment(
     }
     // Smallest bound first: the non-essential terms are a prefix.
     cursors.sort_by(|a, b| a.bound.total_cmp(&b.bound));
-    // bounds_upto[i]: what the terms before i can add together.
-    let mut bounds_upto = vec![0.0; cursors.len() + 1];
-    for (i, c) in cursors.iter().enumerate() {
-        bounds_upto[i + 1] = bounds_upto[i] + c.bound;
-    }
+    // bounds_upto[i]: what the terms before i can add together, summed in
+    // query order as scores are (float sums depend on the order: a prefix
+    // whose constant scores all match must tie the threshold exactly, not
+    // pass it by a rounding).
+    let bounds_upto: Vec<Score> = (0..=cursors.len())
+        .map(|i| {
+            let mut before: Vec<(usize, Score)> =
+                cursors[..i].iter().map(|c| (c.order, c.bound)).collect();
+            before.sort_by_key(|&(order, _)| order);
+            before.iter().map(|&(_, b)| b).sum()
+        })
+        .collect();
     let alive = reader.alive_bitset();
     let mut threshold = best.threshold();
     let mut essential = first_essential(&bounds_upto, threshold);
@@ -338,7 +477,7 @@ fn segment(
             }
             if scored != Some(c.blocks) {
                 for (j, (&d, s)) in docs.iter().zip(scores.iter_mut()).enumerate() {
-                    *s = c.weight.score(c.norms.fieldnorm_id(d), c.postings.freq(j));
+                    *s = c.scoring.score(d, c.postings.freq(j));
                 }
                 scored = Some(c.blocks);
             }
@@ -450,17 +589,16 @@ mod tests {
 
     use chrono::{TimeZone, Utc};
     use tantivy::collector::TopDocs;
-    use tantivy::query::{BoostQuery, TermQuery};
+    use tantivy::query::{BoostQuery, Query, TermQuery, TermSetQuery};
     use tantivy::schema::IndexRecordOption;
     use tantivy::DocAddress;
 
-    use super::super::userquery::UserQuery;
+    use super::super::userquery::{UserQuery, WordPart};
     use super::super::{sample, CatalogIndex};
 
     /// Names and file paths of words drawn by a fixed generator, so that a
     /// word's score comes from the name as written, the folded name (where
-    /// `Jázz` is `jazz`) and the files in every proportion (no word searched
-    /// begins another, which would add prefix matches); four segments whose average lengths differ (the block
+    /// `Jázz` is `jazz`) and the files in every proportion; four segments whose average lengths differ (the block
     /// bounds' slack); documents deleted in two of them. Every page equals
     /// an exhaustive sort of every match by (score, address), scores equal
     /// to the bit, each term's score from Tantivy summed in query order.
@@ -510,19 +648,41 @@ mod tests {
             .segment_readers()
             .iter()
             .any(|r| r.num_deleted_docs() > 0));
-        for word in ["jazz", "blues", "sky"] {
+        // Whole words, a prefix of one word (`ja`: jazz) and of two (`roc`:
+        // rock, rocks).
+        for word in ["jazz", "blues", "sky", "ja", "roc"] {
             let compiled = UserQuery::parse(word)
                 .compile(&g.fields, false, &searcher)
                 .unwrap();
             let terms = compiled.one_word.expect("one word");
             assert!(terms.len() >= 3, "{word}: name, folded name and files");
+            let prefixes = terms
+                .iter()
+                .filter(|(p, _)| matches!(p, WordPart::AnyOf(_)))
+                .count();
+            assert_eq!(
+                prefixes > 0,
+                ["ja", "roc"].contains(&word),
+                "{word}: {terms:?}"
+            );
+            if word == "roc" {
+                let merged =
+                    |(p, _): &(WordPart, f32)| matches!(p, WordPart::AnyOf(t) if t.len() > 1);
+                assert!(
+                    terms.iter().any(merged),
+                    "rock and rocks, merged: {terms:?}"
+                );
+            }
             // Every match, with each term's score summed in query order.
             let mut parts: HashMap<DocAddress, Vec<f32>> = HashMap::new();
-            for (i, (term, boost)) in terms.iter().enumerate() {
-                let q = BoostQuery::new(
-                    Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)),
-                    *boost,
-                );
+            for (i, (part, boost)) in terms.iter().enumerate() {
+                let q: Box<dyn Query> = match part {
+                    WordPart::Scored(term) => {
+                        Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs))
+                    }
+                    WordPart::AnyOf(terms) => Box::new(TermSetQuery::new(terms.clone())),
+                };
+                let q = BoostQuery::new(q, *boost);
                 for (score, addr) in searcher.search(&q, &TopDocs::with_limit(10_000)).unwrap() {
                     parts.entry(addr).or_insert_with(|| vec![0.0; terms.len()])[i] = score;
                 }

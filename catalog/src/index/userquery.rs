@@ -298,9 +298,17 @@ pub struct UserQuery {
     root: Node,
 }
 
-/// One word's single terms in their fields, with their boosts, in query
-/// order.
-pub type WordTerms = Vec<(Term, f32)>;
+/// One of a word's alternatives, each in one field.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WordPart {
+    /// A term scored by BM25.
+    Scored(Term),
+    /// Any of these terms (a prefix's expansions), scored 1 however many.
+    AnyOf(Vec<Term>),
+}
+
+/// One word's alternatives with their boosts, in query order.
+pub type WordTerms = Vec<(WordPart, f32)>;
 
 /// A compiled query, and for one word the single terms it is made of.
 pub struct Compiled {
@@ -595,14 +603,10 @@ fn expand_prefix(searcher: &Searcher, field: Field, prefix: &str) -> Vec<Term> {
         .collect()
 }
 
-/// The tokens with the last one as a prefix, in `field`; `None` when
-/// nothing in the index extends it.
-fn prefix_query(cx: &Cx<'_>, field: Field, toks: &[Token]) -> Option<Box<dyn Query>> {
+/// Several tokens with the last one as a prefix, in `field` (`None` for
+/// CJK bigrams).
+fn prefix_query(field: Field, toks: &[Token]) -> Option<Box<dyn Query>> {
     let last = toks.last()?;
-    if let [one] = toks {
-        let terms = expand_prefix(cx.searcher, field, &one.text);
-        return (!terms.is_empty()).then(|| Box::new(TermSetQuery::new(terms)) as Box<dyn Query>);
-    }
     if is_cjk_bigram(last) {
         // Bigrams already find every substring of a CJK run.
         return None;
@@ -655,17 +659,17 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
     let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     // Every alternative but one-term ones (`seq` of one token) stops
     // pruning.
-    let mut add = |q: Option<Box<dyn Query>>, boost: f32, one_term: Option<Term>| {
+    let mut add = |q: Option<Box<dyn Query>>, boost: f32, part: Option<WordPart>| {
         if let Some(q) = q {
-            match one_term {
-                Some(term) => cx.terms.borrow_mut().push((term, boost)),
+            match part {
+                Some(part) => cx.terms.borrow_mut().push((part, boost)),
                 None => cx.terms_only.set(false),
             }
             alternatives.push((Occur::Should, boosted(q, boost)));
         }
     };
     let single = |field, toks: &[Token]| match toks {
-        [one] => Some(Term::from_field_text(field, &one.text)),
+        [one] => Some(WordPart::Scored(Term::from_field_text(field, &one.text))),
         _ => None,
     };
     // A single term the index does not hold is left out: it would match
@@ -698,19 +702,29 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
         add(seq(field, folded), boost, single(field, folded));
     }
     if positive && leaf.last && !leaf.quoted && !common_word(cx, leaf, cjk_only) {
-        let prefixed = |field, toks: &[Token]| {
-            toks.last()
-                .filter(|t| prefix_eligible(&t.text))
-                .and_then(|_| prefix_query(cx, field, toks))
+        let mut prefixed = |field, toks: &[Token], boost| {
+            let Some(last) = toks.last().filter(|t| prefix_eligible(&t.text)) else {
+                return;
+            };
+            if toks.len() == 1 {
+                // One word: its expansions, which pages can score apart.
+                let terms = expand_prefix(cx.searcher, field, &last.text);
+                if !terms.is_empty() {
+                    let q = Box::new(TermSetQuery::new(terms.clone()));
+                    add(Some(q), boost, Some(WordPart::AnyOf(terms)));
+                }
+            } else {
+                add(prefix_query(field, toks), boost, None);
+            }
         };
         if in_name && cjk_only {
-            add(prefixed(f.name_folded, folded), BOOST_PREFIX_EXACT, None);
+            prefixed(f.name_folded, folded, BOOST_PREFIX_EXACT);
         } else if in_name {
-            add(prefixed(f.name, exact), BOOST_PREFIX_EXACT, None);
-            add(prefixed(f.name_folded, folded), BOOST_PREFIX_FOLDED, None);
+            prefixed(f.name, exact, BOOST_PREFIX_EXACT);
+            prefixed(f.name_folded, folded, BOOST_PREFIX_FOLDED);
         }
         if in_file {
-            add(prefixed(f.file, folded), BOOST_PREFIX_FILE, None);
+            prefixed(f.file, folded, BOOST_PREFIX_FILE);
         }
     }
     if positive && fuzzy && !leaf.quoted && folded.iter().any(|t| fuzzy_eligible(&t.text)) {
