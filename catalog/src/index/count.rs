@@ -136,6 +136,11 @@ impl Collector for BoundedCount {
         reader: &SegmentReader,
     ) -> tantivy::Result<<SegmentCount as SegmentCollector>::Fruit> {
         let mut child = self.for_segment(ord, reader)?;
+        if self.budget.load(Ordering::Relaxed) == 0 {
+            // Spent in the segments before: this one is not read at all
+            // (a prefix's scorer alone would read every expansion).
+            return Ok(child.harvest());
+        }
         let mut scorer = weight.scorer(reader, 1.0)?;
         let alive = reader.alive_bitset();
         let mut left = self.budget.load(Ordering::Relaxed);
