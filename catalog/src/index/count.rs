@@ -6,14 +6,13 @@
 //! estimates: what was counted, scaled by the share of documents read
 //! (matches are assumed spread evenly over the index), and marked as such.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::query::{EnableScoring, Query, Weight};
-use tantivy::{DocId, DocSet, Executor, Searcher, SegmentOrdinal, SegmentReader, TERMINATED};
+use tantivy::{Searcher, SegmentOrdinal, SegmentReader};
 
 use super::facets::{FacetCollector, FacetSegment, Facets};
 use super::search::{MAX_LIMIT, MAX_OFFSET};
+use super::top_scores::Union;
+use super::userquery::WordTerms;
 
 /// Matches counted exactly: every page that can be asked for
 /// (offset ≤ [`MAX_OFFSET`], limit ≤ [`MAX_LIMIT`]) lies inside them.
@@ -38,81 +37,44 @@ impl Counted {
     }
 }
 
-/// Counts matches (and their facets, when asked) until the cap.
+/// Counts one word's matches (and their facets, when asked) until the cap.
 pub struct BoundedCount {
-    /// Matches still to count (segments are read one after another; the
-    /// atomic only makes the collector `Sync`).
-    budget: AtomicUsize,
+    /// Matches still to count (segments are read one after another).
+    budget: usize,
     facets: Option<FacetCollector>,
 }
 
 impl BoundedCount {
-    /// Counts the matches of `query` up to `cap`, with their facets when
-    /// asked. Segments are read in order on this thread, so which matches
-    /// are counted, and the estimate, are the same every time.
-    pub fn search(
+    /// Counts the documents of a word's parts up to `cap`, with their
+    /// facets when asked, from the parts' postings directly (no query: a
+    /// prefix's term-set query would first read every expansion of a
+    /// segment into a bit set). Segments are read in order, so which
+    /// matches are counted, and the estimate, are the same every time; a
+    /// segment after the cap is spent is not read at all.
+    pub fn word(
         searcher: &Searcher,
-        query: &dyn Query,
+        parts: &WordTerms,
         cap: usize,
         facets: Option<FacetCollector>,
     ) -> tantivy::Result<Counted> {
-        let collector = Self {
-            budget: AtomicUsize::new(cap),
+        let mut count = Self {
+            budget: cap,
             facets,
         };
-        searcher.search_with_executor(
-            query,
-            &collector,
-            &Executor::single_thread(),
-            EnableScoring::disabled_from_searcher(searcher),
-        )
-    }
-}
-
-/// One segment's part: matches counted, documents read to find them (the
-/// segment's size when it was read to the end), the segment's size.
-pub struct SegmentCount {
-    counted: usize,
-    read: u64,
-    size: u64,
-    facets: Option<FacetSegment>,
-}
-
-impl SegmentCollector for SegmentCount {
-    type Fruit = (
-        usize,
-        u64,
-        u64,
-        Option<<FacetSegment as SegmentCollector>::Fruit>,
-    );
-
-    fn collect(&mut self, doc: DocId, score: tantivy::Score) {
-        self.counted += 1;
-        if let Some(f) = &mut self.facets {
-            f.collect(doc, score);
+        let mut segments = Vec::new();
+        for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+            segments.push(count.segment(ord as SegmentOrdinal, reader, parts)?);
         }
+        count.merge(segments)
     }
 
-    fn harvest(self) -> Self::Fruit {
-        (
-            self.counted,
-            self.read,
-            self.size,
-            self.facets.map(SegmentCollector::harvest),
-        )
-    }
-}
-
-impl Collector for BoundedCount {
-    type Fruit = Counted;
-    type Child = SegmentCount;
-
-    fn for_segment(
-        &self,
+    fn segment(
+        &mut self,
         ord: SegmentOrdinal,
         reader: &SegmentReader,
+        parts: &WordTerms,
     ) -> tantivy::Result<SegmentCount> {
-        Ok(SegmentCount {
+        let mut seg = SegmentCount {
             counted: 0,
             read: 0,
             size: u64::from(reader.max_doc()),
@@ -121,59 +83,38 @@ impl Collector for BoundedCount {
                 .as_ref()
                 .map(|f| f.for_segment(ord, reader))
                 .transpose()?,
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    /// Walks the matches without scores and stops when the budget is spent.
-    fn collect_segment(
-        &self,
-        weight: &dyn Weight,
-        ord: SegmentOrdinal,
-        reader: &SegmentReader,
-    ) -> tantivy::Result<<SegmentCount as SegmentCollector>::Fruit> {
-        let mut child = self.for_segment(ord, reader)?;
-        if self.budget.load(Ordering::Relaxed) == 0 {
-            // Spent in the segments before: this one is not read at all
-            // (a prefix's scorer alone would read every expansion).
-            return Ok(child.harvest());
+        };
+        if self.budget == 0 {
+            return Ok(seg);
         }
-        let mut scorer = weight.scorer(reader, 1.0)?;
         let alive = reader.alive_bitset();
-        let mut left = self.budget.load(Ordering::Relaxed);
-        let mut doc = scorer.doc();
-        while doc != TERMINATED {
+        seg.read = seg.size;
+        for doc in Union::new(reader, parts)? {
             if alive.is_none_or(|a| a.is_alive(doc)) {
-                if left == 0 {
-                    child.read = u64::from(doc);
-                    return Ok(child.harvest());
+                if self.budget == 0 {
+                    seg.read = u64::from(doc);
+                    break;
                 }
-                left -= 1;
-                child.collect(doc, 0.0);
+                self.budget -= 1;
+                seg.counted += 1;
+                if let Some(f) = &mut seg.facets {
+                    f.collect(doc, 0.0);
+                }
             }
-            doc = scorer.advance();
         }
-        self.budget.store(left, Ordering::Relaxed);
-        child.read = child.size;
-        Ok(child.harvest())
+        Ok(seg)
     }
 
-    fn merge_fruits(
-        &self,
-        fruits: Vec<<SegmentCount as SegmentCollector>::Fruit>,
-    ) -> tantivy::Result<Counted> {
+    fn merge(&self, segments: Vec<SegmentCount>) -> tantivy::Result<Counted> {
         let (mut counted, mut read, mut size) = (0usize, 0u64, 0u64);
         let mut exact = true;
         let mut facet_fruits = Vec::new();
-        for (c, r, s, f) in fruits {
-            counted += c;
-            read += r;
-            size += s;
-            exact &= r == s;
-            facet_fruits.extend(f);
+        for s in segments {
+            counted += s.counted;
+            read += s.read;
+            size += s.size;
+            exact &= s.read == s.size;
+            facet_fruits.extend(s.facets.map(SegmentCollector::harvest));
         }
         let facets = self
             .facets
@@ -192,4 +133,13 @@ impl Collector for BoundedCount {
             facets: facets.map(|f| f.scaled(factor)),
         })
     }
+}
+
+/// One segment's part: matches counted, documents read to find them (the
+/// segment's size when it was read to the end), the segment's size.
+struct SegmentCount {
+    counted: usize,
+    read: u64,
+    size: u64,
+    facets: Option<FacetSegment>,
 }

@@ -654,8 +654,7 @@ impl Generation {
                     // of the matches, then the count reads them without
                     // scores up to the cap.
                     let page = top_scores::search(searcher, &terms, limit, offset)?;
-                    let counted =
-                        BoundedCount::search(searcher, query.as_ref(), COUNT_CAP, facets)?;
+                    let counted = BoundedCount::word(searcher, &terms, COUNT_CAP, facets)?;
                     return Ok((counted, strip(page)));
                 }
                 // Anything else scores every match: counting them all in

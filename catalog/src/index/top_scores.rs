@@ -293,6 +293,26 @@ enum Postings {
 const BLOCK: usize = 128;
 
 impl Postings {
+    /// A part's postings in this segment (`None`: it has none).
+    fn open(
+        reader: &SegmentReader,
+        part: &WordPart,
+        option: IndexRecordOption,
+    ) -> tantivy::Result<Option<Self>> {
+        let one = |term: &Term| -> tantivy::Result<Option<Self>> {
+            let inverted = reader.inverted_index(term.field())?;
+            Ok(inverted.read_block_postings(term, option)?.map(Self::Block))
+        };
+        match part {
+            WordPart::Scored(term) => one(term),
+            WordPart::AnyOf(terms) => match terms.as_slice() {
+                [] => Ok(None),
+                [term] => one(term),
+                several => Self::merged(reader, several),
+            },
+        }
+    }
+
     /// The documents of `terms` (of one field) in this segment, or `None`.
     fn merged(reader: &SegmentReader, terms: &[Term]) -> tantivy::Result<Option<Self>> {
         let mut docs = Vec::new();
@@ -395,20 +415,9 @@ fn segment(
                     slack,
                 )
             }
-            (WordPart::AnyOf(any), _) => {
-                let postings = match any.as_slice() {
-                    [] => continue,
-                    [one] => {
-                        let inverted = reader.inverted_index(one.field())?;
-                        match inverted.read_block_postings(one, IndexRecordOption::Basic)? {
-                            Some(p) => Postings::Block(p),
-                            None => continue,
-                        }
-                    }
-                    several => match Postings::merged(reader, several)? {
-                        Some(p) => p,
-                        None => continue,
-                    },
+            (WordPart::AnyOf(_), _) => {
+                let Some(postings) = Postings::open(reader, part, IndexRecordOption::Basic)? else {
+                    continue;
                 };
                 (postings, Scoring::Constant(*boost), *boost, 1.0)
             }
@@ -581,6 +590,43 @@ fn first_essential(bounds_upto: &[Score], threshold: Score) -> usize {
         .last()
         .unwrap_or(0)
         .min(terms)
+}
+
+/// The documents of a word's parts in one segment, in order, each once
+/// (for counting, without scores).
+pub struct Union {
+    lists: Vec<(Postings, usize)>,
+}
+
+impl Union {
+    pub fn new(reader: &SegmentReader, parts: &[(WordPart, Score)]) -> tantivy::Result<Self> {
+        let mut lists = Vec::with_capacity(parts.len());
+        for (part, _) in parts {
+            if let Some(p) = Postings::open(reader, part, IndexRecordOption::Basic)? {
+                lists.push((p, 0));
+            }
+        }
+        Ok(Self { lists })
+    }
+}
+
+impl Iterator for Union {
+    type Item = DocId;
+
+    fn next(&mut self) -> Option<DocId> {
+        let current = |(p, at): &(Postings, usize)| p.docs().get(*at).copied();
+        let doc = self.lists.iter().filter_map(current).min()?;
+        for list in &mut self.lists {
+            if current(list) == Some(doc) {
+                list.1 += 1;
+                if list.1 >= list.0.block_len() {
+                    list.0.advance();
+                    list.1 = 0;
+                }
+            }
+        }
+        Some(doc)
+    }
 }
 
 #[cfg(test)]
