@@ -36,9 +36,10 @@ use tantivy::{
 
 use super::userquery::WordPart;
 
-/// Most terms of a word searched this way (a word is looked up in six
-/// fields at most).
-pub const MAX_TERMS: usize = 8;
+/// Most parts of a word searched this way (a word is looked up as written
+/// and folded in six fields at most, by prefix in three, with a typo in
+/// three).
+pub const MAX_TERMS: usize = 16;
 
 /// The `limit` best documents of `terms` after the first `offset`, best
 /// first, ties to the lower address.
@@ -49,7 +50,12 @@ pub fn search(
     offset: usize,
 ) -> tantivy::Result<Vec<(Score, DocAddress)>> {
     let k = limit + offset;
-    if k == 0 || terms.is_empty() || terms.len() > MAX_TERMS {
+    if terms.len() > MAX_TERMS {
+        return Err(tantivy::TantivyError::InvalidArgument(format!(
+            "a word of more than {MAX_TERMS} parts"
+        )));
+    }
+    if k == 0 || terms.is_empty() {
         return Ok(Vec::new());
     }
     // Each scored term's weight, and its field's average length over the
@@ -635,9 +641,9 @@ mod tests {
 
     use chrono::{TimeZone, Utc};
     use tantivy::collector::TopDocs;
-    use tantivy::query::{BoostQuery, Query, TermQuery, TermSetQuery};
+    use tantivy::query::{BoostQuery, FuzzyTermQuery, Query, TermQuery, TermSetQuery};
     use tantivy::schema::IndexRecordOption;
-    use tantivy::DocAddress;
+    use tantivy::{DocAddress, Term};
 
     use super::super::userquery::{UserQuery, WordPart};
     use super::super::{sample, CatalogIndex};
@@ -695,10 +701,11 @@ mod tests {
             .iter()
             .any(|r| r.num_deleted_docs() > 0));
         // Whole words, a prefix of one word (`ja`: jazz) and of two (`roc`:
-        // rock, rocks).
-        for word in ["jazz", "blues", "sky", "ja", "roc"] {
+        // rock, rocks), and a typo (`bluse`, the second pass: one edit).
+        for word in ["jazz", "blues", "sky", "ja", "roc", "bluse"] {
+            let typo = word == "bluse";
             let compiled = UserQuery::parse(word)
-                .compile(&g.fields, false, &searcher)
+                .compile(&g.fields, typo, &searcher)
                 .unwrap();
             let terms = compiled.one_word.expect("one word");
             assert!(terms.len() >= 3, "{word}: name, folded name and files");
@@ -708,9 +715,32 @@ mod tests {
                 .count();
             assert_eq!(
                 prefixes > 0,
-                ["ja", "roc"].contains(&word),
+                ["ja", "roc", "bluse"].contains(&word),
                 "{word}: {terms:?}"
             );
+            if typo {
+                // The listed terms find what Tantivy's fuzzy query finds.
+                let in_name = terms
+                    .iter()
+                    .find_map(|(p, _)| match p {
+                        WordPart::AnyOf(t) if t[0].field() == g.fields.name => Some(t.clone()),
+                        _ => None,
+                    })
+                    .expect("typos of the name as written");
+                let docs = |q: &dyn Query| {
+                    let mut d: Vec<DocAddress> = searcher
+                        .search(q, &TopDocs::with_limit(10_000))
+                        .unwrap()
+                        .into_iter()
+                        .map(|(_, a)| a)
+                        .collect();
+                    d.sort();
+                    d
+                };
+                let fuzzy =
+                    FuzzyTermQuery::new(Term::from_field_text(g.fields.name, word), 1, true);
+                assert_eq!(docs(&TermSetQuery::new(in_name)), docs(&fuzzy));
+            }
             if word == "roc" {
                 let merged =
                     |(p, _): &(WordPart, f32)| matches!(p, WordPart::AnyOf(t) if t.len() > 1);

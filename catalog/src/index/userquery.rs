@@ -368,7 +368,9 @@ impl UserQuery {
         let one_word = matches!(&self.root, Node::All(c) if matches!(c.as_slice(), [(Occur::Must, Node::Leaf(_))]));
         Some(Compiled {
             query,
-            one_word: (one_word && cx.terms_only.get()).then(|| cx.terms.take()),
+            one_word: (one_word && cx.terms_only.get())
+                .then(|| cx.terms.take())
+                .filter(|parts| parts.len() <= super::top_scores::MAX_TERMS),
         })
     }
 
@@ -570,6 +572,62 @@ fn thin(toks: &[Token]) -> Vec<Token> {
     out
 }
 
+/// Most terms one edit away from a word that a page scores apart: past
+/// them, Tantivy's fuzzy query reads them all.
+pub const FUZZY_EXPANSIONS: usize = 64;
+
+/// The terms of `field` within one edit of `text` (a transposition is one),
+/// as Tantivy's fuzzy term query finds them; `None` when there are more
+/// than [`FUZZY_EXPANSIONS`].
+fn expand_fuzzy(searcher: &Searcher, field: Field, text: &str) -> Option<Vec<Term>> {
+    use levenshtein_automata::{Distance, LevenshteinAutomatonBuilder, DFA, SINK_STATE};
+    struct OneEdit(DFA);
+    impl tantivy_fst::Automaton for OneEdit {
+        type State = u32;
+        fn start(&self) -> u32 {
+            self.0.initial_state()
+        }
+        fn is_match(&self, state: &u32) -> bool {
+            matches!(self.0.distance(*state), Distance::Exact(_))
+        }
+        fn can_match(&self, state: &u32) -> bool {
+            *state != SINK_STATE
+        }
+        fn accept(&self, state: &u32, byte: u8) -> u32 {
+            self.0.transition(*state, byte)
+        }
+    }
+    static BUILDER: std::sync::OnceLock<LevenshteinAutomatonBuilder> = std::sync::OnceLock::new();
+    let builder = BUILDER.get_or_init(|| LevenshteinAutomatonBuilder::new(1, true));
+    let mut found = std::collections::BTreeSet::new();
+    for segment in searcher.segment_readers() {
+        let Ok(inverted) = segment.inverted_index(field) else {
+            continue;
+        };
+        let Ok(mut stream) = inverted
+            .terms()
+            .search(OneEdit(builder.build_dfa(text)))
+            .into_stream()
+        else {
+            continue;
+        };
+        while stream.advance() {
+            if let Ok(s) = std::str::from_utf8(stream.key()) {
+                found.insert(s.to_owned());
+                if found.len() > FUZZY_EXPANSIONS {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(
+        found
+            .into_iter()
+            .map(|t| Term::from_field_text(field, &t))
+            .collect(),
+    )
+}
+
 /// Up to [`PREFIX_EXPANSIONS`] terms of `field` that start with `prefix`
 /// and are longer than it (the term itself is matched exactly elsewhere).
 fn expand_prefix(searcher: &Searcher, field: Field, prefix: &str) -> Vec<Term> {
@@ -728,20 +786,32 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
         }
     }
     if positive && fuzzy && !leaf.quoted && folded.iter().any(|t| fuzzy_eligible(&t.text)) {
+        // One token: the terms one edit away, listed (when there are not
+        // too many) so that pages can score them apart; several: each
+        // token within one edit, together.
+        let mut typo = |field, toks: &[Token], boost| match toks {
+            [one] if fuzzy_eligible(&one.text) => {
+                if let Some(terms) = expand_fuzzy(cx.searcher, field, &one.text) {
+                    if !terms.is_empty() {
+                        let q = Box::new(TermSetQuery::new(terms.clone()));
+                        add(Some(q), boost, Some(WordPart::AnyOf(terms)));
+                    }
+                } else {
+                    add(Some(fuzzy_all(field, toks)), boost, None);
+                }
+            }
+            _ => add(Some(fuzzy_all(field, toks)), boost, None),
+        };
         if in_name {
-            add(
-                Some(fuzzy_all(f.name_folded, folded)),
-                BOOST_FUZZY_NAME,
-                None,
-            );
+            typo(f.name_folded, folded, BOOST_FUZZY_NAME);
             // Unstemmed too: a stemmer may cut two forms of a surname apart
             // (`булгакова` stems to `булгаков`, `булгаков` to `булгак`).
             if !exact.is_empty() {
-                add(Some(fuzzy_all(f.name, exact)), BOOST_FUZZY_NAME, None);
+                typo(f.name, exact, BOOST_FUZZY_NAME);
             }
         }
         if in_file {
-            add(Some(fuzzy_all(f.file, folded)), BOOST_FUZZY_FILE, None);
+            typo(f.file, folded, BOOST_FUZZY_FILE);
         }
     }
     // At least one alternative must match: said as "none required" of
