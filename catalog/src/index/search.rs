@@ -355,24 +355,23 @@ pub struct SearchResults {
 }
 
 impl Generation {
-    /// The query of a search, and for a search of one word and no filter
-    /// its terms (its top results are then found without reading every
-    /// match).
+    /// The query of a search, and for a search of words and no filter
+    /// their terms (see [`top_scores`]).
     fn query(
         &self,
         searcher: &Searcher,
         p: &SearchParams,
         text: Option<&UserQuery>,
         fuzzy: bool,
-    ) -> (Box<dyn Query>, Option<WordTerms>) {
+    ) -> (Box<dyn Query>, Option<Vec<WordTerms>>) {
         let f = &self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let mut one_word = None;
+        let mut words = None;
         if let Some(text) = text {
             // A query with no word left after analysis (`!!!`) finds nothing.
             let q = match text.compile(f, fuzzy, searcher) {
                 Some(c) => {
-                    one_word = c.one_word;
+                    words = c.words;
                     c.query
                 }
                 None => Box::new(EmptyQuery),
@@ -433,11 +432,11 @@ impl Generation {
                 .map(|(_, q)| q)
                 .unwrap_or_else(|| Box::new(AllQuery)),
             _ => {
-                one_word = None;
+                words = None;
                 Box::new(BooleanQuery::new(clauses))
             }
         };
-        (query, one_word)
+        (query, words)
     }
 
     /// The filters on what names say, as one query (`None`: no such filter).
@@ -635,7 +634,7 @@ impl Generation {
         fuzzy: bool,
         counts: Option<&Arc<dyn topk::CountTable>>,
     ) -> Result<(Counted, Vec<DocAddress>), IndexError> {
-        let (query, one_word) = self.query(searcher, p, text, fuzzy);
+        let (query, words) = self.query(searcher, p, text, fuzzy);
         let limit = p.limit.clamp(1, MAX_LIMIT);
         let offset = p
             .offset
@@ -649,12 +648,19 @@ impl Generation {
         });
         let keys = match p.sort {
             Sort::Relevance => {
-                if let Some(terms) = one_word {
+                if let Some([terms]) = words.as_deref() {
                     // One word: MaxScore finds the page scoring a fraction
                     // of the matches, then the count reads them without
                     // scores up to the cap.
-                    let page = top_scores::search(searcher, &terms, limit, offset)?;
-                    let counted = BoundedCount::word(searcher, &terms, COUNT_CAP, facets)?;
+                    let page = top_scores::search(searcher, terms, limit, offset)?;
+                    let counted = BoundedCount::word(searcher, terms, COUNT_CAP, facets)?;
+                    return Ok((counted, strip(page)));
+                }
+                if let Some(words) = words {
+                    // Several words: their matches found with bit sets
+                    // per window, counted exactly, only they scored.
+                    let (page, counted) =
+                        top_scores::all_words(searcher, &words, limit, offset, facets)?;
                     return Ok((counted, strip(page)));
                 }
                 // Anything else scores every match: counting them all in

@@ -34,7 +34,11 @@ use tantivy::{
     DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, Term, TERMINATED,
 };
 
-use super::userquery::WordPart;
+use tantivy::collector::{Collector, SegmentCollector};
+
+use super::count::Counted;
+use super::facets::FacetCollector;
+use super::userquery::{WordPart, WordTerms};
 
 /// Most parts of a word searched this way (a word is looked up as written
 /// and folded in six fields at most, by prefix in three, with a typo in
@@ -58,10 +62,20 @@ pub fn search(
     if k == 0 || terms.is_empty() {
         return Ok(Vec::new());
     }
-    // Each scored term's weight, and its field's average length over the
-    // index, as BM25 has them.
+    let scoring = weights(searcher, terms)?;
+    let mut best = Best::new(k);
+    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        segment(reader, ord as SegmentOrdinal, terms, &scoring, &mut best)?;
+    }
+    let mut all = best.into_sorted();
+    Ok(all.drain(..).skip(offset).take(limit).collect())
+}
+
+/// Each scored part's weight, and its field's average length over the
+/// index, as BM25 has them (`None` for constant parts).
+fn weights(searcher: &Searcher, parts: &[(WordPart, Score)]) -> tantivy::Result<Vec<Weighed>> {
     let docs = searcher.num_docs().max(1) as f64;
-    let scoring = terms
+    parts
         .iter()
         .map(|(part, boost)| match part {
             WordPart::Scored(term) => {
@@ -75,14 +89,11 @@ pub fn search(
             }
             WordPart::AnyOf(_) => Ok(None),
         })
-        .collect::<tantivy::Result<Vec<_>>>()?;
-    let mut best = Best::new(k);
-    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
-        segment(reader, ord as SegmentOrdinal, terms, &scoring, &mut best)?;
-    }
-    let mut all = best.into_sorted();
-    Ok(all.drain(..).skip(offset).take(limit).collect())
+        .collect()
 }
+
+/// A scored part's weight and its field's average length.
+type Weighed = Option<(Bm25Weight, f64)>;
 
 /// The k best so far: a min-heap whose root is the weakest (of equal
 /// scores, the later address).
@@ -169,6 +180,65 @@ struct Cursor {
 }
 
 impl Cursor {
+    /// The cursor of part `order` in this segment (`None`: it has no
+    /// postings there).
+    fn open(
+        reader: &SegmentReader,
+        order: usize,
+        part: &WordPart,
+        boost: Score,
+        scored: Option<&(Bm25Weight, f64)>,
+    ) -> tantivy::Result<Option<Self>> {
+        let (postings, scoring, bound, slack) = match (part, scored) {
+            (WordPart::Scored(term), Some((weight, average))) => {
+                let field = term.field();
+                let inverted = reader.inverted_index(field)?;
+                let Some(postings) =
+                    inverted.read_block_postings(term, IndexRecordOption::WithFreqs)?
+                else {
+                    return Ok(None);
+                };
+                let norms = reader
+                    .fieldnorms_readers()
+                    .get_field(field)?
+                    .unwrap_or_else(|| FieldNormReader::constant(reader.max_doc(), 1));
+                // The segment's average length when it was written.
+                let here = inverted.total_num_tokens() as f64 / f64::from(reader.max_doc().max(1));
+                let ratio = here / average.max(f64::MIN_POSITIVE);
+                let slack = if ratio.is_finite() && ratio > 0.0 {
+                    ratio.max(1.0 / ratio) as Score
+                } else {
+                    Score::INFINITY
+                };
+                let weight = weight.clone();
+                let bound = weight.max_score();
+                (
+                    Postings::Block(postings),
+                    Scoring::Bm25 { norms, weight },
+                    bound,
+                    slack,
+                )
+            }
+            (WordPart::AnyOf(_), _) => {
+                let Some(postings) = Postings::open(reader, part, IndexRecordOption::Basic)? else {
+                    return Ok(None);
+                };
+                (postings, Scoring::Constant(boost), boost, 1.0)
+            }
+            (WordPart::Scored(_), None) => return Ok(None),
+        };
+        Ok(Some(Cursor {
+            order,
+            postings,
+            at: 0,
+            blocks: 0,
+            bounded: (u64::MAX, 0, 0.0),
+            scoring,
+            bound,
+            slack,
+        }))
+    }
+
     fn doc(&self) -> DocId {
         let docs = self.postings.docs();
         docs.get(self.at).copied().unwrap_or(TERMINATED)
@@ -386,59 +456,12 @@ fn segment(
     reader: &SegmentReader,
     ord: SegmentOrdinal,
     terms: &[(WordPart, Score)],
-    scoring: &[Option<(Bm25Weight, f64)>],
+    scoring: &[Weighed],
     best: &mut Best,
 ) -> tantivy::Result<()> {
     let mut cursors = Vec::with_capacity(terms.len());
     for (order, ((part, boost), scored)) in terms.iter().zip(scoring).enumerate() {
-        let (postings, scoring, bound, slack) = match (part, scored) {
-            (WordPart::Scored(term), Some((weight, average))) => {
-                let field = term.field();
-                let inverted = reader.inverted_index(field)?;
-                let Some(postings) =
-                    inverted.read_block_postings(term, IndexRecordOption::WithFreqs)?
-                else {
-                    continue;
-                };
-                let norms = reader
-                    .fieldnorms_readers()
-                    .get_field(field)?
-                    .unwrap_or_else(|| FieldNormReader::constant(reader.max_doc(), 1));
-                // The segment's average length when it was written.
-                let here = inverted.total_num_tokens() as f64 / f64::from(reader.max_doc().max(1));
-                let ratio = here / average.max(f64::MIN_POSITIVE);
-                let slack = if ratio.is_finite() && ratio > 0.0 {
-                    ratio.max(1.0 / ratio) as Score
-                } else {
-                    Score::INFINITY
-                };
-                let weight = weight.clone();
-                let bound = weight.max_score();
-                (
-                    Postings::Block(postings),
-                    Scoring::Bm25 { norms, weight },
-                    bound,
-                    slack,
-                )
-            }
-            (WordPart::AnyOf(_), _) => {
-                let Some(postings) = Postings::open(reader, part, IndexRecordOption::Basic)? else {
-                    continue;
-                };
-                (postings, Scoring::Constant(*boost), *boost, 1.0)
-            }
-            (WordPart::Scored(_), None) => continue,
-        };
-        cursors.push(Cursor {
-            order,
-            postings,
-            at: 0,
-            blocks: 0,
-            bounded: (u64::MAX, 0, 0.0),
-            scoring,
-            bound,
-            slack,
-        });
+        cursors.extend(Cursor::open(reader, order, part, *boost, scored.as_ref())?);
     }
     if cursors.is_empty() {
         return Ok(());
@@ -598,6 +621,137 @@ fn first_essential(bounds_upto: &[Score], threshold: Score) -> usize {
         .min(terms)
 }
 
+/// Documents per window of [`all_words`].
+const WINDOW: u32 = 4096;
+
+/// The page of several words, each required (a union of its parts), and
+/// the exact count of their matches with facets, in one pass: per window
+/// of 4 096 documents, each word's documents are set in a bit set from
+/// its parts' postings (documents only), the sets are intersected, and
+/// only the documents in all of them are scored, each part's cursor
+/// moving forward to them. A document's score is the sum of its parts'
+/// in query order. Tantivy's intersection of unions merged each union's
+/// scored postings into windows and then sought through them.
+pub fn all_words(
+    searcher: &Searcher,
+    words: &[WordTerms],
+    limit: usize,
+    offset: usize,
+    facets: Option<FacetCollector>,
+) -> tantivy::Result<(Vec<(Score, DocAddress)>, Counted)> {
+    let parts: Vec<(WordPart, Score)> = words.iter().flatten().cloned().collect();
+    if parts.len() > MAX_TERMS * MAX_TERMS {
+        return Err(tantivy::TantivyError::InvalidArgument(format!(
+            "more than {} parts",
+            MAX_TERMS * MAX_TERMS
+        )));
+    }
+    let scoring = weights(searcher, &parts)?;
+    let mut best = Best::new((limit + offset).max(1));
+    let mut counted = 0;
+    let mut fruits = Vec::new();
+    let mut scores = vec![0.0; parts.len()];
+    for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+        let ord = ord as SegmentOrdinal;
+        let mut seg_facets = facets
+            .as_ref()
+            .map(|f| f.for_segment(ord, reader))
+            .transpose()?;
+        // Each word's parts, documents only; and every part, scored.
+        let mut lists: Vec<Vec<(Postings, usize)>> = Vec::with_capacity(words.len());
+        for word in words {
+            let mut of_word = Vec::new();
+            for (part, _) in word {
+                if let Some(p) = Postings::open(reader, part, IndexRecordOption::Basic)? {
+                    of_word.push((p, 0));
+                }
+            }
+            lists.push(of_word);
+        }
+        let mut cursors = Vec::with_capacity(parts.len());
+        for (order, ((part, boost), scored)) in parts.iter().zip(&scoring).enumerate() {
+            cursors.extend(Cursor::open(reader, order, part, *boost, scored.as_ref())?);
+        }
+        let alive = reader.alive_bitset();
+        let mut base = 0;
+        while base < reader.max_doc() && lists.iter().all(|l| !l.is_empty()) {
+            let end = base.saturating_add(WINDOW);
+            let mut hits = [u64::MAX; (WINDOW / 64) as usize];
+            for of_word in &mut lists {
+                let mut bits = [0u64; (WINDOW / 64) as usize];
+                for (p, at) in of_word.iter_mut() {
+                    loop {
+                        let docs = p.docs();
+                        if docs.is_empty() {
+                            break;
+                        }
+                        while *at < docs.len() && docs[*at] < end {
+                            let d = docs[*at] - base;
+                            bits[(d / 64) as usize] |= 1 << (d % 64);
+                            *at += 1;
+                        }
+                        if *at < docs.len() {
+                            break;
+                        }
+                        p.advance();
+                        *at = 0;
+                    }
+                }
+                for (h, b) in hits.iter_mut().zip(bits) {
+                    *h &= b;
+                }
+            }
+            for (i, mut word) in hits.into_iter().enumerate() {
+                while word != 0 {
+                    let doc = base + i as u32 * 64 + word.trailing_zeros();
+                    word &= word - 1;
+                    if alive.is_some_and(|a| !a.is_alive(doc)) {
+                        continue;
+                    }
+                    counted += 1;
+                    if let Some(f) = &mut seg_facets {
+                        f.collect(doc, 0.0);
+                    }
+                    scores.fill(0.0);
+                    for c in &mut cursors {
+                        c.seek(doc);
+                        if c.doc() == doc {
+                            scores[c.order] = c.score(doc);
+                        }
+                    }
+                    let score: Score = scores.iter().sum();
+                    if score > best.threshold() {
+                        best.push(
+                            score,
+                            DocAddress {
+                                segment_ord: ord,
+                                doc_id: doc,
+                            },
+                        );
+                    }
+                }
+            }
+            base = end;
+            // A word with no documents left ends the segment.
+            if lists
+                .iter()
+                .any(|l| l.iter().all(|(p, at)| p.docs().get(*at).is_none()))
+            {
+                break;
+            }
+        }
+        fruits.extend(seg_facets.map(SegmentCollector::harvest));
+    }
+    let facets = facets.map(|f| f.merge_fruits(fruits)).transpose()?;
+    let page = best
+        .into_sorted()
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .collect();
+    Ok((page, Counted::exact(counted, facets)))
+}
+
 /// The documents of a word's parts in one segment, in order, each once
 /// (for counting, without scores).
 pub struct Union {
@@ -650,12 +804,10 @@ mod tests {
 
     /// Names and file paths of words drawn by a fixed generator, so that a
     /// word's score comes from the name as written, the folded name (where
-    /// `Jázz` is `jazz`) and the files in every proportion; four segments whose average lengths differ (the block
-    /// bounds' slack); documents deleted in two of them. Every page equals
-    /// an exhaustive sort of every match by (score, address), scores equal
-    /// to the bit, each term's score from Tantivy summed in query order.
-    #[test]
-    fn pages_equal_an_exhaustive_sort_of_every_match() {
+    /// `Jázz` is `jazz`) and the files in every proportion; four segments
+    /// whose average lengths differ (the block bounds' slack); documents
+    /// deleted in two of them.
+    fn fixture() -> (tempfile::TempDir, CatalogIndex) {
         let words = [
             "jazz", "Jázz", "blues", "rocks", "rock", "live", "night", "sky", "a", "the",
         ];
@@ -700,6 +852,90 @@ mod tests {
             .segment_readers()
             .iter()
             .any(|r| r.num_deleted_docs() > 0));
+        drop(searcher);
+        (dir, index)
+    }
+
+    /// Each matching document's score of each part (0: absent), from
+    /// Tantivy's term or term-set query, boosted.
+    fn per_part(
+        searcher: &tantivy::Searcher,
+        parts: &[(WordPart, f32)],
+    ) -> HashMap<DocAddress, Vec<f32>> {
+        let mut scores: HashMap<DocAddress, Vec<f32>> = HashMap::new();
+        for (i, (part, boost)) in parts.iter().enumerate() {
+            let q: Box<dyn Query> = match part {
+                WordPart::Scored(term) => {
+                    Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs))
+                }
+                WordPart::AnyOf(terms) => Box::new(TermSetQuery::new(terms.clone())),
+            };
+            let q = BoostQuery::new(q, *boost);
+            for (score, addr) in searcher.search(&q, &TopDocs::with_limit(100_000)).unwrap() {
+                scores.entry(addr).or_insert_with(|| vec![0.0; parts.len()])[i] = score;
+            }
+        }
+        scores
+    }
+
+    /// Several words: every page and the count equal an exhaustive
+    /// reference (a document has a part of each word; its score is every
+    /// part's summed in query order), and the count equals Tantivy's.
+    #[test]
+    fn several_words_pages_and_counts_equal_an_exhaustive_reference() {
+        let (_dir, index) = fixture();
+        let g = index.current();
+        let searcher = g.reader.searcher();
+        for q in ["jazz blues", "night sky", "sky the ja", "live rock bluse"] {
+            let typo = q.ends_with("bluse");
+            let compiled = UserQuery::parse(q)
+                .compile(&g.fields, typo, &searcher)
+                .unwrap();
+            let words = compiled.words.clone().expect("every word required");
+            assert!(words.len() >= 2, "{q}");
+            let parts: Vec<(WordPart, f32)> = words.iter().flatten().cloned().collect();
+            let scores = per_part(&searcher, &parts);
+            let mut all: Vec<(f32, DocAddress)> = scores
+                .iter()
+                .filter(|(_, s)| {
+                    let mut at = 0;
+                    words.iter().all(|w| {
+                        let has = s[at..at + w.len()].iter().any(|&x| x > 0.0);
+                        at += w.len();
+                        has
+                    })
+                })
+                .map(|(addr, s)| (s.iter().sum(), *addr))
+                .collect();
+            all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            assert!(all.len() > 100, "{q}: {} matches", all.len());
+            let count = searcher
+                .search(&compiled.query, &tantivy::collector::Count)
+                .unwrap();
+            assert_eq!(count, all.len(), "{q}: the query's own count");
+            for (page, limit) in [(1, 10), (3, 25), (5, 50)] {
+                let (got, counted) =
+                    super::all_words(&searcher, &words, limit, (page - 1) * limit, None).unwrap();
+                assert_eq!((counted.total, counted.exact), (all.len(), true), "{q}");
+                let want: Vec<_> = all
+                    .iter()
+                    .skip((page - 1) * limit)
+                    .take(limit)
+                    .copied()
+                    .collect();
+                assert_eq!(got, want, "{q}: page {page} of {limit}");
+            }
+        }
+    }
+
+    /// Every page of one word equals an exhaustive sort of every match by
+    /// (score, address), scores equal to the bit, each term's score from
+    /// Tantivy summed in query order.
+    #[test]
+    fn pages_equal_an_exhaustive_sort_of_every_match() {
+        let (_dir, index) = fixture();
+        let g = index.current();
+        let searcher = g.reader.searcher();
         // Whole words, a prefix of one word (`ja`: jazz) and of two (`roc`:
         // rock, rocks), and a typo (`bluse`, the second pass: one edit).
         for word in ["jazz", "blues", "sky", "ja", "roc", "bluse"] {
@@ -707,7 +943,7 @@ mod tests {
             let compiled = UserQuery::parse(word)
                 .compile(&g.fields, typo, &searcher)
                 .unwrap();
-            let terms = compiled.one_word.expect("one word");
+            let terms = compiled.words.expect("one word").remove(0);
             assert!(terms.len() >= 3, "{word}: name, folded name and files");
             let prefixes = terms
                 .iter()
@@ -750,19 +986,7 @@ mod tests {
                 );
             }
             // Every match, with each term's score summed in query order.
-            let mut parts: HashMap<DocAddress, Vec<f32>> = HashMap::new();
-            for (i, (part, boost)) in terms.iter().enumerate() {
-                let q: Box<dyn Query> = match part {
-                    WordPart::Scored(term) => {
-                        Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs))
-                    }
-                    WordPart::AnyOf(terms) => Box::new(TermSetQuery::new(terms.clone())),
-                };
-                let q = BoostQuery::new(q, *boost);
-                for (score, addr) in searcher.search(&q, &TopDocs::with_limit(10_000)).unwrap() {
-                    parts.entry(addr).or_insert_with(|| vec![0.0; terms.len()])[i] = score;
-                }
-            }
+            let parts = per_part(&searcher, &terms);
             let mut all: Vec<(f32, DocAddress)> = parts
                 .iter()
                 .map(|(addr, p)| (p.iter().sum(), *addr))

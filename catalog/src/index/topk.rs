@@ -480,9 +480,10 @@ mod tests {
         let text = super::super::userquery::UserQuery::parse("jazz");
         let compiled = text.compile(&generation.fields, false, &searcher).unwrap();
         let terms = compiled
-            .one_word
+            .words
             .clone()
-            .expect("one word: the MaxScore path");
+            .expect("one word: the MaxScore path")
+            .remove(0);
         let all = searcher
             .search(&compiled.query, &tantivy::collector::TopDocs::with_limit(n))
             .unwrap();

@@ -310,13 +310,17 @@ pub enum WordPart {
 /// One word's alternatives with their boosts, in query order.
 pub type WordTerms = Vec<(WordPart, f32)>;
 
+/// Most words searched by `top_scores` (more take Tantivy's query).
+pub const MAX_WORDS: usize = 8;
+
 /// A compiled query, and for one word the single terms it is made of.
 pub struct Compiled {
     pub query: Box<dyn Query>,
-    /// One word looked up as single terms in several fields: those terms
-    /// with their boosts. Its top results can be found without reading
-    /// every match (see `top_scores`).
-    pub one_word: Option<WordTerms>,
+    /// Words all required, each looked up as single terms (or a prefix's
+    /// or a typo's listed terms) in several fields: each word's parts with
+    /// their boosts. Their top results are found by `top_scores` without
+    /// Tantivy's query (one word: without reading every match).
+    pub words: Option<Vec<WordTerms>>,
 }
 
 impl UserQuery {
@@ -364,13 +368,18 @@ impl UserQuery {
             terms: std::cell::RefCell::default(),
         };
         let query = compile(&self.root, &cx, true)?;
-        // One word, a union of single terms over the fields.
-        let one_word = matches!(&self.root, Node::All(c) if matches!(c.as_slice(), [(Occur::Must, Node::Leaf(_))]));
+        // Words all required, each a union of single terms over the fields.
+        let all_words = matches!(&self.root, Node::All(c)
+            if !c.is_empty() && c.iter().all(|(o, n)| *o == Occur::Must && matches!(n, Node::Leaf(_))));
+        let words = cx.terms.take();
         Some(Compiled {
             query,
-            one_word: (one_word && cx.terms_only.get())
-                .then(|| cx.terms.take())
-                .filter(|parts| parts.len() <= super::top_scores::MAX_TERMS),
+            words: (all_words && cx.terms_only.get())
+                .then_some(words)
+                .filter(|w| {
+                    w.len() <= MAX_WORDS
+                        && w.iter().all(|p| p.len() <= super::top_scores::MAX_TERMS)
+                }),
         })
     }
 
@@ -534,8 +543,9 @@ struct Cx<'a> {
     /// Cleared when an alternative is more than one term (a phrase, a
     /// prefix or typo expansion): the top results then need every match.
     terms_only: std::cell::Cell<bool>,
-    /// The single-term alternatives, with their boosts, in query order.
-    terms: std::cell::RefCell<WordTerms>,
+    /// Each word's single-term alternatives, with their boosts, in query
+    /// order.
+    terms: std::cell::RefCell<Vec<WordTerms>>,
 }
 
 /// A CJK bigram or single CJK character.
@@ -698,6 +708,7 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
     if folded.is_empty() {
         return None;
     }
+    cx.terms.borrow_mut().push(Vec::new());
     let folded_fields: &[(Field, f32)] = match leaf.scope {
         Scope::All => &[
             (f.name_folded, BOOST_FOLDED_NAME),
@@ -720,7 +731,11 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
     let mut add = |q: Option<Box<dyn Query>>, boost: f32, part: Option<WordPart>| {
         if let Some(q) = q {
             match part {
-                Some(part) => cx.terms.borrow_mut().push((part, boost)),
+                Some(part) => {
+                    if let Some(word) = cx.terms.borrow_mut().last_mut() {
+                        word.push((part, boost));
+                    }
+                }
                 None => cx.terms_only.set(false),
             }
             alternatives.push((Occur::Should, boosted(q, boost)));
