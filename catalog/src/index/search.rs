@@ -13,7 +13,7 @@ use tantivy::{DocAddress, Searcher, Term};
 use super::count::{BoundedCount, Counted, COUNT_CAP};
 use super::top_scores;
 use super::topk;
-use super::userquery::{UserQuery, WordTerms};
+use super::userquery::{UserQuery, WordPart, WordTerms};
 use super::{Generation, IndexError, IndexedTorrent};
 use crate::category::Category;
 
@@ -648,7 +648,15 @@ impl Generation {
         });
         let keys = match p.sort {
             Sort::Relevance => {
-                if let Some([terms]) = words.as_deref() {
+                let one_word = match words.as_deref() {
+                    Some([terms])
+                        if !terms.iter().any(|(p, _)| matches!(p, WordPart::AllOf(_))) =>
+                    {
+                        Some(terms)
+                    }
+                    _ => None,
+                };
+                if let Some(terms) = one_word {
                     // One word: MaxScore finds the page scoring a fraction
                     // of the matches, then the count reads them without
                     // scores up to the cap.
@@ -657,7 +665,8 @@ impl Generation {
                     return Ok((counted, strip(page)));
                 }
                 if let Some(words) = words {
-                    // Several words: their matches found with bit sets
+                    // Several words, or a CJK word (all its bigrams in one
+                    // field): their matches found with bit sets
                     // per window, counted exactly, only they scored.
                     let (page, counted) =
                         top_scores::all_words(searcher, &words, limit, offset, facets)?;

@@ -77,8 +77,8 @@ fn weights(searcher: &Searcher, parts: &[(WordPart, Score)]) -> tantivy::Result<
     let docs = searcher.num_docs().max(1) as f64;
     parts
         .iter()
-        .map(|(part, boost)| match part {
-            WordPart::Scored(term) => {
+        .map(|(part, boost)| match part.scored() {
+            Some(term) => {
                 let weight =
                     Bm25Weight::for_terms(searcher, std::slice::from_ref(term))?.boost_by(*boost);
                 let mut tokens = 0;
@@ -87,9 +87,20 @@ fn weights(searcher: &Searcher, parts: &[(WordPart, Score)]) -> tantivy::Result<
                 }
                 Ok(Some((weight, tokens as f64 / docs)))
             }
-            WordPart::AnyOf(_) => Ok(None),
+            None => Ok(None),
         })
         .collect()
+}
+
+impl WordPart {
+    /// The term whose BM25 scores the part (`None`: a constant part).
+    fn scored(&self) -> Option<&Term> {
+        match self {
+            Self::Scored(term) => Some(term),
+            Self::AllOf(terms) => terms.first(),
+            Self::AnyOf(_) => None,
+        }
+    }
 }
 
 /// A scored part's weight and its field's average length.
@@ -189,8 +200,8 @@ impl Cursor {
         boost: Score,
         scored: Option<&(Bm25Weight, f64)>,
     ) -> tantivy::Result<Option<Self>> {
-        let (postings, scoring, bound, slack) = match (part, scored) {
-            (WordPart::Scored(term), Some((weight, average))) => {
+        let (postings, scoring, bound, slack) = match (part.scored(), scored) {
+            (Some(term), Some((weight, average))) => {
                 let field = term.field();
                 let inverted = reader.inverted_index(field)?;
                 let Some(postings) =
@@ -219,13 +230,13 @@ impl Cursor {
                     slack,
                 )
             }
-            (WordPart::AnyOf(_), _) => {
+            (None, _) => {
                 let Some(postings) = Postings::open(reader, part, IndexRecordOption::Basic)? else {
                     return Ok(None);
                 };
                 (postings, Scoring::Constant(boost), boost, 1.0)
             }
-            (WordPart::Scored(_), None) => return Ok(None),
+            (Some(_), None) => return Ok(None),
         };
         Ok(Some(Cursor {
             order,
@@ -386,6 +397,10 @@ impl Postings {
                 [term] => one(term),
                 several => Self::merged(reader, several),
             },
+            // Read as its terms, each (see `all_words`).
+            WordPart::AllOf(_) => Err(tantivy::TantivyError::InvalidArgument(
+                "a part of several required terms is read term by term".into(),
+            )),
         }
     }
 
@@ -657,14 +672,38 @@ pub fn all_words(
             .as_ref()
             .map(|f| f.for_segment(ord, reader))
             .transpose()?;
-        // Each word's parts, documents only; and every part, scored.
-        let mut lists: Vec<Vec<(Postings, usize)>> = Vec::with_capacity(words.len());
+        // Each word's parts' documents (a part of several required terms:
+        // each term's), documents only; and every part, scored.
+        let mut lists: Vec<Vec<Vec<(Postings, usize)>>> = Vec::with_capacity(words.len());
         for word in words {
             let mut of_word = Vec::new();
             for (part, _) in word {
-                if let Some(p) = Postings::open(reader, part, IndexRecordOption::Basic)? {
-                    of_word.push((p, 0));
+                let mut of_part = Vec::new();
+                let found = match part {
+                    WordPart::AllOf(terms) => terms.iter().all(|t| {
+                        let single = WordPart::Scored(t.clone());
+                        match Postings::open(reader, &single, IndexRecordOption::Basic) {
+                            Ok(Some(p)) => {
+                                of_part.push((p, 0));
+                                true
+                            }
+                            _ => false,
+                        }
+                    }),
+                    _ => match Postings::open(reader, part, IndexRecordOption::Basic)? {
+                        Some(p) => {
+                            of_part.push((p, 0));
+                            true
+                        }
+                        None => false,
+                    },
+                };
+                // A part missing a term here has no documents here; it
+                // keeps its place (parts are numbered in query order).
+                if !found {
+                    of_part.clear();
                 }
+                of_word.push(of_part);
             }
             lists.push(of_word);
         }
@@ -674,27 +713,35 @@ pub fn all_words(
         }
         let alive = reader.alive_bitset();
         let mut base = 0;
-        while base < reader.max_doc() && lists.iter().all(|l| !l.is_empty()) {
+        let live = |l: &Vec<Vec<(Postings, usize)>>| {
+            l.iter().any(|part| {
+                !part.is_empty() && part.iter().all(|(p, at)| p.docs().get(*at).is_some())
+            })
+        };
+        let mut part_bits = vec![[0u64; (WINDOW / 64) as usize]; parts.len()];
+        while base < reader.max_doc() && lists.iter().all(live) {
             let end = base.saturating_add(WINDOW);
             let mut hits = [u64::MAX; (WINDOW / 64) as usize];
+            let mut order = 0;
             for of_word in &mut lists {
                 let mut bits = [0u64; (WINDOW / 64) as usize];
-                for (p, at) in of_word.iter_mut() {
-                    loop {
-                        let docs = p.docs();
-                        if docs.is_empty() {
-                            break;
+                for of_part in of_word.iter_mut() {
+                    let in_part = &mut part_bits[order];
+                    order += 1;
+                    *in_part = [0; (WINDOW / 64) as usize];
+                    for (n, (p, at)) in of_part.iter_mut().enumerate() {
+                        let mut term = [0u64; (WINDOW / 64) as usize];
+                        window_bits(p, at, base, end, &mut term);
+                        if n == 0 {
+                            *in_part = term;
+                        } else {
+                            for (a, b) in in_part.iter_mut().zip(term) {
+                                *a &= b;
+                            }
                         }
-                        while *at < docs.len() && docs[*at] < end {
-                            let d = docs[*at] - base;
-                            bits[(d / 64) as usize] |= 1 << (d % 64);
-                            *at += 1;
-                        }
-                        if *at < docs.len() {
-                            break;
-                        }
-                        p.advance();
-                        *at = 0;
+                    }
+                    for (a, b) in bits.iter_mut().zip(in_part.iter()) {
+                        *a |= b;
                     }
                 }
                 for (h, b) in hits.iter_mut().zip(bits) {
@@ -714,6 +761,10 @@ pub fn all_words(
                     }
                     scores.fill(0.0);
                     for c in &mut cursors {
+                        // The part has the document (all its terms do).
+                        if part_bits[c.order][i] >> (doc % 64) & 1 == 0 {
+                            continue;
+                        }
                         c.seek(doc);
                         if c.doc() == doc {
                             scores[c.order] = c.score(doc);
@@ -732,13 +783,6 @@ pub fn all_words(
                 }
             }
             base = end;
-            // A word with no documents left ends the segment.
-            if lists
-                .iter()
-                .any(|l| l.iter().all(|(p, at)| p.docs().get(*at).is_none()))
-            {
-                break;
-            }
         }
         fruits.extend(seg_facets.map(SegmentCollector::harvest));
     }
@@ -750,6 +794,33 @@ pub fn all_words(
         .take(limit)
         .collect();
     Ok((page, Counted::exact(counted, facets)))
+}
+
+/// Sets the bits of the documents of `p` from `at` before `end`, moving
+/// `at` on (a window of documents from `base`).
+fn window_bits(
+    p: &mut Postings,
+    at: &mut usize,
+    base: DocId,
+    end: DocId,
+    bits: &mut [u64; (WINDOW / 64) as usize],
+) {
+    loop {
+        let docs = p.docs();
+        if docs.is_empty() {
+            return;
+        }
+        while *at < docs.len() && docs[*at] < end {
+            let d = docs[*at] - base;
+            bits[(d / 64) as usize] |= 1 << (d % 64);
+            *at += 1;
+        }
+        if *at < docs.len() {
+            return;
+        }
+        p.advance();
+        *at = 0;
+    }
 }
 
 /// The documents of a word's parts in one segment, in order, each once
@@ -795,7 +866,10 @@ mod tests {
 
     use chrono::{TimeZone, Utc};
     use tantivy::collector::TopDocs;
-    use tantivy::query::{BoostQuery, FuzzyTermQuery, Query, TermQuery, TermSetQuery};
+    use tantivy::query::{
+        BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery,
+        TermSetQuery,
+    };
     use tantivy::schema::IndexRecordOption;
     use tantivy::{DocAddress, Term};
 
@@ -809,7 +883,17 @@ mod tests {
     /// deleted in two of them.
     fn fixture() -> (tempfile::TempDir, CatalogIndex) {
         let words = [
-            "jazz", "Jázz", "blues", "rocks", "rock", "live", "night", "sky", "a", "the",
+            "jazz",
+            "Jázz",
+            "blues",
+            "rocks",
+            "rock",
+            "live",
+            "night",
+            "sky",
+            "a",
+            "the",
+            "東京物語",
         ];
         let dir = tempfile::tempdir().unwrap();
         let (index, _) = CatalogIndex::open(&dir.path().join("index"), 1).unwrap();
@@ -869,6 +953,27 @@ mod tests {
                     Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs))
                 }
                 WordPart::AnyOf(terms) => Box::new(TermSetQuery::new(terms.clone())),
+                // The first scored, the others required.
+                WordPart::AllOf(terms) => Box::new(BooleanQuery::new(
+                    terms
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| {
+                            let option = if i == 0 {
+                                IndexRecordOption::WithFreqs
+                            } else {
+                                IndexRecordOption::Basic
+                            };
+                            let q: Box<dyn Query> = Box::new(TermQuery::new(t.clone(), option));
+                            let q = if i == 0 {
+                                q
+                            } else {
+                                Box::new(ConstScoreQuery::new(q, 0.0))
+                            };
+                            (Occur::Must, q)
+                        })
+                        .collect(),
+                )),
             };
             let q = BoostQuery::new(q, *boost);
             for (score, addr) in searcher.search(&q, &TopDocs::with_limit(100_000)).unwrap() {
@@ -886,13 +991,31 @@ mod tests {
         let (_dir, index) = fixture();
         let g = index.current();
         let searcher = g.reader.searcher();
-        for q in ["jazz blues", "night sky", "sky the ja", "live rock bluse"] {
+        // Two words, three with a prefix, three with a typo, a CJK word (its
+        // bigrams all in one field) alone and with another.
+        for q in [
+            "jazz blues",
+            "night sky",
+            "sky the ja",
+            "live rock bluse",
+            "東京物語",
+            "東京物語 sky",
+        ] {
             let typo = q.ends_with("bluse");
             let compiled = UserQuery::parse(q)
                 .compile(&g.fields, typo, &searcher)
                 .unwrap();
             let words = compiled.words.clone().expect("every word required");
-            assert!(words.len() >= 2, "{q}");
+            let cjk = q.starts_with('東');
+            assert!(words.len() >= 2 || cjk, "{q}");
+            if cjk {
+                assert!(
+                    words[0]
+                        .iter()
+                        .any(|(p, _)| matches!(p, WordPart::AllOf(t) if t.len() == 3)),
+                    "three bigrams: {words:?}"
+                );
+            }
             let parts: Vec<(WordPart, f32)> = words.iter().flatten().cloned().collect();
             let scores = per_part(&searcher, &parts);
             let mut all: Vec<(f32, DocAddress)> = scores

@@ -305,6 +305,9 @@ pub enum WordPart {
     Scored(Term),
     /// Any of these terms (a prefix's expansions), scored 1 however many.
     AnyOf(Vec<Term>),
+    /// All of these terms (a CJK word's bigrams), scored by the first
+    /// (the others only filter, as `sequence` has them).
+    AllOf(Vec<Term>),
 }
 
 /// One word's alternatives with their boosts, in query order.
@@ -743,6 +746,11 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
     };
     let single = |field, toks: &[Token]| match toks {
         [one] => Some(WordPart::Scored(Term::from_field_text(field, &one.text))),
+        _ if !leaf.quoted && toks.iter().all(is_cjk_token) => Some(WordPart::AllOf(
+            toks.iter()
+                .map(|t| Term::from_field_text(field, &t.text))
+                .collect(),
+        )),
         _ => None,
     };
     // A single term the index does not hold is left out: it would match
