@@ -59,6 +59,12 @@ pub fn search(
             "a word of more than {MAX_TERMS} parts"
         )));
     }
+    if terms.iter().any(|(p, _)| matches!(p, WordPart::AllOf(_))) {
+        // Its other terms are required, which only `all_words` checks.
+        return Err(tantivy::TantivyError::InvalidArgument(
+            "a part of several required terms is searched by all_words".into(),
+        ));
+    }
     if k == 0 || terms.is_empty() {
         return Ok(Vec::new());
     }
