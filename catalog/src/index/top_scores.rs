@@ -867,7 +867,7 @@ impl Iterator for Union {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::HashMap;
 
     use chrono::{TimeZone, Utc};
@@ -881,6 +881,15 @@ mod tests {
 
     use super::super::userquery::{UserQuery, WordPart};
     use super::super::{sample, CatalogIndex};
+
+    /// Page `page` (from 1) of `limit` items of `all`.
+    pub(in crate::index) fn page_of<T: Copy>(all: &[T], page: usize, limit: usize) -> Vec<T> {
+        all.iter()
+            .skip((page - 1) * limit)
+            .take(limit)
+            .copied()
+            .collect()
+    }
 
     /// Names and file paths of words drawn by a fixed generator, so that a
     /// word's score comes from the name as written, the folded name (where
@@ -1046,12 +1055,7 @@ mod tests {
                 let (got, counted) =
                     super::all_words(&searcher, &words, limit, (page - 1) * limit, None).unwrap();
                 assert_eq!((counted.total, counted.exact), (all.len(), true), "{q}");
-                let want: Vec<_> = all
-                    .iter()
-                    .skip((page - 1) * limit)
-                    .take(limit)
-                    .copied()
-                    .collect();
+                let want = page_of(&all, page, limit);
                 assert_eq!(got, want, "{q}: page {page} of {limit}");
             }
         }
@@ -1134,12 +1138,7 @@ mod tests {
             }
             for (page, limit) in [(1, 10), (2, 10), (9, 25), (40, 25)] {
                 let got = super::search(&searcher, &terms, limit, (page - 1) * limit).unwrap();
-                let want: Vec<_> = all
-                    .iter()
-                    .skip((page - 1) * limit)
-                    .take(limit)
-                    .copied()
-                    .collect();
+                let want = page_of(&all, page, limit);
                 assert_eq!(got, want, "{word}: page {page} of {limit}");
             }
         }

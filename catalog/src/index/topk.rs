@@ -493,12 +493,7 @@ mod tests {
             let got =
                 super::super::top_scores::search(&searcher, &terms, limit, (page - 1) * limit)
                     .unwrap();
-            let want: Vec<_> = all
-                .iter()
-                .skip((page - 1) * limit)
-                .take(limit)
-                .copied()
-                .collect();
+            let want = super::super::top_scores::tests::page_of(&all, page, limit);
             assert_eq!(got, want, "page {page} of {limit}");
         }
     }
