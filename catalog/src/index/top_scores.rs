@@ -1,6 +1,7 @@
-//! The best-scored documents of a one-word search: the word's single
-//! terms in several fields (the name as written, the folded name, file
-//! paths, …), each with its boost, a document's score their sum.
+//! The best-scored documents of a search of words, without Tantivy's
+//! query. One word: its single terms in several fields (the name as
+//! written, the folded name, file paths, …), each with its boost, a
+//! document's score their sum.
 //!
 //! Block-max WAND (Tantivy's, for such a union) gains little on names as
 //! alike as a catalog's: nearly every block of 128 postings of the name
@@ -21,7 +22,13 @@
 //! expansions in a field count as one term of constant score (the boost),
 //! as Tantivy's term-set query scores them; when the best documents have
 //! every constant term, nothing after them can beat them and the rest of
-//! the index is not read at all.
+//! the index is not read at all. A typo's terms one edit away are such a
+//! part too.
+//!
+//! Several required words (and a CJK word, whose bigrams must all be in
+//! one field) are [`all_words`]: intersected in bit sets per window of
+//! documents, their common matches counted and scored. [`Union`] walks a
+//! word's documents for the bounded count (`super::count`).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
