@@ -78,6 +78,19 @@ run() {
   # CPU-seconds of the build (start-up included): unlike the wall time, not
   # raised by a disk that cannot feed the parsers.
   awk -v t="$(getconf CLK_TCK)" -v n="$N" -v l="$label" '{c=($14+$15)/t; printf "[%s] index build CPU: %.1f CPU-seconds = %.0f torrents per CPU-second\n", l, c, n/c}' /proc/$pid/stat
+  # Tantivy may still be merging the segments it just wrote: the searches
+  # are measured once the catalog is idle (under 5 % of a core over two
+  # seconds; at most 120 s), so merges do not share the cores with them.
+  local ticks waited=0 before after
+  ticks=$(getconf CLK_TCK)
+  while [ $waited -lt 60 ]; do
+    before=$(awk '{print $14+$15}' /proc/$pid/stat)
+    sleep 2
+    after=$(awk '{print $14+$15}' /proc/$pid/stat)
+    waited=$((waited + 1))
+    [ $(( (after - before) * 100 )) -lt $(( 5 * 2 * ticks )) ] && break
+  done
+  echo "[$label] idle after the build (merges done) within $((waited * 2)) s"
   local index_bytes
   index_bytes=$(du -sb "$data/index" | cut -f1)
   python3 -c "print(f'[$label] index on disk: {$index_bytes/2**20:.0f} MiB = {$index_bytes/$N:.0f} bytes per torrent (target < 2048)')"
