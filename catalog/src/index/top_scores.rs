@@ -80,8 +80,12 @@ pub fn search(
     for (ord, reader) in searcher.segment_readers().iter().enumerate() {
         segment(reader, ord as SegmentOrdinal, terms, &scoring, &mut best)?;
     }
-    let mut all = best.into_sorted();
-    Ok(all.drain(..).skip(offset).take(limit).collect())
+    Ok(best
+        .into_sorted()
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .collect())
 }
 
 /// Each scored part's weight, and its field's average length over the
@@ -190,15 +194,11 @@ struct Cursor {
     /// Where the term is in the query (scores are summed in that order).
     order: usize,
     postings: Postings,
-    /// Index of the current document in the loaded block.
-    at: usize,
     scoring: Scoring,
     /// Most the term adds to any document's score.
     bound: Score,
     /// What a block's best makes up to (see [`Cursor::block_bound`]).
     slack: Score,
-    /// Counts the blocks loaded (which block a score buffer is of).
-    blocks: u64,
     /// For the block counted: its last document and its bound.
     bounded: (u64, DocId, Score),
 }
@@ -237,7 +237,7 @@ impl Cursor {
                 let weight = weight.clone();
                 let bound = weight.max_score();
                 (
-                    Postings::Block(postings),
+                    Postings::new(Source::Block(postings)),
                     Scoring::Bm25 { norms, weight },
                     bound,
                     slack,
@@ -254,8 +254,6 @@ impl Cursor {
         Ok(Some(Cursor {
             order,
             postings,
-            at: 0,
-            blocks: 0,
             bounded: (u64::MAX, 0, 0.0),
             scoring,
             bound,
@@ -263,60 +261,19 @@ impl Cursor {
         }))
     }
 
-    fn doc(&self) -> DocId {
-        let docs = self.postings.docs();
-        docs.get(self.at).copied().unwrap_or(TERMINATED)
-    }
-
     fn score(&self, doc: DocId) -> Score {
-        self.scoring.score(doc, self.postings.freq(self.at))
-    }
-
-    fn advance(&mut self) {
-        self.at += 1;
-        if self.at >= self.postings.block_len() {
-            self.next_block();
-        }
-    }
-
-    /// To the first document at or after `target` (never back): the
-    /// terms of one word are in many of the same documents, so the next
-    /// one is most often a few postings on, in the block already decoded.
-    fn seek(&mut self, target: DocId) {
-        let docs = self.postings.docs();
-        match docs.last() {
-            None => return, // Terminated.
-            Some(&last) if last < target => self.seek_block(target),
-            Some(_) => {}
-        }
-        let docs = self.postings.docs();
-        while self.at < docs.len() && docs[self.at] < target {
-            self.at += 1;
-        }
-        if self.at == docs.len() && !docs.is_empty() {
-            // The last block, all before `target`.
-            self.next_block();
-        }
-    }
-
-    fn next_block(&mut self) {
-        self.postings.advance();
-        self.at = 0;
-        self.blocks += 1;
-    }
-
-    /// To the block that may hold `target`.
-    fn seek_block(&mut self, target: DocId) {
-        self.postings.seek(target);
-        self.at = 0;
-        self.blocks += 1;
+        self.scoring.score(doc, self.postings.freq())
     }
 
     /// Most the term adds to `doc` (at or after the documents passed),
     /// from the bound of the block that would hold it: no posting is read.
     fn bound_at(&mut self, doc: DocId) -> Score {
-        if self.bounded.0 != self.blocks {
-            self.bounded = (self.blocks, self.last_doc(), self.block_bound());
+        if self.bounded.0 != self.postings.blocks {
+            self.bounded = (
+                self.postings.blocks,
+                self.postings.last_doc(),
+                self.block_bound(),
+            );
         }
         if doc <= self.bounded.1 {
             return self.bounded.2;
@@ -324,8 +281,12 @@ impl Cursor {
         if self.bounded.1 == TERMINATED {
             return 0.0;
         }
-        self.seek_block(doc);
-        self.bounded = (self.blocks, self.last_doc(), self.block_bound());
+        self.postings.seek_block(doc);
+        self.bounded = (
+            self.postings.blocks,
+            self.postings.last_doc(),
+            self.block_bound(),
+        );
         if doc <= self.bounded.1 {
             self.bounded.2
         } else {
@@ -333,11 +294,6 @@ impl Cursor {
             self.bounded.1 = TERMINATED;
             0.0
         }
-    }
-
-    /// The last document of the block loaded (`TERMINATED`: none).
-    fn last_doc(&self) -> DocId {
-        self.postings.docs().last().copied().unwrap_or(TERMINATED)
     }
 
     /// Most the term adds to a document of the block loaded. The index
@@ -380,7 +336,7 @@ impl Scoring {
 /// A term's postings, or several terms' merged, in blocks. (Inline, as
 /// [`Scoring`].)
 #[allow(clippy::large_enum_variant)]
-enum Postings {
+enum Source {
     Block(BlockSegmentPostings),
     /// Sorted documents, read in blocks of [`BLOCK`].
     Merged {
@@ -392,22 +348,28 @@ enum Postings {
 /// Documents per block of merged postings (as Tantivy's).
 const BLOCK: usize = 128;
 
-impl Postings {
+impl Source {
+    /// A term's postings in this segment (`None`: it has none).
+    fn term(
+        reader: &SegmentReader,
+        term: &Term,
+        option: IndexRecordOption,
+    ) -> tantivy::Result<Option<Self>> {
+        let inverted = reader.inverted_index(term.field())?;
+        Ok(inverted.read_block_postings(term, option)?.map(Self::Block))
+    }
+
     /// A part's postings in this segment (`None`: it has none).
     fn open(
         reader: &SegmentReader,
         part: &WordPart,
         option: IndexRecordOption,
     ) -> tantivy::Result<Option<Self>> {
-        let one = |term: &Term| -> tantivy::Result<Option<Self>> {
-            let inverted = reader.inverted_index(term.field())?;
-            Ok(inverted.read_block_postings(term, option)?.map(Self::Block))
-        };
         match part {
-            WordPart::Scored(term) => one(term),
+            WordPart::Scored(term) => Self::term(reader, term, option),
             WordPart::AnyOf(terms) => match terms.as_slice() {
                 [] => Ok(None),
-                [term] => one(term),
+                [term] => Self::term(reader, term, option),
                 several => Self::merged(reader, several),
             },
             // Read as its terms, each (see `all_words`).
@@ -451,10 +413,6 @@ impl Postings {
         }
     }
 
-    fn block_len(&self) -> usize {
-        self.docs().len()
-    }
-
     fn advance(&mut self) {
         match self {
             Self::Block(p) => p.advance(),
@@ -477,6 +435,98 @@ impl Postings {
             Self::Block(p) => p.block_max_score(norms, weight),
             Self::Merged { .. } => weight.max_score(),
         }
+    }
+}
+
+/// A [`Source`] and where it is read: the block loaded and a document in
+/// it.
+struct Postings {
+    source: Source,
+    /// Index of the current document in the loaded block.
+    at: usize,
+    /// Counts the blocks loaded (which block a score buffer or a bound is
+    /// of).
+    blocks: u64,
+}
+
+impl Postings {
+    fn new(source: Source) -> Self {
+        Self {
+            source,
+            at: 0,
+            blocks: 0,
+        }
+    }
+
+    /// A part's postings in this segment (`None`: it has none).
+    fn open(
+        reader: &SegmentReader,
+        part: &WordPart,
+        option: IndexRecordOption,
+    ) -> tantivy::Result<Option<Self>> {
+        Ok(Source::open(reader, part, option)?.map(Self::new))
+    }
+
+    /// The documents of the block loaded (empty: none left).
+    fn docs(&self) -> &[DocId] {
+        self.source.docs()
+    }
+
+    fn doc(&self) -> DocId {
+        self.docs().get(self.at).copied().unwrap_or(TERMINATED)
+    }
+
+    /// The frequency of the current document.
+    fn freq(&self) -> u32 {
+        self.source.freq(self.at)
+    }
+
+    /// The last document of the block loaded (`TERMINATED`: none).
+    fn last_doc(&self) -> DocId {
+        self.docs().last().copied().unwrap_or(TERMINATED)
+    }
+
+    fn advance(&mut self) {
+        self.at += 1;
+        if self.at >= self.docs().len() {
+            self.next_block();
+        }
+    }
+
+    /// To the first document at or after `target` (never back): the
+    /// terms of one word are in many of the same documents, so the next
+    /// one is most often a few postings on, in the block already decoded.
+    fn seek(&mut self, target: DocId) {
+        match self.docs().last() {
+            None => return, // Terminated.
+            Some(&last) if last < target => self.seek_block(target),
+            Some(_) => {}
+        }
+        let docs = self.source.docs();
+        while self.at < docs.len() && docs[self.at] < target {
+            self.at += 1;
+        }
+        if self.at == docs.len() && !docs.is_empty() {
+            // The last block, all before `target`.
+            self.next_block();
+        }
+    }
+
+    fn next_block(&mut self) {
+        self.source.advance();
+        self.at = 0;
+        self.blocks += 1;
+    }
+
+    /// To the block that may hold `target`.
+    fn seek_block(&mut self, target: DocId) {
+        self.source.seek(target);
+        self.at = 0;
+        self.blocks += 1;
+    }
+
+    fn block_max_score(&mut self, norms: &FieldNormReader, weight: &Bm25Weight) -> Score {
+        self.source.block_max_score(norms, weight)
     }
 }
 
@@ -530,25 +580,25 @@ fn segment(
             // other terms' blocks there could.
             let (others, rest) = cursors.split_at_mut(last);
             let c = &mut rest[0];
-            if c.at == 0 {
+            if c.postings.at == 0 {
                 while !c.postings.docs().is_empty()
                     && c.block_bound() + bounds_upto[last] <= threshold
                 {
-                    c.next_block();
+                    c.postings.next_block();
                 }
             }
             let docs = c.postings.docs();
             if docs.is_empty() {
                 break;
             }
-            if scored != Some(c.blocks) {
+            if scored != Some(c.postings.blocks) {
                 for (j, (&d, s)) in docs.iter().zip(scores.iter_mut()).enumerate() {
-                    *s = c.scoring.score(d, c.postings.freq(j));
+                    *s = c.scoring.score(d, c.postings.source.freq(j));
                 }
-                scored = Some(c.blocks);
+                scored = Some(c.postings.blocks);
             }
             let mut found = None;
-            for j in c.at..docs.len() {
+            for j in c.postings.at..docs.len() {
                 let (d, s) = (docs[j], scores[j]);
                 if s + bounds_upto[last] <= threshold {
                     continue;
@@ -563,11 +613,11 @@ fn segment(
                 }
             }
             let Some((j, d, s)) = found else {
-                c.next_block();
+                c.postings.next_block();
                 continue;
             };
-            c.at = j;
-            c.advance();
+            c.postings.at = j;
+            c.postings.advance();
             doc = d;
             parts[c.order] = s;
             sum = s;
@@ -575,18 +625,18 @@ fn segment(
             // The lowest document of an essential term.
             doc = cursors[essential..]
                 .iter()
-                .map(Cursor::doc)
+                .map(|c| c.postings.doc())
                 .min()
                 .unwrap_or(TERMINATED);
             if doc == TERMINATED {
                 break;
             }
             for c in &mut cursors[essential..] {
-                if c.doc() == doc {
+                if c.postings.doc() == doc {
                     let s = c.score(doc);
                     parts[c.order] = s;
                     sum += s;
-                    c.advance();
+                    c.postings.advance();
                 }
             }
         }
@@ -596,8 +646,8 @@ fn segment(
         let mut rest = 0.0;
         let mut bounds = [0.0; MAX_TERMS];
         for (i, c) in cursors[..essential].iter_mut().enumerate() {
-            c.seek(doc);
-            if c.doc() == doc {
+            c.postings.seek(doc);
+            if c.postings.doc() == doc {
                 bounds[i] = c.block_bound();
                 rest += bounds[i];
             }
@@ -687,35 +737,29 @@ pub fn all_words(
             .transpose()?;
         // Each word's parts' documents (a part of several required terms:
         // each term's), documents only; and every part, scored.
-        let mut lists: Vec<Vec<Vec<(Postings, usize)>>> = Vec::with_capacity(words.len());
+        let mut lists: Vec<Vec<Vec<Postings>>> = Vec::with_capacity(words.len());
         for word in words {
             let mut of_word = Vec::new();
             for (part, _) in word {
                 let mut of_part = Vec::new();
-                let found = match part {
-                    WordPart::AllOf(terms) => terms.iter().all(|t| {
-                        let single = WordPart::Scored(t.clone());
-                        match Postings::open(reader, &single, IndexRecordOption::Basic) {
-                            Ok(Some(p)) => {
-                                of_part.push((p, 0));
-                                true
+                match part {
+                    WordPart::AllOf(terms) => {
+                        for t in terms {
+                            match Source::term(reader, t, IndexRecordOption::Basic)? {
+                                Some(p) => of_part.push(Postings::new(p)),
+                                // A term missing here: the part has no
+                                // documents here.
+                                None => {
+                                    of_part.clear();
+                                    break;
+                                }
                             }
-                            _ => false,
                         }
-                    }),
-                    _ => match Postings::open(reader, part, IndexRecordOption::Basic)? {
-                        Some(p) => {
-                            of_part.push((p, 0));
-                            true
-                        }
-                        None => false,
-                    },
-                };
-                // A part missing a term here has no documents here; it
-                // keeps its place (parts are numbered in query order).
-                if !found {
-                    of_part.clear();
+                    }
+                    _ => of_part.extend(Postings::open(reader, part, IndexRecordOption::Basic)?),
                 }
+                // Empty or not, the part keeps its place (parts are
+                // numbered in query order).
                 of_word.push(of_part);
             }
             lists.push(of_word);
@@ -726,10 +770,9 @@ pub fn all_words(
         }
         let alive = reader.alive_bitset();
         let mut base = 0;
-        let live = |l: &Vec<Vec<(Postings, usize)>>| {
-            l.iter().any(|part| {
-                !part.is_empty() && part.iter().all(|(p, at)| p.docs().get(*at).is_some())
-            })
+        let live = |l: &Vec<Vec<Postings>>| {
+            l.iter()
+                .any(|part| !part.is_empty() && part.iter().all(|p| p.doc() != TERMINATED))
         };
         let mut part_bits = vec![[0u64; (WINDOW / 64) as usize]; parts.len()];
         while base < reader.max_doc() && lists.iter().all(live) {
@@ -742,9 +785,9 @@ pub fn all_words(
                     let in_part = &mut part_bits[order];
                     order += 1;
                     *in_part = [0; (WINDOW / 64) as usize];
-                    for (n, (p, at)) in of_part.iter_mut().enumerate() {
+                    for (n, p) in of_part.iter_mut().enumerate() {
                         let mut term = [0u64; (WINDOW / 64) as usize];
-                        window_bits(p, at, base, end, &mut term);
+                        window_bits(p, base, end, &mut term);
                         if n == 0 {
                             *in_part = term;
                         } else {
@@ -778,8 +821,8 @@ pub fn all_words(
                         if part_bits[c.order][i] >> (doc % 64) & 1 == 0 {
                             continue;
                         }
-                        c.seek(doc);
-                        if c.doc() == doc {
+                        c.postings.seek(doc);
+                        if c.postings.doc() == doc {
                             scores[c.order] = c.score(doc);
                         }
                     }
@@ -809,46 +852,42 @@ pub fn all_words(
     Ok((page, Counted::exact(counted, facets)))
 }
 
-/// Sets the bits of the documents of `p` from `at` before `end`, moving
-/// `at` on (a window of documents from `base`).
+/// Sets the bits of the documents of `p` before `end`, moving it on (a
+/// window of documents from `base`).
 fn window_bits(
     p: &mut Postings,
-    at: &mut usize,
     base: DocId,
     end: DocId,
     bits: &mut [u64; (WINDOW / 64) as usize],
 ) {
     loop {
-        let docs = p.docs();
+        let docs = p.source.docs();
         if docs.is_empty() {
             return;
         }
-        while *at < docs.len() && docs[*at] < end {
-            let d = docs[*at] - base;
+        while p.at < docs.len() && docs[p.at] < end {
+            let d = docs[p.at] - base;
             bits[(d / 64) as usize] |= 1 << (d % 64);
-            *at += 1;
+            p.at += 1;
         }
-        if *at < docs.len() {
+        if p.at < docs.len() {
             return;
         }
-        p.advance();
-        *at = 0;
+        p.next_block();
     }
 }
 
 /// The documents of a word's parts in one segment, in order, each once
 /// (for counting, without scores).
 pub struct Union {
-    lists: Vec<(Postings, usize)>,
+    lists: Vec<Postings>,
 }
 
 impl Union {
     pub fn new(reader: &SegmentReader, parts: &[(WordPart, Score)]) -> tantivy::Result<Self> {
         let mut lists = Vec::with_capacity(parts.len());
         for (part, _) in parts {
-            if let Some(p) = Postings::open(reader, part, IndexRecordOption::Basic)? {
-                lists.push((p, 0));
-            }
+            lists.extend(Postings::open(reader, part, IndexRecordOption::Basic)?);
         }
         Ok(Self { lists })
     }
@@ -858,15 +897,13 @@ impl Iterator for Union {
     type Item = DocId;
 
     fn next(&mut self) -> Option<DocId> {
-        let current = |(p, at): &(Postings, usize)| p.docs().get(*at).copied();
-        let doc = self.lists.iter().filter_map(current).min()?;
+        let doc = self.lists.iter().map(Postings::doc).min()?;
+        if doc == TERMINATED {
+            return None;
+        }
         for list in &mut self.lists {
-            if current(list) == Some(doc) {
-                list.1 += 1;
-                if list.1 >= list.0.block_len() {
-                    list.0.advance();
-                    list.1 = 0;
-                }
+            if list.doc() == doc {
+                list.advance();
             }
         }
         Some(doc)
