@@ -10,10 +10,10 @@ use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, RangeQuer
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{DocAddress, Searcher, Term};
 
-use super::count::{BoundedCount, Counted, COUNT_CAP};
+use super::count::Counted;
 use super::top_scores;
 use super::topk;
-use super::userquery::{UserQuery, WordPart, WordTerms};
+use super::userquery::{UserQuery, WordTerms};
 use super::{Generation, IndexError, IndexedTorrent};
 use crate::category::Category;
 
@@ -648,28 +648,11 @@ impl Generation {
         });
         let keys = match p.sort {
             Sort::Relevance => {
-                let one_word = match words.as_deref() {
-                    Some([terms])
-                        if !terms.iter().any(|(p, _)| matches!(p, WordPart::AllOf(_))) =>
-                    {
-                        Some(terms)
-                    }
-                    _ => None,
-                };
-                if let Some(terms) = one_word {
-                    // One word: MaxScore finds the page scoring a fraction
-                    // of the matches, then the count reads them without
-                    // scores up to the cap.
-                    let page = top_scores::search(searcher, terms, limit, offset)?;
-                    let counted = BoundedCount::word(searcher, terms, COUNT_CAP, facets)?;
-                    return Ok((counted, strip(page)));
-                }
                 if let Some(words) = words {
-                    // Several words, or a CJK word (all its bigrams in one
-                    // field): their matches found with bit sets
-                    // per window, counted exactly, only they scored.
+                    // Words, each required, without phrases, exclusions
+                    // or filters: read from their postings directly.
                     let (page, counted) =
-                        top_scores::all_words(searcher, &words, limit, offset, facets)?;
+                        top_scores::words(searcher, &words, limit, offset, facets)?;
                     return Ok((counted, strip(page)));
                 }
                 // Anything else scores every match: counting them all in

@@ -43,7 +43,7 @@ use tantivy::{
 
 use tantivy::collector::{Collector, SegmentCollector};
 
-use super::count::Counted;
+use super::count::{BoundedCount, Counted, COUNT_CAP};
 use super::facets::FacetCollector;
 use super::userquery::{WordPart, WordTerms};
 
@@ -51,6 +51,29 @@ use super::userquery::{WordPart, WordTerms};
 /// and folded in six fields at most, by prefix in three, with a typo in
 /// three).
 pub const MAX_TERMS: usize = 16;
+
+/// The page of a search of words (each required) and the count of its
+/// matches with facets: one word by MaxScore and a count to the cap,
+/// several (or a CJK word, whose bigrams are all required) by
+/// [`all_words`].
+pub fn words(
+    searcher: &Searcher,
+    words: &[WordTerms],
+    limit: usize,
+    offset: usize,
+    facets: Option<FacetCollector>,
+) -> tantivy::Result<(Vec<(Score, DocAddress)>, Counted)> {
+    match words {
+        [word] if !word.iter().any(|(p, _)| matches!(p, WordPart::AllOf(_))) => {
+            // MaxScore finds the page scoring a fraction of the matches,
+            // then the count reads them without scores up to the cap.
+            let page = search(searcher, word, limit, offset)?;
+            let counted = BoundedCount::word(searcher, word, COUNT_CAP, facets)?;
+            Ok((page, counted))
+        }
+        _ => all_words(searcher, words, limit, offset, facets),
+    }
+}
 
 /// The `limit` best documents of `terms` after the first `offset`, best
 /// first, ties to the lower address.
