@@ -612,16 +612,13 @@ fn expand_fuzzy(searcher: &Searcher, field: Field, text: &str) -> Option<Vec<Ter
     }
     static BUILDER: std::sync::OnceLock<LevenshteinAutomatonBuilder> = std::sync::OnceLock::new();
     let builder = BUILDER.get_or_init(|| LevenshteinAutomatonBuilder::new(1, true));
+    let one_edit = OneEdit(builder.build_dfa(text));
     let mut found = std::collections::BTreeSet::new();
     for segment in searcher.segment_readers() {
         let Ok(inverted) = segment.inverted_index(field) else {
             continue;
         };
-        let Ok(mut stream) = inverted
-            .terms()
-            .search(OneEdit(builder.build_dfa(text)))
-            .into_stream()
-        else {
+        let Ok(mut stream) = inverted.terms().search(&one_edit).into_stream() else {
             continue;
         };
         while stream.advance() {
