@@ -81,13 +81,8 @@ fn sample_docs() -> Vec<(IndexedTorrent, Vec<&'static str>)> {
                 created: None,
                 indexed,
                 category: Category::Other.as_str().to_owned(),
-                private: false,
-                preloaded: Vec::new(),
-                seeders: 0,
-                leechers: 0,
-                completed: 0,
-                origin: None,
                 newznab: 8000,
+                ..Default::default()
             };
             (torrent, files)
         })

@@ -90,8 +90,9 @@ pub enum Build {
     Beside(Box<Generation>),
 }
 
-/// A torrent as stored in the index (what lists and feeds show).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// A torrent as stored in the index (what lists and feeds show). Its
+/// default is empty, indexed at the epoch (for tests and fuzzing).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct IndexedTorrent {
     pub info_hash: InfoHash,
     pub name: String,

@@ -254,21 +254,8 @@ mod tests {
             for _ in 0..10 {
                 p.hits.push(crate::index::search::Hit {
                     torrent: crate::index::IndexedTorrent {
-                        info_hash: magnetar_shared::InfoHash([0; 20]),
                         name: name.clone(),
-                        size: 0,
-                        file_count: 0,
-                        pieces: 0,
-                        created: None,
-                        indexed: chrono::DateTime::UNIX_EPOCH,
-                        category: String::new(),
-                        private: false,
-                        preloaded: Vec::new(),
-                        seeders: 0,
-                        leechers: 0,
-                        completed: 0,
-                        origin: None,
-                        newznab: 0,
+                        ..Default::default()
                     },
                     name_html: None,
                     file_html: None,
