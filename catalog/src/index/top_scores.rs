@@ -23,12 +23,14 @@
 //! as Tantivy's term-set query scores them; when the best documents have
 //! every constant term, nothing after them can beat them and the rest of
 //! the index is not read at all. A typo's terms one edit away are such a
-//! part too.
+//! part too. A CJK word's part (its bigrams, all required in one field, the
+//! first scored) is read as its first bigram's postings; a candidate that
+//! could beat the threshold is then looked up in the others.
 //!
-//! Several required words (and a CJK word, whose bigrams must all be in
-//! one field) are [`all_words`]: intersected in bit sets per window of
-//! documents, their common matches counted and scored. [`Union`] walks a
-//! word's documents for the bounded count (`super::count`).
+//! Several required words are [`all_words`]: intersected in bit sets per
+//! window of documents, their common matches counted and scored.
+//! [`Union`] walks a word's documents for the bounded count
+//! (`super::count`).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -53,9 +55,8 @@ use super::userquery::{WordPart, WordTerms};
 pub const MAX_TERMS: usize = 16;
 
 /// The page of a search of words (each required) and the count of its
-/// matches with facets: one word by MaxScore and a count to the cap,
-/// several (or a CJK word, whose bigrams are all required) by
-/// [`all_words`].
+/// matches with facets: one word (a CJK word too) by MaxScore and a count
+/// to the cap, several by [`all_words`].
 pub fn words(
     searcher: &Searcher,
     words: &[WordTerms],
@@ -64,7 +65,7 @@ pub fn words(
     facets: Option<FacetCollector>,
 ) -> tantivy::Result<(Vec<(Score, DocAddress)>, Counted)> {
     match words {
-        [word] if !word.iter().any(|(p, _)| matches!(p, WordPart::AllOf(_))) => {
+        [word] => {
             // MaxScore finds the page scoring a fraction of the matches,
             // then the count reads them without scores up to the cap.
             let page = search(searcher, word, limit, offset)?;
@@ -88,12 +89,6 @@ pub fn search(
         return Err(tantivy::TantivyError::InvalidArgument(format!(
             "a word of more than {MAX_TERMS} parts"
         )));
-    }
-    if terms.iter().any(|(p, _)| matches!(p, WordPart::AllOf(_))) {
-        // Its other terms are required, which only `all_words` checks.
-        return Err(tantivy::TantivyError::InvalidArgument(
-            "a part of several required terms is searched by all_words".into(),
-        ));
     }
     if k == 0 || terms.is_empty() {
         return Ok(Vec::new());
@@ -224,18 +219,35 @@ struct Cursor {
     slack: Score,
     /// For the block counted: its last document and its bound.
     bounded: (u64, DocId, Score),
+    /// A part of several required terms (a CJK word's bigrams): the
+    /// postings of those after the first, which scores it; a document of
+    /// the first counts only if it is in all of these.
+    required: Vec<Postings>,
 }
 
 impl Cursor {
     /// The cursor of part `order` in this segment (`None`: it has no
-    /// postings there).
+    /// postings there). With `required`, the other terms of a part of
+    /// several required terms are read too and checked by [`Cursor::has`]
+    /// (`all_words` checks them in its bit sets instead).
     fn open(
         reader: &SegmentReader,
         order: usize,
         part: &WordPart,
         boost: Score,
         scored: Option<&(Bm25Weight, f64)>,
+        required: bool,
     ) -> tantivy::Result<Option<Self>> {
+        let mut others = Vec::new();
+        if let (WordPart::AllOf(terms), true) = (part, required) {
+            for term in terms.iter().skip(1) {
+                match Source::term(reader, term, IndexRecordOption::Basic)? {
+                    Some(p) => others.push(Postings::new(p)),
+                    // A term missing here: the part has no documents here.
+                    None => return Ok(None),
+                }
+            }
+        }
         let (postings, scoring, bound, slack) = match (part.scored(), scored) {
             (Some(term), Some((weight, average))) => {
                 let field = term.field();
@@ -281,7 +293,17 @@ impl Cursor {
             scoring,
             bound,
             slack,
+            required: others,
         }))
+    }
+
+    /// Whether the part's other required terms have `doc` (at or after
+    /// the documents they passed).
+    fn has(&mut self, doc: DocId) -> bool {
+        self.required.iter_mut().all(|p| {
+            p.seek(doc);
+            p.doc() == doc
+        })
     }
 
     fn score(&self, doc: DocId) -> Score {
@@ -562,7 +584,14 @@ fn segment(
 ) -> tantivy::Result<()> {
     let mut cursors = Vec::with_capacity(terms.len());
     for (order, ((part, boost), scored)) in terms.iter().zip(scoring).enumerate() {
-        cursors.extend(Cursor::open(reader, order, part, *boost, scored.as_ref())?);
+        cursors.extend(Cursor::open(
+            reader,
+            order,
+            part,
+            *boost,
+            scored.as_ref(),
+            true,
+        )?);
     }
     if cursors.is_empty() {
         return Ok(());
@@ -595,6 +624,10 @@ fn segment(
         let mut parts = [0.0; MAX_TERMS];
         let doc;
         let mut sum = 0.0;
+        // Whether a part has the document (all of its terms do): a
+        // candidate whose essential parts lack a required term may match
+        // nothing at all.
+        let mut matched = false;
         if essential == last {
             // One essential term (the usual case once the threshold is
             // up), read a block at a time: its blocks whose best cannot
@@ -641,9 +674,14 @@ fn segment(
             };
             c.postings.at = j;
             c.postings.advance();
+            if !c.has(d) {
+                // The others alone cannot beat the threshold.
+                continue;
+            }
             doc = d;
             parts[c.order] = s;
             sum = s;
+            matched = true;
         } else {
             // The lowest document of an essential term.
             doc = cursors[essential..]
@@ -656,9 +694,12 @@ fn segment(
             }
             for c in &mut cursors[essential..] {
                 if c.postings.doc() == doc {
-                    let s = c.score(doc);
-                    parts[c.order] = s;
-                    sum += s;
+                    if c.has(doc) {
+                        let s = c.score(doc);
+                        parts[c.order] = s;
+                        sum += s;
+                        matched = true;
+                    }
                     c.postings.advance();
                 }
             }
@@ -681,15 +722,18 @@ fn segment(
                 break;
             }
             if bounds[i] > 0.0 {
-                let c = &cursors[i];
-                let s = c.score(doc);
-                parts[c.order] = s;
-                sum += s;
+                let c = &mut cursors[i];
+                if c.has(doc) {
+                    let s = c.score(doc);
+                    parts[c.order] = s;
+                    sum += s;
+                    matched = true;
+                }
                 rest -= bounds[i];
                 lifted = sum + rest > threshold;
             }
         }
-        if !lifted || alive.is_some_and(|a| !a.is_alive(doc)) {
+        if !lifted || !matched || alive.is_some_and(|a| !a.is_alive(doc)) {
             continue;
         }
         let score: Score = parts.iter().sum();
@@ -789,7 +833,14 @@ pub fn all_words(
         }
         let mut cursors = Vec::with_capacity(parts.len());
         for (order, ((part, boost), scored)) in parts.iter().zip(&scoring).enumerate() {
-            cursors.extend(Cursor::open(reader, order, part, *boost, scored.as_ref())?);
+            cursors.extend(Cursor::open(
+                reader,
+                order,
+                part,
+                *boost,
+                scored.as_ref(),
+                false,
+            )?);
         }
         let alive = reader.alive_bitset();
         let mut base = 0;
@@ -903,14 +954,83 @@ fn window_bits(
 /// The documents of a word's parts in one segment, in order, each once
 /// (for counting, without scores).
 pub struct Union {
-    lists: Vec<Postings>,
+    lists: Vec<AllOf>,
+}
+
+/// A part's documents: those of its first term that its other terms
+/// (a CJK word's bigrams after the first) have too.
+struct AllOf {
+    first: Postings,
+    others: Vec<Postings>,
+}
+
+impl AllOf {
+    fn open(reader: &SegmentReader, part: &WordPart) -> tantivy::Result<Option<Self>> {
+        let terms = match part {
+            WordPart::AllOf(terms) => terms,
+            _ => {
+                return Ok(
+                    Postings::open(reader, part, IndexRecordOption::Basic)?.map(|first| Self {
+                        first,
+                        others: Vec::new(),
+                    }),
+                )
+            }
+        };
+        let mut lists = Vec::with_capacity(terms.len());
+        for term in terms {
+            match Source::term(reader, term, IndexRecordOption::Basic)? {
+                Some(p) => lists.push(Postings::new(p)),
+                None => return Ok(None),
+            }
+        }
+        if lists.is_empty() {
+            return Ok(None);
+        }
+        let first = lists.remove(0);
+        let mut all = Self {
+            first,
+            others: lists,
+        };
+        all.align();
+        Ok(Some(all))
+    }
+
+    fn doc(&self) -> DocId {
+        self.first.doc()
+    }
+
+    fn advance(&mut self) {
+        self.first.advance();
+        self.align();
+    }
+
+    /// To the first document (at or after the current) that every term
+    /// has.
+    fn align(&mut self) {
+        loop {
+            let doc = self.first.doc();
+            if doc == TERMINATED {
+                return;
+            }
+            let mut target = doc;
+            for o in &mut self.others {
+                o.seek(target);
+                target = target.max(o.doc());
+            }
+            if target == doc {
+                return;
+            }
+            self.first.seek(target);
+        }
+    }
 }
 
 impl Union {
     pub fn new(reader: &SegmentReader, parts: &[(WordPart, Score)]) -> tantivy::Result<Self> {
         let mut lists = Vec::with_capacity(parts.len());
         for (part, _) in parts {
-            lists.extend(Postings::open(reader, part, IndexRecordOption::Basic)?);
+            lists.extend(AllOf::open(reader, part)?);
         }
         Ok(Self { lists })
     }
@@ -920,7 +1040,7 @@ impl Iterator for Union {
     type Item = DocId;
 
     fn next(&mut self) -> Option<DocId> {
-        let doc = self.lists.iter().map(Postings::doc).min()?;
+        let doc = self.lists.iter().map(AllOf::doc).min()?;
         if doc == TERMINATED {
             return None;
         }
@@ -976,6 +1096,10 @@ pub(super) mod tests {
             "a",
             "the",
             "東京物語",
+            // Bigrams of 東京物語 without the others: a CJK word must
+            // have all of them.
+            "東京タワー",
+            "物語",
         ];
         let dir = tempfile::tempdir().unwrap();
         let (index, _) = CatalogIndex::open(&dir.path().join("index"), 1).unwrap();
@@ -1100,6 +1224,25 @@ pub(super) mod tests {
             }
             let parts: Vec<(WordPart, f32)> = words.iter().flatten().cloned().collect();
             let scores = per_part(&searcher, &parts);
+            if cjk {
+                // Documents whose name has the first bigram but not the
+                // word: the other bigrams must be checked.
+                let first = words[0]
+                    .iter()
+                    .find_map(|(p, _)| match p {
+                        WordPart::AllOf(t) => t.first().cloned(),
+                        _ => None,
+                    })
+                    .unwrap();
+                let n = words[0].len();
+                let with_word = scores
+                    .iter()
+                    .filter(|(_, s)| s[..n].iter().any(|&x| x > 0.0));
+                assert!(
+                    searcher.doc_freq(&first).unwrap() > with_word.count() as u64 + 100,
+                    "{q}: the fixture has the first bigram without the word"
+                );
+            }
             let mut all: Vec<(f32, DocAddress)> = scores
                 .iter()
                 .filter(|(_, s)| {
@@ -1119,8 +1262,10 @@ pub(super) mod tests {
                 .unwrap();
             assert_eq!(count, all.len(), "{q}: the query's own count");
             for (page, limit) in [(1, 10), (3, 25), (5, 50)] {
+                // One CJK word goes to MaxScore (`search`) and the count,
+                // several to `all_words`.
                 let (got, counted) =
-                    super::all_words(&searcher, &words, limit, (page - 1) * limit, None).unwrap();
+                    super::words(&searcher, &words, limit, (page - 1) * limit, None).unwrap();
                 assert_eq!((counted.total, counted.exact), (all.len(), true), "{q}");
                 let want = page_of(&all, page, limit);
                 assert_eq!(got, want, "{q}: page {page} of {limit}");
