@@ -45,8 +45,8 @@ pub struct BoundedCount {
 }
 
 impl BoundedCount {
-    /// Counts the documents of a word's parts up to `cap`, with their
-    /// facets when asked, from the parts' postings directly (no query: a
+    /// Counts the documents of a word's parts (but those of a part of
+    /// `without`) up to `cap`, with their facets when asked, from the parts' postings directly (no query: a
     /// prefix's term-set query would first read every expansion of a
     /// segment into a bit set). Segments are read in order, so which
     /// matches are counted, and the estimate, are the same every time; a
@@ -54,6 +54,7 @@ impl BoundedCount {
     pub fn word(
         searcher: &Searcher,
         parts: &WordTerms,
+        without: &WordTerms,
         cap: usize,
         facets: Option<FacetCollector>,
     ) -> tantivy::Result<Counted> {
@@ -63,7 +64,7 @@ impl BoundedCount {
         };
         let mut segments = Vec::new();
         for (ord, reader) in searcher.segment_readers().iter().enumerate() {
-            segments.push(count.segment(ord as SegmentOrdinal, reader, parts)?);
+            segments.push(count.segment(ord as SegmentOrdinal, reader, parts, without)?);
         }
         count.merge(segments)
     }
@@ -73,6 +74,7 @@ impl BoundedCount {
         ord: SegmentOrdinal,
         reader: &SegmentReader,
         parts: &WordTerms,
+        without: &WordTerms,
     ) -> tantivy::Result<SegmentCount> {
         let mut seg = SegmentCount {
             counted: 0,
@@ -88,9 +90,10 @@ impl BoundedCount {
             return Ok(seg);
         }
         let alive = reader.alive_bitset();
+        let mut excluded = Union::new(reader, without)?;
         seg.read = seg.size;
         for doc in Union::new(reader, parts)? {
-            if alive.is_none_or(|a| a.is_alive(doc)) {
+            if alive.is_none_or(|a| a.is_alive(doc)) && !excluded.has(doc) {
                 if self.budget == 0 {
                     seg.read = u64::from(doc);
                     break;

@@ -363,7 +363,7 @@ impl Generation {
         p: &SearchParams,
         text: Option<&UserQuery>,
         fuzzy: bool,
-    ) -> (Box<dyn Query>, Option<Vec<WordTerms>>) {
+    ) -> (Box<dyn Query>, Option<(Vec<WordTerms>, Vec<WordTerms>)>) {
         let f = &self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut words = None;
@@ -371,7 +371,7 @@ impl Generation {
             // A query with no word left after analysis (`!!!`) finds nothing.
             let q = match text.compile(f, fuzzy, searcher) {
                 Some(c) => {
-                    words = c.words;
+                    words = c.words.map(|w| (w, c.without));
                     c.query
                 }
                 None => Box::new(EmptyQuery),
@@ -648,11 +648,11 @@ impl Generation {
         });
         let keys = match p.sort {
             Sort::Relevance => {
-                if let Some(words) = words {
-                    // Words, each required, without phrases, exclusions
+                if let Some((words, without)) = words {
+                    // Words, each required or excluded, without phrases
                     // or filters: read from their postings directly.
                     let (page, counted) =
-                        top_scores::words(searcher, &words, limit, offset, facets)?;
+                        top_scores::words(searcher, &words, &without, limit, offset, facets)?;
                     return Ok((counted, strip(page)));
                 }
                 // Anything else scores every match: counting them all in

@@ -57,30 +57,41 @@ pub const MAX_TERMS: usize = 16;
 /// The page of a search of words (each required) and the count of its
 /// matches with facets: one word (a CJK word too) by MaxScore and a count
 /// to the cap, several by [`all_words`].
+///
+/// A document that has any part of a word of `without` does not match.
 pub fn words(
     searcher: &Searcher,
     words: &[WordTerms],
+    without: &[WordTerms],
     limit: usize,
     offset: usize,
     facets: Option<FacetCollector>,
 ) -> tantivy::Result<(Vec<(Score, DocAddress)>, Counted)> {
+    let without: Vec<(WordPart, Score)> = without.iter().flatten().cloned().collect();
+    if without.len() > MAX_TERMS * MAX_TERMS {
+        return Err(tantivy::TantivyError::InvalidArgument(format!(
+            "more than {} parts excluded",
+            MAX_TERMS * MAX_TERMS
+        )));
+    }
     match words {
         [word] => {
             // MaxScore finds the page scoring a fraction of the matches,
             // then the count reads them without scores up to the cap.
-            let page = search(searcher, word, limit, offset)?;
-            let counted = BoundedCount::word(searcher, word, COUNT_CAP, facets)?;
+            let page = search(searcher, word, &without, limit, offset)?;
+            let counted = BoundedCount::word(searcher, word, &without, COUNT_CAP, facets)?;
             Ok((page, counted))
         }
-        _ => all_words(searcher, words, limit, offset, facets),
+        _ => all_words(searcher, words, &without, limit, offset, facets),
     }
 }
 
 /// The `limit` best documents of `terms` after the first `offset`, best
-/// first, ties to the lower address.
+/// first, ties to the lower address; none that has a part of `without`.
 pub fn search(
     searcher: &Searcher,
     terms: &[(WordPart, Score)],
+    without: &[(WordPart, Score)],
     limit: usize,
     offset: usize,
 ) -> tantivy::Result<Vec<(Score, DocAddress)>> {
@@ -96,7 +107,15 @@ pub fn search(
     let scoring = weights(searcher, terms)?;
     let mut best = Best::new(k);
     for (ord, reader) in searcher.segment_readers().iter().enumerate() {
-        segment(reader, ord as SegmentOrdinal, terms, &scoring, &mut best)?;
+        let mut excluded = Union::new(reader, without)?;
+        segment(
+            reader,
+            ord as SegmentOrdinal,
+            terms,
+            &scoring,
+            &mut excluded,
+            &mut best,
+        )?;
     }
     Ok(best
         .into_sorted()
@@ -580,6 +599,7 @@ fn segment(
     ord: SegmentOrdinal,
     terms: &[(WordPart, Score)],
     scoring: &[Weighed],
+    excluded: &mut Union,
     best: &mut Best,
 ) -> tantivy::Result<()> {
     let mut cursors = Vec::with_capacity(terms.len());
@@ -737,7 +757,7 @@ fn segment(
             continue;
         }
         let score: Score = parts.iter().sum();
-        if score > threshold {
+        if score > threshold && !excluded.has(doc) {
             best.push(
                 score,
                 DocAddress {
@@ -780,6 +800,7 @@ const WINDOW: u32 = 4096;
 pub fn all_words(
     searcher: &Searcher,
     words: &[WordTerms],
+    without: &[(WordPart, Score)],
     limit: usize,
     offset: usize,
     facets: Option<FacetCollector>,
@@ -804,33 +825,12 @@ pub fn all_words(
             .transpose()?;
         // Each word's parts' documents (a part of several required terms:
         // each term's), documents only; and every part, scored.
-        let mut lists: Vec<Vec<Vec<Postings>>> = Vec::with_capacity(words.len());
-        for word in words {
-            let mut of_word = Vec::new();
-            for (part, _) in word {
-                let mut of_part = Vec::new();
-                match part {
-                    WordPart::AllOf(terms) => {
-                        for t in terms {
-                            match Source::term(reader, t, IndexRecordOption::Basic)? {
-                                Some(p) => of_part.push(Postings::new(p)),
-                                // A term missing here: the part has no
-                                // documents here.
-                                None => {
-                                    of_part.clear();
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    _ => of_part.extend(Postings::open(reader, part, IndexRecordOption::Basic)?),
-                }
-                // Empty or not, the part keeps its place (parts are
-                // numbered in query order).
-                of_word.push(of_part);
-            }
-            lists.push(of_word);
-        }
+        let mut lists = words
+            .iter()
+            .map(|w| word_lists(reader, w))
+            .collect::<tantivy::Result<Vec<_>>>()?;
+        let mut excluded = word_lists(reader, without)?;
+        let mut excluded_bits = vec![[0u64; (WINDOW / 64) as usize]; without.len()];
         let mut cursors = Vec::with_capacity(parts.len());
         for (order, ((part, boost), scored)) in parts.iter().zip(&scoring).enumerate() {
             cursors.extend(Cursor::open(
@@ -854,28 +854,17 @@ pub fn all_words(
             let mut hits = [u64::MAX; (WINDOW / 64) as usize];
             let mut order = 0;
             for of_word in &mut lists {
-                let mut bits = [0u64; (WINDOW / 64) as usize];
-                for of_part in of_word.iter_mut() {
-                    let in_part = &mut part_bits[order];
-                    order += 1;
-                    *in_part = [0; (WINDOW / 64) as usize];
-                    for (n, p) in of_part.iter_mut().enumerate() {
-                        let mut term = [0u64; (WINDOW / 64) as usize];
-                        window_bits(p, base, end, &mut term);
-                        if n == 0 {
-                            *in_part = term;
-                        } else {
-                            for (a, b) in in_part.iter_mut().zip(term) {
-                                *a &= b;
-                            }
-                        }
-                    }
-                    for (a, b) in bits.iter_mut().zip(in_part.iter()) {
-                        *a |= b;
-                    }
-                }
+                let n = of_word.len();
+                let bits = word_bits(of_word, base, end, &mut part_bits[order..order + n]);
+                order += n;
                 for (h, b) in hits.iter_mut().zip(bits) {
                     *h &= b;
+                }
+            }
+            if !excluded.is_empty() {
+                let bits = word_bits(&mut excluded, base, end, &mut excluded_bits);
+                for (h, b) in hits.iter_mut().zip(bits) {
+                    *h &= !b;
                 }
             }
             for (i, mut word) in hits.into_iter().enumerate() {
@@ -924,6 +913,66 @@ pub fn all_words(
         .take(limit)
         .collect();
     Ok((page, Counted::exact(counted, facets)))
+}
+
+/// The postings of a word's parts in a segment, documents only: of a part
+/// of several required terms, each term's (none when one is missing here);
+/// of another, its own. Each part keeps its place (parts are numbered in
+/// query order), empty or not.
+fn word_lists(
+    reader: &SegmentReader,
+    word: &[(WordPart, Score)],
+) -> tantivy::Result<Vec<Vec<Postings>>> {
+    let mut of_word = Vec::with_capacity(word.len());
+    for (part, _) in word {
+        let mut of_part = Vec::new();
+        match part {
+            WordPart::AllOf(terms) => {
+                for t in terms {
+                    match Source::term(reader, t, IndexRecordOption::Basic)? {
+                        Some(p) => of_part.push(Postings::new(p)),
+                        None => {
+                            of_part.clear();
+                            break;
+                        }
+                    }
+                }
+            }
+            _ => of_part.extend(Postings::open(reader, part, IndexRecordOption::Basic)?),
+        }
+        of_word.push(of_part);
+    }
+    Ok(of_word)
+}
+
+/// A word's documents in the window from `base` to `end` (those of any of
+/// its parts; of a part of several terms, those all its terms have), each
+/// part's set in `part_bits`; the postings move on past the window.
+fn word_bits(
+    of_word: &mut [Vec<Postings>],
+    base: DocId,
+    end: DocId,
+    part_bits: &mut [[u64; (WINDOW / 64) as usize]],
+) -> [u64; (WINDOW / 64) as usize] {
+    let mut bits = [0u64; (WINDOW / 64) as usize];
+    for (of_part, in_part) in of_word.iter_mut().zip(part_bits.iter_mut()) {
+        *in_part = [0; (WINDOW / 64) as usize];
+        for (n, p) in of_part.iter_mut().enumerate() {
+            let mut term = [0u64; (WINDOW / 64) as usize];
+            window_bits(p, base, end, &mut term);
+            if n == 0 {
+                *in_part = term;
+            } else {
+                for (a, b) in in_part.iter_mut().zip(term) {
+                    *a &= b;
+                }
+            }
+        }
+        for (a, b) in bits.iter_mut().zip(in_part.iter()) {
+            *a |= b;
+        }
+    }
+    bits
 }
 
 /// Sets the bits of the documents of `p` before `end`, moving it on (a
@@ -1005,6 +1054,12 @@ impl AllOf {
         self.align();
     }
 
+    /// To the first document at or after `target` that every term has.
+    fn seek(&mut self, target: DocId) {
+        self.first.seek(target);
+        self.align();
+    }
+
     /// To the first document (at or after the current) that every term
     /// has.
     fn align(&mut self) {
@@ -1033,6 +1088,14 @@ impl Union {
             lists.extend(AllOf::open(reader, part)?);
         }
         Ok(Self { lists })
+    }
+
+    /// Whether a part has `doc` (asked in increasing order).
+    pub fn has(&mut self, doc: DocId) -> bool {
+        self.lists.iter_mut().any(|l| {
+            l.seek(doc);
+            l.doc() == doc
+        })
     }
 }
 
@@ -1198,7 +1261,9 @@ pub(super) mod tests {
         let g = index.current();
         let searcher = g.reader.searcher();
         // Two words, three with a prefix, three with a typo, a CJK word (its
-        // bigrams all in one field) alone and with another.
+        // bigrams all in one field) alone and with another; words excluded
+        // from one word, from two, from a CJK word, and a CJK word
+        // excluded.
         for q in [
             "jazz blues",
             "night sky",
@@ -1206,14 +1271,20 @@ pub(super) mod tests {
             "live rock bluse",
             "東京物語",
             "東京物語 sky",
+            "jazz -blues",
+            "night sky -live -rock",
+            "東京物語 -sky",
+            "jazz -東京物語",
         ] {
             let typo = q.ends_with("bluse");
             let compiled = UserQuery::parse(q)
                 .compile(&g.fields, typo, &searcher)
                 .unwrap();
             let words = compiled.words.clone().expect("every word required");
+            let without = compiled.without.clone();
+            assert_eq!(without.len(), q.matches(" -").count(), "{q}");
             let cjk = q.starts_with('東');
-            assert!(words.len() >= 2 || cjk, "{q}");
+            assert!(words.len() >= 2 || cjk || !without.is_empty(), "{q}");
             if cjk {
                 assert!(
                     words[0]
@@ -1223,7 +1294,8 @@ pub(super) mod tests {
                 );
             }
             let parts: Vec<(WordPart, f32)> = words.iter().flatten().cloned().collect();
-            let scores = per_part(&searcher, &parts);
+            let excluded: Vec<(WordPart, f32)> = without.iter().flatten().cloned().collect();
+            let scores = per_part(&searcher, &[parts.clone(), excluded].concat());
             if cjk {
                 // Documents whose name has the first bigram but not the
                 // word: the other bigrams must be checked.
@@ -1243,20 +1315,27 @@ pub(super) mod tests {
                     "{q}: the fixture has the first bigram without the word"
                 );
             }
+            let with_words = |s: &&Vec<f32>| {
+                let mut at = 0;
+                words.iter().all(|w| {
+                    let has = s[at..at + w.len()].iter().any(|&x| x > 0.0);
+                    at += w.len();
+                    has
+                })
+            };
+            let excluded = |s: &Vec<f32>| s[parts.len()..].iter().any(|&x| x > 0.0);
             let mut all: Vec<(f32, DocAddress)> = scores
                 .iter()
-                .filter(|(_, s)| {
-                    let mut at = 0;
-                    words.iter().all(|w| {
-                        let has = s[at..at + w.len()].iter().any(|&x| x > 0.0);
-                        at += w.len();
-                        has
-                    })
-                })
-                .map(|(addr, s)| (s.iter().sum(), *addr))
+                .filter(|(_, s)| with_words(s) && !excluded(s))
+                .map(|(addr, s)| (s[..parts.len()].iter().sum(), *addr))
                 .collect();
             all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             assert!(all.len() > 100, "{q}: {} matches", all.len());
+            if !without.is_empty() {
+                // Some documents have the words and an excluded one.
+                let both = scores.values().filter(|s| with_words(s) && excluded(s));
+                assert!(both.count() > 100, "{q}: the exclusion removes matches");
+            }
             let count = searcher
                 .search(&compiled.query, &tantivy::collector::Count)
                 .unwrap();
@@ -1265,11 +1344,40 @@ pub(super) mod tests {
                 // One CJK word goes to MaxScore (`search`) and the count,
                 // several to `all_words`.
                 let (got, counted) =
-                    super::words(&searcher, &words, limit, (page - 1) * limit, None).unwrap();
+                    super::words(&searcher, &words, &without, limit, (page - 1) * limit, None)
+                        .unwrap();
                 assert_eq!((counted.total, counted.exact), (all.len(), true), "{q}");
                 let want = page_of(&all, page, limit);
                 assert_eq!(got, want, "{q}: page {page} of {limit}");
             }
+        }
+    }
+
+    /// Which searches are read from postings here (the rest go through
+    /// Tantivy's query): words each required or excluded, and at least one
+    /// required; no phrase, no alternative.
+    #[test]
+    fn words_required_or_excluded_are_read_here_and_the_rest_by_tantivy() {
+        let (_dir, index) = fixture();
+        let g = index.current();
+        let searcher = g.reader.searcher();
+        let routed = |q: &str| {
+            let c = UserQuery::parse(q)
+                .compile(&g.fields, false, &searcher)
+                .unwrap();
+            c.words.map(|w| (w.len(), c.without.len()))
+        };
+        assert_eq!(routed("jazz"), Some((1, 0)));
+        assert_eq!(routed("jazz blues -live"), Some((2, 1)));
+        assert_eq!(routed("jazz -blues -東京物語"), Some((1, 2)));
+        // Nothing required, a phrase required or excluded, an alternative.
+        for q in [
+            "-jazz",
+            "\"live rock\"",
+            "jazz -\"live rock\"",
+            "jazz OR blues",
+        ] {
+            assert_eq!(routed(q), None, "{q}");
         }
     }
 
@@ -1349,7 +1457,7 @@ pub(super) mod tests {
                 assert!((sum - score).abs() <= 1e-5 * score, "{word} {addr:?}");
             }
             for (page, limit) in [(1, 10), (2, 10), (9, 25), (40, 25)] {
-                let got = super::search(&searcher, &terms, limit, (page - 1) * limit).unwrap();
+                let got = super::search(&searcher, &terms, &[], limit, (page - 1) * limit).unwrap();
                 let want = page_of(&all, page, limit);
                 assert_eq!(got, want, "{word}: page {page} of {limit}");
             }

@@ -324,6 +324,9 @@ pub struct Compiled {
     /// their boosts. Their top results are found by `top_scores` without
     /// Tantivy's query (one word: without reading every match).
     pub words: Option<Vec<WordTerms>>,
+    /// With `words`: the words excluded (`-word`), their parts as theirs
+    /// (a document that has any of them does not match).
+    pub without: Vec<WordTerms>,
 }
 
 impl UserQuery {
@@ -371,18 +374,27 @@ impl UserQuery {
             terms: std::cell::RefCell::default(),
         };
         let query = compile(&self.root, &cx, true)?;
-        // Words all required, each a union of single terms over the fields.
+        // Words each required or excluded, each a union of single terms
+        // over the fields.
         let all_words = matches!(&self.root, Node::All(c)
-            if !c.is_empty() && c.iter().all(|(o, n)| *o == Occur::Must && matches!(n, Node::Leaf(_))));
-        let words = cx.terms.take();
+            if c.iter().all(|(o, n)| matches!(o, Occur::Must | Occur::MustNot) && matches!(n, Node::Leaf(_))));
+        let (required, excluded): (Vec<_>, Vec<_>) = cx
+            .terms
+            .take()
+            .into_iter()
+            .partition(|(positive, _)| *positive);
+        let words: Vec<WordTerms> = required.into_iter().map(|(_, w)| w).collect();
+        let without: Vec<WordTerms> = excluded.into_iter().map(|(_, w)| w).collect();
+        let fits = |w: &[WordTerms]| {
+            w.len() <= MAX_WORDS && w.iter().all(|p| p.len() <= super::top_scores::MAX_TERMS)
+        };
+        let words = (all_words && cx.terms_only.get() && !words.is_empty())
+            .then_some(words)
+            .filter(|w| fits(w) && fits(&without));
         Some(Compiled {
+            without: if words.is_some() { without } else { Vec::new() },
             query,
-            words: (all_words && cx.terms_only.get())
-                .then_some(words)
-                .filter(|w| {
-                    w.len() <= MAX_WORDS
-                        && w.iter().all(|p| p.len() <= super::top_scores::MAX_TERMS)
-                }),
+            words,
         })
     }
 
@@ -547,8 +559,8 @@ struct Cx<'a> {
     /// prefix or typo expansion): the top results then need every match.
     terms_only: std::cell::Cell<bool>,
     /// Each word's single-term alternatives, with their boosts, in query
-    /// order.
-    terms: std::cell::RefCell<Vec<WordTerms>>,
+    /// order, and whether the word is required (not excluded).
+    terms: std::cell::RefCell<Vec<(bool, WordTerms)>>,
 }
 
 /// A CJK bigram or single CJK character.
@@ -708,7 +720,7 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
     if folded.is_empty() {
         return None;
     }
-    cx.terms.borrow_mut().push(Vec::new());
+    cx.terms.borrow_mut().push((positive, Vec::new()));
     let folded_fields: &[(Field, f32)] = match leaf.scope {
         Scope::All => &[
             (f.name_folded, BOOST_FOLDED_NAME),
@@ -732,7 +744,7 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
         if let Some(q) = q {
             match part {
                 Some(part) => {
-                    if let Some(word) = cx.terms.borrow_mut().last_mut() {
+                    if let Some((_, word)) = cx.terms.borrow_mut().last_mut() {
                         word.push((part, boost));
                     }
                 }
