@@ -354,6 +354,9 @@ pub struct SearchResults {
     pub facets: Option<super::facets::Facets>,
 }
 
+/// The words of a search read by [`top_scores`]: required, and excluded.
+type Words = (Vec<WordTerms>, Vec<WordTerms>);
+
 impl Generation {
     /// The query of a search, and for a search of words and no filter
     /// their terms (see [`top_scores`]).
@@ -363,7 +366,7 @@ impl Generation {
         p: &SearchParams,
         text: Option<&UserQuery>,
         fuzzy: bool,
-    ) -> (Box<dyn Query>, Option<(Vec<WordTerms>, Vec<WordTerms>)>) {
+    ) -> (Box<dyn Query>, Option<Words>) {
         let f = &self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut words = None;
