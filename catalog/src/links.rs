@@ -22,15 +22,31 @@ pub fn encode(s: &str) -> String {
 pub struct Links {
     base_url: String,
     public_trackers: Vec<String>,
+    /// `&tr=…` of the instance's trackers, encoded once: a results page
+    /// has fifty magnet links.
+    public_tr: String,
 }
 
 impl Links {
     /// Links for the configured `base_url` and `public_trackers`.
     pub fn new(config: &CatalogConfig) -> Self {
-        Self {
+        let mut links = Self {
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             public_trackers: config.public_trackers.clone(),
+            public_tr: String::new(),
+        };
+        links.public_tr = links.tr(&[]);
+        links
+    }
+
+    /// `&tr=<tracker>` for each of [`Links::trackers_for`].
+    fn tr(&self, own: &[String]) -> String {
+        let mut out = String::new();
+        for t in self.trackers_for(own) {
+            out.push_str("&tr=");
+            out.extend(utf8_percent_encode(t, COMPONENT));
         }
+        out
     }
 
     /// `base_url` joined with a site-relative path (`"rss"`, `"/x"`).
@@ -62,10 +78,17 @@ impl Links {
     /// `magnet:?xt=urn:btih:<hex>&dn=<name>&xl=<size>&tr=<tracker>…` with the
     /// trackers of [`Links::trackers_for`].
     pub fn magnet(&self, hash: &InfoHash, name: &str, size: u64, own: &[String]) -> String {
-        let mut out = format!("magnet:?xt=urn:btih:{hash}&dn={}&xl={size}", encode(name));
-        for t in self.trackers_for(own) {
-            out.push_str("&tr=");
-            out.push_str(&encode(t));
+        let mut out = String::with_capacity(80 + name.len() * 2 + self.public_tr.len());
+        out.push_str("magnet:?xt=urn:btih:");
+        out.push_str(&hash.to_hex());
+        out.push_str("&dn=");
+        out.extend(utf8_percent_encode(name, COMPONENT));
+        out.push_str("&xl=");
+        out.push_str(&size.to_string());
+        if own.is_empty() {
+            out.push_str(&self.public_tr);
+        } else {
+            out.push_str(&self.tr(own));
         }
         out
     }
@@ -97,6 +120,12 @@ mod tests {
             m,
             format!("magnet:?xt=urn:btih:{h}&dn=a%20b%26c%3Dd%2F%C3%A9&xl=42&tr=udp%3A%2F%2F%5B200%3A%3A1%5D%3A6969%2Fannounce&tr=udp%3A%2F%2Fo%3A1")
         );
+        // Without trackers of its own: the instance's (encoded once).
+        assert_eq!(
+            l.magnet(&h, "n", 1, &[]),
+            format!("magnet:?xt=urn:btih:{h}&dn=n&xl=1&tr=udp%3A%2F%2F%5B200%3A%3A1%5D%3A6969%2Fannounce")
+        );
+        assert_eq!(h.to_string(), "ab".repeat(20));
     }
 
     #[test]
