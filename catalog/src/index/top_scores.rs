@@ -246,19 +246,17 @@ struct Cursor {
 
 impl Cursor {
     /// The cursor of part `order` in this segment (`None`: it has no
-    /// postings there). With `required`, the other terms of a part of
-    /// several required terms are read too and checked by [`Cursor::has`]
-    /// (`all_words` checks them in its bit sets instead).
+    /// postings there). The other terms of a part of several required
+    /// terms are read too, and checked by [`Cursor::has`].
     fn open(
         reader: &SegmentReader,
         order: usize,
         part: &WordPart,
         boost: Score,
         scored: Option<&(Bm25Weight, f64)>,
-        required: bool,
     ) -> tantivy::Result<Option<Self>> {
         let mut others = Vec::new();
-        if let (WordPart::AllOf(terms), true) = (part, required) {
+        if let WordPart::AllOf(terms) = part {
             for term in terms.iter().skip(1) {
                 match Source::term(reader, term, IndexRecordOption::Basic)? {
                     Some(p) => others.push(Postings::new(p)),
@@ -604,14 +602,7 @@ fn segment(
 ) -> tantivy::Result<()> {
     let mut cursors = Vec::with_capacity(terms.len());
     for (order, ((part, boost), scored)) in terms.iter().zip(scoring).enumerate() {
-        cursors.extend(Cursor::open(
-            reader,
-            order,
-            part,
-            *boost,
-            scored.as_ref(),
-            true,
-        )?);
+        cursors.extend(Cursor::open(reader, order, part, *boost, scored.as_ref())?);
     }
     if cursors.is_empty() {
         return Ok(());
@@ -789,14 +780,19 @@ fn first_essential(bounds_upto: &[Score], threshold: Score) -> usize {
 /// Documents per window of [`all_words`].
 const WINDOW: u32 = 4096;
 
+/// One bit per document of a window.
+type Bits = [u64; (WINDOW / 64) as usize];
+
 /// The page of several words, each required (a union of its parts), and
 /// the exact count of their matches with facets, in one pass: per window
 /// of 4 096 documents, each word's documents are set in a bit set from
-/// its parts' postings (documents only), the sets are intersected, and
-/// only the documents in all of them are scored, each part's cursor
-/// moving forward to them. A document's score is the sum of its parts'
-/// in query order. Tantivy's intersection of unions merged each union's
-/// scored postings into windows and then sought through them.
+/// its parts' postings (and the frequencies of the scored terms kept per
+/// document of the window), the sets are intersected, and only the
+/// documents in all of them are scored, from those frequencies: each
+/// block of postings is decoded once. A document's score is the sum of
+/// its parts' in query order. Tantivy's intersection of unions merged
+/// each union's scored postings into windows and then sought through
+/// them.
 pub fn all_words(
     searcher: &Searcher,
     words: &[WordTerms],
@@ -812,7 +808,17 @@ pub fn all_words(
             MAX_TERMS * MAX_TERMS
         )));
     }
-    let scoring = weights(searcher, &parts)?;
+    let weighed = weights(searcher, &parts)?;
+    // Each part's buffer of frequencies in a window (scored parts only).
+    let mut slots = Vec::with_capacity(parts.len());
+    let mut scored = 0;
+    for w in &weighed {
+        slots.push(w.as_ref().map(|_| {
+            scored += 1;
+            scored - 1
+        }));
+    }
+    let mut freqs = vec![0u32; scored * WINDOW as usize];
     let mut best = Best::new((limit + offset).max(1));
     let mut counted = 0;
     let mut fruits = Vec::new();
@@ -823,24 +829,27 @@ pub fn all_words(
             .as_ref()
             .map(|f| f.for_segment(ord, reader))
             .transpose()?;
-        // Each word's parts' documents (a part of several required terms:
-        // each term's), documents only; and every part, scored.
+        // Each word's parts' postings (a part of several required terms:
+        // each term's), the scored term's with frequencies.
         let mut lists = words
             .iter()
-            .map(|w| word_lists(reader, w))
+            .map(|w| word_lists(reader, w, true))
             .collect::<tantivy::Result<Vec<_>>>()?;
-        let mut excluded = word_lists(reader, without)?;
+        let mut excluded = word_lists(reader, without, false)?;
         let mut excluded_bits = vec![[0u64; (WINDOW / 64) as usize]; without.len()];
-        let mut cursors = Vec::with_capacity(parts.len());
-        for (order, ((part, boost), scored)) in parts.iter().zip(&scoring).enumerate() {
-            cursors.extend(Cursor::open(
-                reader,
-                order,
-                part,
-                *boost,
-                scored.as_ref(),
-                false,
-            )?);
+        // How each part scores in this segment.
+        let mut scoring = Vec::with_capacity(parts.len());
+        for ((part, boost), w) in parts.iter().zip(&weighed) {
+            scoring.push(match (part.scored(), w) {
+                (Some(term), Some((weight, _))) => Scoring::Bm25 {
+                    norms: reader
+                        .fieldnorms_readers()
+                        .get_field(term.field())?
+                        .unwrap_or_else(|| FieldNormReader::constant(reader.max_doc(), 1)),
+                    weight: weight.clone(),
+                },
+                _ => Scoring::Constant(*boost),
+            });
         }
         let alive = reader.alive_bitset();
         let mut base = 0;
@@ -855,14 +864,22 @@ pub fn all_words(
             let mut order = 0;
             for of_word in &mut lists {
                 let n = of_word.len();
-                let bits = word_bits(of_word, base, end, &mut part_bits[order..order + n]);
+                let bits = word_bits(
+                    of_word,
+                    base,
+                    end,
+                    &mut part_bits[order..order + n],
+                    &slots[order..order + n],
+                    &mut freqs,
+                );
                 order += n;
                 for (h, b) in hits.iter_mut().zip(bits) {
                     *h &= b;
                 }
             }
             if !excluded.is_empty() {
-                let bits = word_bits(&mut excluded, base, end, &mut excluded_bits);
+                let none = vec![None; without.len()];
+                let bits = word_bits(&mut excluded, base, end, &mut excluded_bits, &none, &mut []);
                 for (h, b) in hits.iter_mut().zip(bits) {
                     *h &= !b;
                 }
@@ -878,16 +895,17 @@ pub fn all_words(
                     if let Some(f) = &mut seg_facets {
                         f.collect(doc, 0.0);
                     }
-                    scores.fill(0.0);
-                    for c in &mut cursors {
+                    let at = (doc - base) as usize;
+                    for (((s, how), slot), bits) in
+                        scores.iter_mut().zip(&scoring).zip(&slots).zip(&part_bits)
+                    {
                         // The part has the document (all its terms do).
-                        if part_bits[c.order][i] >> (doc % 64) & 1 == 0 {
-                            continue;
-                        }
-                        c.postings.seek(doc);
-                        if c.postings.doc() == doc {
-                            scores[c.order] = c.score(doc);
-                        }
+                        *s = if bits[i] >> (doc % 64) & 1 == 0 {
+                            0.0
+                        } else {
+                            let tf = slot.map_or(1, |k| freqs[k * WINDOW as usize + at]);
+                            how.score(doc, tf)
+                        };
                     }
                     let score: Score = scores.iter().sum();
                     if score > best.threshold() {
@@ -915,21 +933,30 @@ pub fn all_words(
     Ok((page, Counted::exact(counted, facets)))
 }
 
-/// The postings of a word's parts in a segment, documents only: of a part
-/// of several required terms, each term's (none when one is missing here);
-/// of another, its own. Each part keeps its place (parts are numbered in
-/// query order), empty or not.
+/// The postings of a word's parts in a segment: of a part of several
+/// required terms, each term's (none when one is missing here); of
+/// another, its own; with `freqs`, a scored term's with its frequencies.
+/// Each part keeps its place (parts are numbered in query order), empty or
+/// not.
 fn word_lists(
     reader: &SegmentReader,
     word: &[(WordPart, Score)],
+    freqs: bool,
 ) -> tantivy::Result<Vec<Vec<Postings>>> {
+    let option = |first: bool| {
+        if freqs && first {
+            IndexRecordOption::WithFreqs
+        } else {
+            IndexRecordOption::Basic
+        }
+    };
     let mut of_word = Vec::with_capacity(word.len());
     for (part, _) in word {
         let mut of_part = Vec::new();
         match part {
             WordPart::AllOf(terms) => {
-                for t in terms {
-                    match Source::term(reader, t, IndexRecordOption::Basic)? {
+                for (n, t) in terms.iter().enumerate() {
+                    match Source::term(reader, t, option(n == 0))? {
                         Some(p) => of_part.push(Postings::new(p)),
                         None => {
                             of_part.clear();
@@ -938,7 +965,12 @@ fn word_lists(
                     }
                 }
             }
-            _ => of_part.extend(Postings::open(reader, part, IndexRecordOption::Basic)?),
+            WordPart::Scored(t) => {
+                of_part.extend(Source::term(reader, t, option(true))?.map(Postings::new))
+            }
+            WordPart::AnyOf(_) => {
+                of_part.extend(Postings::open(reader, part, IndexRecordOption::Basic)?)
+            }
         }
         of_word.push(of_part);
     }
@@ -947,19 +979,29 @@ fn word_lists(
 
 /// A word's documents in the window from `base` to `end` (those of any of
 /// its parts; of a part of several terms, those all its terms have), each
-/// part's set in `part_bits`; the postings move on past the window.
+/// part's set in `part_bits`, and the frequencies of a part with a slot
+/// (its first term's) in that slot of `freqs`; the postings move on past
+/// the window.
 fn word_bits(
     of_word: &mut [Vec<Postings>],
     base: DocId,
     end: DocId,
-    part_bits: &mut [[u64; (WINDOW / 64) as usize]],
-) -> [u64; (WINDOW / 64) as usize] {
+    part_bits: &mut [Bits],
+    slots: &[Option<usize>],
+    freqs: &mut [u32],
+) -> Bits {
     let mut bits = [0u64; (WINDOW / 64) as usize];
-    for (of_part, in_part) in of_word.iter_mut().zip(part_bits.iter_mut()) {
+    for ((of_part, in_part), slot) in of_word.iter_mut().zip(part_bits.iter_mut()).zip(slots) {
         *in_part = [0; (WINDOW / 64) as usize];
         for (n, p) in of_part.iter_mut().enumerate() {
             let mut term = [0u64; (WINDOW / 64) as usize];
-            window_bits(p, base, end, &mut term);
+            let tf = match slot {
+                Some(k) if n == 0 => {
+                    Some(&mut freqs[k * WINDOW as usize..(k + 1) * WINDOW as usize])
+                }
+                _ => None,
+            };
+            window_bits(p, base, end, &mut term, tf);
             if n == 0 {
                 *in_part = term;
             } else {
@@ -975,13 +1017,14 @@ fn word_bits(
     bits
 }
 
-/// Sets the bits of the documents of `p` before `end`, moving it on (a
-/// window of documents from `base`).
+/// Sets the bits of the documents of `p` before `end`, and with `tf` their
+/// frequencies, moving it on (a window of documents from `base`).
 fn window_bits(
     p: &mut Postings,
     base: DocId,
     end: DocId,
-    bits: &mut [u64; (WINDOW / 64) as usize],
+    bits: &mut Bits,
+    mut tf: Option<&mut [u32]>,
 ) {
     loop {
         let docs = p.source.docs();
@@ -991,6 +1034,9 @@ fn window_bits(
         while p.at < docs.len() && docs[p.at] < end {
             let d = docs[p.at] - base;
             bits[(d / 64) as usize] |= 1 << (d % 64);
+            if let Some(tf) = &mut tf {
+                tf[d as usize] = p.source.freq(p.at);
+            }
             p.at += 1;
         }
         if p.at < docs.len() {
