@@ -858,6 +858,8 @@ pub fn all_words(
                 .any(|part| !part.is_empty() && part.iter().all(|p| p.doc() != TERMINATED))
         };
         let mut part_bits = vec![[0u64; (WINDOW / 64) as usize]; parts.len()];
+        // The window's matches, for the facets (read together).
+        let mut matches = Vec::with_capacity(WINDOW as usize);
         while base < reader.max_doc() && lists.iter().all(live) {
             let end = base.saturating_add(WINDOW);
             let mut hits = [u64::MAX; (WINDOW / 64) as usize];
@@ -884,6 +886,7 @@ pub fn all_words(
                     *h &= !b;
                 }
             }
+            matches.clear();
             for (i, mut word) in hits.into_iter().enumerate() {
                 while word != 0 {
                     let doc = base + i as u32 * 64 + word.trailing_zeros();
@@ -891,32 +894,36 @@ pub fn all_words(
                     if alive.is_some_and(|a| !a.is_alive(doc)) {
                         continue;
                     }
-                    counted += 1;
-                    if let Some(f) = &mut seg_facets {
-                        f.collect(doc, 0.0);
-                    }
-                    let at = (doc - base) as usize;
-                    for (((s, how), slot), bits) in
-                        scores.iter_mut().zip(&scoring).zip(&slots).zip(&part_bits)
-                    {
-                        // The part has the document (all its terms do).
-                        *s = if bits[i] >> (doc % 64) & 1 == 0 {
-                            0.0
-                        } else {
-                            let tf = slot.map_or(1, |k| freqs[k * WINDOW as usize + at]);
-                            how.score(doc, tf)
-                        };
-                    }
-                    let score: Score = scores.iter().sum();
-                    if score > best.threshold() {
-                        best.push(
-                            score,
-                            DocAddress {
-                                segment_ord: ord,
-                                doc_id: doc,
-                            },
-                        );
-                    }
+                    matches.push(doc);
+                }
+            }
+            counted += matches.len();
+            if let Some(f) = &mut seg_facets {
+                f.collect_block(&matches);
+            }
+            for &doc in &matches {
+                let i = ((doc - base) / 64) as usize;
+                let at = (doc - base) as usize;
+                for (((s, how), slot), bits) in
+                    scores.iter_mut().zip(&scoring).zip(&slots).zip(&part_bits)
+                {
+                    // The part has the document (all its terms do).
+                    *s = if bits[i] >> (doc % 64) & 1 == 0 {
+                        0.0
+                    } else {
+                        let tf = slot.map_or(1, |k| freqs[k * WINDOW as usize + at]);
+                        how.score(doc, tf)
+                    };
+                }
+                let score: Score = scores.iter().sum();
+                if score > best.threshold() {
+                    best.push(
+                        score,
+                        DocAddress {
+                            segment_ord: ord,
+                            doc_id: doc,
+                        },
+                    );
                 }
             }
             base = end;
@@ -1396,6 +1403,19 @@ pub(super) mod tests {
                 let want = page_of(&all, page, limit);
                 assert_eq!(got, want, "{q}: page {page} of {limit}");
             }
+            // The facets of every match equal those Tantivy's query
+            // collects.
+            let facets = || super::FacetCollector {
+                cache: g.sort_cache.clone(),
+            };
+            let (_, counted) =
+                super::words(&searcher, &words, &without, 10, 0, Some(facets())).unwrap();
+            let want = searcher.search(&compiled.query, &facets()).unwrap();
+            assert!(
+                want.categories.len() >= 2,
+                "{q}: matches of several categories"
+            );
+            assert_eq!(counted.facets, Some(want), "{q}: facets");
         }
     }
 
