@@ -18,6 +18,9 @@ use super::userquery::WordTerms;
 /// (offset ≤ [`MAX_OFFSET`], limit ≤ [`MAX_LIMIT`]) lies inside them.
 pub const COUNT_CAP: usize = MAX_OFFSET + MAX_LIMIT;
 
+/// Matches whose facets are counted together.
+const FACET_BLOCK: usize = 256;
+
 /// The count: exact, or an estimate when the cap stopped it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Counted {
@@ -92,6 +95,9 @@ impl BoundedCount {
         let alive = reader.alive_bitset();
         let mut excluded = Union::new(reader, without)?;
         seg.read = seg.size;
+        // Facets are counted a block of matches at a time (their reads
+        // then overlap).
+        let mut block = Vec::with_capacity(FACET_BLOCK);
         for doc in Union::new(reader, parts)? {
             if alive.is_none_or(|a| a.is_alive(doc)) && !excluded.has(doc) {
                 if self.budget == 0 {
@@ -101,9 +107,16 @@ impl BoundedCount {
                 self.budget -= 1;
                 seg.counted += 1;
                 if let Some(f) = &mut seg.facets {
-                    f.collect(doc, 0.0);
+                    block.push(doc);
+                    if block.len() == FACET_BLOCK {
+                        f.collect_block(&block);
+                        block.clear();
+                    }
                 }
             }
+        }
+        if let Some(f) = &mut seg.facets {
+            f.collect_block(&block);
         }
         Ok(seg)
     }

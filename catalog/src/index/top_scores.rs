@@ -1527,6 +1527,20 @@ pub(super) mod tests {
                 let want = page_of(&all, page, limit);
                 assert_eq!(got, want, "{word}: page {page} of {limit}");
             }
+            // The count and its facets (under the cap: exact) equal those
+            // of Tantivy's query.
+            let facets = || super::FacetCollector {
+                cache: g.sort_cache.clone(),
+            };
+            let words = [terms.clone()];
+            let (_, counted) = super::words(&searcher, &words, &[], 10, 0, Some(facets())).unwrap();
+            let want = searcher.search(&compiled.query, &facets()).unwrap();
+            assert!(
+                want.categories.len() >= 2,
+                "{word}: matches of several categories"
+            );
+            assert_eq!(counted.total, all.len(), "{word}");
+            assert_eq!(counted.facets, Some(want), "{word}: facets");
         }
     }
 }
