@@ -86,13 +86,10 @@ pub struct FacetSegment {
     years: Box<[u64; YEAR_SLOTS]>,
 }
 
-impl SegmentCollector for FacetSegment {
-    type Fruit = (Vec<u64>, Vec<u64>, Vec<u64>);
-
-    fn collect(&mut self, doc: DocId, _score: tantivy::Score) {
-        let Some(&p) = self.packed.get(doc as usize) else {
-            return;
-        };
+impl FacetSegment {
+    /// Counts one document's packed slots.
+    #[inline]
+    fn count(&mut self, p: u64) {
         let (c, r, y) = (
             (p & 0xff) as usize,
             (p >> 8 & 0xff) as usize,
@@ -108,6 +105,16 @@ impl SegmentCollector for FacetSegment {
             *n += 1;
         }
     }
+}
+
+impl SegmentCollector for FacetSegment {
+    type Fruit = (Vec<u64>, Vec<u64>, Vec<u64>);
+
+    fn collect(&mut self, doc: DocId, _score: tantivy::Score) {
+        if let Some(&p) = self.packed.get(doc as usize) {
+            self.count(p);
+        }
+    }
 
     /// The matches' words are read first, then counted: the reads (at
     /// random in a column of megabytes) do not wait on each other.
@@ -119,22 +126,8 @@ impl SegmentCollector for FacetSegment {
                 *w = self.packed.get(d as usize).copied().unwrap_or(NONE);
             }
             for &p in &words[..chunk.len()] {
-                if p == NONE {
-                    continue;
-                }
-                let (c, r, y) = (
-                    (p & 0xff) as usize,
-                    (p >> 8 & 0xff) as usize,
-                    (p >> 16 & 0xffff) as usize,
-                );
-                if let Some(n) = self.cats.get_mut(c) {
-                    *n += 1;
-                }
-                if let Some(n) = self.res.get_mut(r) {
-                    *n += 1;
-                }
-                if let Some(n) = self.years.get_mut(y) {
-                    *n += 1;
+                if p != NONE {
+                    self.count(p);
                 }
             }
         }
