@@ -67,13 +67,7 @@ pub fn words(
     offset: usize,
     facets: Option<FacetCollector>,
 ) -> tantivy::Result<(Vec<(Score, DocAddress)>, Counted)> {
-    let without: Vec<(WordPart, Score)> = without.iter().flatten().cloned().collect();
-    if without.len() > MAX_TERMS * MAX_TERMS {
-        return Err(tantivy::TantivyError::InvalidArgument(format!(
-            "more than {} parts excluded",
-            MAX_TERMS * MAX_TERMS
-        )));
-    }
+    let without = flat_parts(without)?;
     match words {
         [word] => {
             // MaxScore finds the page scoring a fraction of the matches,
@@ -257,12 +251,10 @@ impl Cursor {
     ) -> tantivy::Result<Option<Self>> {
         let mut others = Vec::new();
         if let WordPart::AllOf(terms) = part {
-            for term in terms.iter().skip(1) {
-                match Source::term(reader, term, IndexRecordOption::Basic)? {
-                    Some(p) => others.push(Postings::new(p)),
-                    // A term missing here: the part has no documents here.
-                    None => return Ok(None),
-                }
+            let rest = terms.get(1..).unwrap_or_default();
+            match term_lists(reader, rest, IndexRecordOption::Basic)? {
+                Some(lists) => others = lists,
+                None => return Ok(None),
             }
         }
         let (postings, scoring, bound, slack) = match (part.scored(), scored) {
@@ -592,6 +584,42 @@ impl Postings {
     }
 }
 
+/// The postings of each of `terms` in this segment, the first read with
+/// `first` and the others documents only; `None` when one is missing here
+/// (a part of several required terms then has no documents here).
+fn term_lists(
+    reader: &SegmentReader,
+    terms: &[Term],
+    first: IndexRecordOption,
+) -> tantivy::Result<Option<Vec<Postings>>> {
+    let mut lists = Vec::with_capacity(terms.len());
+    for (n, term) in terms.iter().enumerate() {
+        let option = if n == 0 {
+            first
+        } else {
+            IndexRecordOption::Basic
+        };
+        match Source::term(reader, term, option)? {
+            Some(p) => lists.push(Postings::new(p)),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(lists))
+}
+
+/// A search's parts, every word's in query order (at most
+/// `MAX_TERMS * MAX_TERMS`: the query compiler gives no more).
+fn flat_parts(words: &[WordTerms]) -> tantivy::Result<Vec<(WordPart, Score)>> {
+    let parts: Vec<(WordPart, Score)> = words.iter().flatten().cloned().collect();
+    if parts.len() > MAX_TERMS * MAX_TERMS {
+        return Err(tantivy::TantivyError::InvalidArgument(format!(
+            "more than {} parts",
+            MAX_TERMS * MAX_TERMS
+        )));
+    }
+    Ok(parts)
+}
+
 fn segment(
     reader: &SegmentReader,
     ord: SegmentOrdinal,
@@ -801,13 +829,7 @@ pub fn all_words(
     offset: usize,
     facets: Option<FacetCollector>,
 ) -> tantivy::Result<(Vec<(Score, DocAddress)>, Counted)> {
-    let parts: Vec<(WordPart, Score)> = words.iter().flatten().cloned().collect();
-    if parts.len() > MAX_TERMS * MAX_TERMS {
-        return Err(tantivy::TantivyError::InvalidArgument(format!(
-            "more than {} parts",
-            MAX_TERMS * MAX_TERMS
-        )));
-    }
+    let parts = flat_parts(words)?;
     let weighed = weights(searcher, &parts)?;
     // Each part's buffer of frequencies in a window (scored parts only).
     let mut slots = Vec::with_capacity(parts.len());
@@ -837,6 +859,8 @@ pub fn all_words(
             .collect::<tantivy::Result<Vec<_>>>()?;
         let mut excluded = word_lists(reader, without, false)?;
         let mut excluded_bits = vec![[0u64; (WINDOW / 64) as usize]; without.len()];
+        // Excluded parts are not scored: no frequencies kept.
+        let no_slots = vec![None; without.len()];
         // How each part scores in this segment.
         let mut scoring = Vec::with_capacity(parts.len());
         for ((part, boost), w) in parts.iter().zip(&weighed) {
@@ -880,8 +904,14 @@ pub fn all_words(
                 }
             }
             if !excluded.is_empty() {
-                let none = vec![None; without.len()];
-                let bits = word_bits(&mut excluded, base, end, &mut excluded_bits, &none, &mut []);
+                let bits = word_bits(
+                    &mut excluded,
+                    base,
+                    end,
+                    &mut excluded_bits,
+                    &no_slots,
+                    &mut [],
+                );
                 for (h, b) in hits.iter_mut().zip(bits) {
                     *h &= !b;
                 }
@@ -962,15 +992,7 @@ fn word_lists(
         let mut of_part = Vec::new();
         match part {
             WordPart::AllOf(terms) => {
-                for (n, t) in terms.iter().enumerate() {
-                    match Source::term(reader, t, option(n == 0))? {
-                        Some(p) => of_part.push(Postings::new(p)),
-                        None => {
-                            of_part.clear();
-                            break;
-                        }
-                    }
-                }
+                of_part = term_lists(reader, terms, option(true))?.unwrap_or_default();
             }
             WordPart::Scored(t) => {
                 of_part.extend(Source::term(reader, t, option(true))?.map(Postings::new))
@@ -1079,13 +1101,9 @@ impl AllOf {
                 )
             }
         };
-        let mut lists = Vec::with_capacity(terms.len());
-        for term in terms {
-            match Source::term(reader, term, IndexRecordOption::Basic)? {
-                Some(p) => lists.push(Postings::new(p)),
-                None => return Ok(None),
-            }
-        }
+        let Some(mut lists) = term_lists(reader, terms, IndexRecordOption::Basic)? else {
+            return Ok(None);
+        };
         if lists.is_empty() {
             return Ok(None);
         }
