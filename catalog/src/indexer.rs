@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,11 @@ const MAX_BATCH: usize = 5_000;
 const READ_RETRY: Duration = Duration::from_secs(5);
 /// Most preloaded files listed per torrent.
 const MAX_PRELOADED: usize = 64;
+/// Most file events waiting for the indexer. While it is busy (a bulk
+/// index of a million torrents takes a minute) more are not queued: the
+/// queue's overflow makes it reconcile with `preload/` instead, so a
+/// burst of new files costs a bounded queue, not memory per file.
+const WATCH_QUEUE: usize = 4096;
 
 enum Msg {
     Fs(notify::Result<notify::Event>),
@@ -44,6 +49,11 @@ pub struct IndexerStats {
     pub removed: AtomicU64,
     pub rejected: AtomicU64,
     pub watcher_events: AtomicU64,
+    /// File events dropped because the queue was full (a reconcile finds
+    /// what they were about).
+    pub watcher_dropped: AtomicU64,
+    /// Deletes queued in the index writer (replaced, removed, moderated).
+    pub deletes: AtomicU64,
     pub commits: AtomicU64,
     /// Reads that failed for a transient reason and were retried.
     pub read_retries: AtomicU64,
@@ -79,6 +89,30 @@ pub fn start(
     config: &CatalogConfig,
     shutdown: Shutdown,
 ) -> Result<Indexer, IndexError> {
+    start_with_queue(
+        index,
+        build,
+        preload,
+        swarm,
+        moderation,
+        config,
+        shutdown,
+        WATCH_QUEUE,
+    )
+}
+
+/// [`start`] with a file event queue of `queue` events.
+#[allow(clippy::too_many_arguments)]
+fn start_with_queue(
+    index: CatalogIndex,
+    build: Build,
+    preload: PreloadDir,
+    swarm: Arc<SwarmCache>,
+    moderation: Arc<Moderation>,
+    config: &CatalogConfig,
+    shutdown: Shutdown,
+    queue: usize,
+) -> Result<Indexer, IndexError> {
     std::fs::create_dir_all(preload.root()).map_err(|source| IndexError::Io {
         path: preload.root().to_owned(),
         source,
@@ -90,10 +124,11 @@ pub fn start(
         Build::Current | Build::InPlace => (index.current(), false),
     };
     let writer: IndexWriter = target.index.writer(writer_bytes)?;
-    let (tx, rx) = channel();
+    let (tx, rx) = sync_channel(queue);
     let stats = Arc::new(IndexerStats::default());
     let mut watch = Watch {
         tx,
+        stats: stats.clone(),
         watcher: None,
         watched: None,
         checked: Instant::now(),
@@ -118,6 +153,9 @@ pub fn start(
         retry: Vec::new(),
         rescan: false,
         commit_every: config.index_commit_every.max(1),
+        absent: false,
+        dropped_seen: 0,
+        synced: true,
     };
     let token = shutdown.clone();
     let thread = task::spawn_thread(
@@ -142,7 +180,9 @@ pub fn start(
 /// The watcher on `preload/`, re-armed when the directory is replaced,
 /// and the schedule of the periodic reconcile that catches what it missed.
 struct Watch {
-    tx: Sender<Msg>,
+    tx: SyncSender<Msg>,
+    /// Counts the events dropped when the queue is full.
+    stats: Arc<IndexerStats>,
     watcher: Option<notify::RecommendedWatcher>,
     /// Device and inode of the directory watched.
     watched: Option<(u64, u64)>,
@@ -165,8 +205,17 @@ impl Watch {
         self.watcher = None;
         self.watched = identity(dir);
         let tx = self.tx.clone();
-        let watcher = notify::recommended_watcher(move |e| {
-            let _ = tx.send(Msg::Fs(e));
+        let stats = self.stats.clone();
+        let watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
+            // Reads (every torrent the indexer or a page opens) raise
+            // access events: not changes, and dropped here so a bulk
+            // index does not queue one per file.
+            if matches!(&e, Ok(event) if event.kind.is_access()) {
+                return;
+            }
+            if let Err(TrySendError::Full(_)) = tx.try_send(Msg::Fs(e)) {
+                stats.watcher_dropped.fetch_add(1, Relaxed);
+            }
         })
         .and_then(|mut w| w.watch(dir, RecursiveMode::NonRecursive).map(|_| w));
         match watcher {
@@ -223,6 +272,16 @@ struct Worker {
     rescan: bool,
     /// Commit after this many torrents during a (re)build.
     commit_every: usize,
+    /// `watcher_dropped` when last looked at.
+    dropped_seen: u64,
+    /// A reconcile is writing torrents known not to be in the index: the
+    /// delete of each is not queued (Tantivy keeps every queued delete
+    /// until each segment has seen it, about 570 bytes a torrent: 550 MiB
+    /// over a cold build of a million).
+    absent: bool,
+    /// Everything written has been committed and the reader sees it
+    /// (false after a failed commit or reload, until one succeeds).
+    synced: bool,
     /// `data/denylist`, and the list last applied to the index.
     moderation: Arc<Moderation>,
     moderated: (u64, Arc<Denylist>),
@@ -263,7 +322,12 @@ impl Worker {
             if !self.retry.is_empty() && self.requeue_due_retries() {
                 first_pending.get_or_insert_with(Instant::now);
             }
-            if self.watch.due(self.preload.root()) {
+            // Events were dropped (the queue was full): only a reconcile
+            // finds what they were about.
+            let dropped = self.stats.watcher_dropped.load(Relaxed);
+            let overflowed = dropped != self.dropped_seen;
+            self.dropped_seen = dropped;
+            if self.watch.due(self.preload.root()) || overflowed {
                 self.rescan = true;
                 first_pending.get_or_insert_with(Instant::now);
             }
@@ -291,8 +355,6 @@ impl Worker {
                 tracing::warn!("watcher error, rescanning preload/: {e}");
                 self.rescan = true;
             }
-            // Reads (including our own) raise access events: not changes.
-            Msg::Fs(Ok(event)) if event.kind.is_access() => {}
             Msg::Fs(Ok(event)) => {
                 self.stats.watcher_events.fetch_add(1, Relaxed);
                 if event.need_rescan() {
@@ -318,7 +380,8 @@ impl Worker {
                 return;
             }
         };
-        let in_index: HashSet<InfoHash> = self.target.all_hashes().into_iter().collect();
+        let (listed, complete) = self.target.list_hashes();
+        let in_index: HashSet<InfoHash> = listed.into_iter().collect();
         let denied = self.moderation.current();
         let missing: Vec<InfoHash> = on_disk
             .difference(&in_index)
@@ -326,24 +389,28 @@ impl Worker {
             .copied()
             .collect();
         for stale in in_index.difference(&on_disk) {
-            if let Some(w) = &self.writer {
-                w.delete_term(self.target.key(stale));
-            }
+            self.delete(stale);
             self.stats.removed.fetch_add(1, Relaxed);
         }
         // Denied while the catalog was not running.
         for h in in_index.iter().filter(|h| denied.denies_hash(h)) {
-            if let Some(w) = &self.writer {
-                w.delete_term(self.target.key(h));
-            }
+            self.delete(h);
             self.stats.moderated.fetch_add(1, Relaxed);
         }
+        // No hash of `missing` is in the index (when it was listed whole
+        // and holds all that was written), and each is written once: its
+        // delete would find nothing.
+        let absent = complete && self.synced;
+        // The listings are not needed during the bulk (tens of MiB at a
+        // million torrents).
+        drop((on_disk, in_index));
         let total = missing.len();
         if total > 0 {
             tracing::info!(torrents = total, "indexing torrents from preload/");
         }
         let started = Instant::now();
         let mut last_log = Instant::now();
+        self.absent = absent;
         self.upsert_all(&missing, |me, i| {
             if last_log.elapsed() >= Duration::from_secs(2) {
                 last_log = Instant::now();
@@ -355,6 +422,8 @@ impl Worker {
                 me.commit();
             }
         });
+        self.absent = false;
+        drop(missing);
         self.commit();
         if total > 0 {
             release_freed_memory();
@@ -440,12 +509,14 @@ impl Worker {
     fn apply(&mut self, hash: &InfoHash, prepared: Option<Prepared>) {
         let Some(writer) = &self.writer else { return };
         let Some(Prepared { path, read, doc }) = prepared else {
-            writer.delete_term(self.target.key(hash));
+            if !self.absent {
+                self.delete(hash);
+            }
             self.stats.moderated.fetch_add(1, Relaxed);
             return;
         };
-        if !matches!(read, Err(ReadError::Transient(_))) {
-            writer.delete_term(self.target.key(hash));
+        if !self.absent && !matches!(read, Err(ReadError::Transient(_))) {
+            self.delete(hash);
         }
         let rule = match &read {
             Ok((meta, _)) => self
@@ -508,10 +579,12 @@ impl Worker {
         let generation = self.moderation.generation();
         let list = self.moderation.current();
         let before = std::mem::replace(&mut self.moderated, (generation, list.clone())).1;
-        let Some(writer) = &self.writer else { return };
+        if self.writer.is_none() {
+            return;
+        }
         let mut removed = 0u64;
         for h in list.hashes().filter(|h| !before.denies_hash(h)) {
-            writer.delete_term(self.target.key(h));
+            self.delete(h);
             removed += 1;
         }
         let mut again: Vec<InfoHash> = before
@@ -527,7 +600,7 @@ impl Worker {
                     list.torrent_rule(name, files.iter().copied()).is_some()
                 });
                 for h in &hidden {
-                    writer.delete_term(self.target.key(h));
+                    self.delete(h);
                     self.left_out.insert(*h);
                 }
                 removed += hidden.len() as u64;
@@ -547,6 +620,14 @@ impl Worker {
         self.commit();
     }
 
+    /// Queues the delete of `hash`'s document (applied at the commit).
+    fn delete(&self, hash: &InfoHash) {
+        if let Some(w) = &self.writer {
+            w.delete_term(self.target.key(hash));
+            self.stats.deletes.fetch_add(1, Relaxed);
+        }
+    }
+
     fn commit(&mut self) {
         let Some(writer) = &mut self.writer else {
             return;
@@ -554,11 +635,16 @@ impl Worker {
         match writer.commit() {
             Ok(_) => {
                 self.stats.commits.fetch_add(1, Relaxed);
+                self.synced = true;
                 if let Err(e) = self.target.reader.reload() {
+                    self.synced = false;
                     tracing::error!("index reader reload failed: {e}");
                 }
             }
-            Err(e) => tracing::error!("index commit failed: {e}"),
+            Err(e) => {
+                self.synced = false;
+                tracing::error!("index commit failed: {e}");
+            }
         }
     }
 }
@@ -698,9 +784,10 @@ mod tests {
     use super::*;
 
     fn watch(dir: &Path, every: Duration) -> (Watch, Receiver<Msg>) {
-        let (tx, rx) = channel();
+        let (tx, rx) = sync_channel(WATCH_QUEUE);
         let mut w = Watch {
             tx,
+            stats: Arc::default(),
             watcher: None,
             watched: None,
             checked: Instant::now(),
@@ -709,6 +796,157 @@ mod tests {
         };
         w.arm(dir);
         (w, rx)
+    }
+
+    /// A one-file torrent named `name` (its info-hash follows the name;
+    /// `comment` changes the file, not the hash).
+    fn torrent(name: &str, comment: &str) -> (InfoHash, Vec<u8>) {
+        let info = format!(
+            "d6:lengthi1e4:name{}:{name}12:piece lengthi16384e6:pieces20:{}e",
+            name.len(),
+            "x".repeat(20)
+        );
+        let hash = InfoHash::of_info_bytes(info.as_bytes());
+        let body = format!("d7:comment{}:{comment}4:info{info}e", comment.len());
+        (hash, body.into_bytes())
+    }
+
+    fn add(data: &Path, name: &str, comment: &str) -> InfoHash {
+        let (hash, bytes) = torrent(name, comment);
+        let preload = data.join("preload");
+        std::fs::create_dir_all(&preload).unwrap();
+        magnetar_shared::write_atomic(&preload.join(format!("{hash}.torrent")), &bytes).unwrap();
+        hash
+    }
+
+    /// The indexer on `data` with a file event queue of `queue` events
+    /// (and no periodic reconcile within a test's time).
+    fn run(data: &Path, queue: usize) -> (CatalogIndex, Indexer, Shutdown) {
+        let mut config = magnetar_shared::Config::with_data_dir(data);
+        config.catalog.reconcile_every_secs = 3600;
+        let (index, build) = CatalogIndex::open(&data.join("index"), 1).unwrap();
+        let swarm = Arc::new(SwarmCache::new(
+            &[],
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        ));
+        let shutdown = Shutdown::new();
+        let indexer = start_with_queue(
+            index.clone(),
+            build,
+            config.data().preload(),
+            swarm,
+            config.moderation(),
+            &config.catalog,
+            shutdown.clone(),
+            queue,
+        )
+        .unwrap();
+        (index, indexer, shutdown)
+    }
+
+    /// Polls `cond` until it holds; fails after 30 s.
+    fn until(what: &str, cond: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !cond() {
+            assert!(Instant::now() < deadline, "not within 30 s: {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn files_whose_events_found_the_queue_full_are_indexed_by_a_reconcile() {
+        let dir = tempfile::tempdir().unwrap();
+        let preload = dir.path().join("preload");
+        std::fs::create_dir_all(&preload).unwrap();
+        // A FIFO named like a torrent holds the first build at its read,
+        // so nothing takes events from the queue (of one) meanwhile.
+        let fifo = preload.join(format!("{}.torrent", "ef".repeat(20)));
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let (index, indexer, shutdown) = run(dir.path(), 1);
+        let added: Vec<InfoHash> = (0..20)
+            .map(|i| add(dir.path(), &format!("queued {i}"), ""))
+            .collect();
+        until("events dropped by the full queue", || {
+            indexer.stats.watcher_dropped.load(Relaxed) > 0
+        });
+        // Release the read, and every later one (garbage: rejected); the
+        // build ends, and the overflow makes the indexer reconcile: every
+        // file is found.
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                while !stop.load(Relaxed) {
+                    // Opens only while a reader waits (never blocks).
+                    let opened = std::fs::OpenOptions::new()
+                        .write(true)
+                        .custom_flags(libc::O_NONBLOCK)
+                        .open(&fifo);
+                    match opened {
+                        Ok(mut f) => drop(f.write_all(b"not a torrent")),
+                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            }
+        });
+        until("the 20 torrents indexed", || index.doc_count() == 20);
+        stop.store(true, Relaxed);
+        writer.join().unwrap();
+        let mut listed = index.all_hashes();
+        listed.sort();
+        let mut expected = added;
+        expected.sort();
+        assert_eq!(listed, expected);
+        shutdown.cancel();
+        indexer.join();
+    }
+
+    #[test]
+    fn a_reconcile_queues_no_deletes_for_torrents_not_in_the_index_and_a_change_still_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let first: Vec<InfoHash> = (0..10)
+            .map(|i| add(dir.path(), &format!("first {i}"), ""))
+            .collect();
+        let (index, indexer, shutdown) = run(dir.path(), WATCH_QUEUE);
+        until("the first build", || {
+            indexer.stats.ready.load(Relaxed) && index.doc_count() == 10
+        });
+        assert_eq!(
+            indexer.stats.deletes.load(Relaxed),
+            0,
+            "a cold build writes torrents not in the index: no deletes"
+        );
+        // The same torrent, changed (same hash): replaced, not doubled.
+        add(dir.path(), "first 0", "changed");
+        until("the change indexed", || {
+            indexer.stats.indexed.load(Relaxed) == 11
+        });
+        assert_eq!(indexer.stats.deletes.load(Relaxed), 1);
+        assert_eq!(index.doc_count(), 10);
+        shutdown.cancel();
+        indexer.join();
+        // Torrents added while stopped are found by the reconcile at the
+        // next start, again without deletes, and each is indexed once.
+        let later: Vec<InfoHash> = (0..5)
+            .map(|i| add(dir.path(), &format!("later {i}"), ""))
+            .collect();
+        let (index, indexer, shutdown) = run(dir.path(), WATCH_QUEUE);
+        until("the restart's reconcile", || {
+            indexer.stats.ready.load(Relaxed) && index.doc_count() == 15
+        });
+        assert_eq!(indexer.stats.indexed.load(Relaxed), 5);
+        assert_eq!(indexer.stats.deletes.load(Relaxed), 0);
+        let mut listed = index.all_hashes();
+        listed.sort();
+        let mut expected: Vec<InfoHash> = first.into_iter().chain(later).collect();
+        expected.sort();
+        assert_eq!(listed, expected, "every torrent once");
+        shutdown.cancel();
+        indexer.join();
     }
 
     /// Moves the watch's clocks back, as if `by` had passed.

@@ -539,6 +539,12 @@ impl Generation {
 
     /// Every info-hash in the index.
     pub fn all_hashes(&self) -> Vec<InfoHash> {
+        self.list_hashes().0
+    }
+
+    /// [`Self::all_hashes`], and whether every segment could be listed.
+    pub fn list_hashes(&self) -> (Vec<InfoHash>, bool) {
+        let mut complete = true;
         let searcher = self.reader.searcher();
         let mut out = Vec::with_capacity(searcher.num_docs() as usize);
         for segment in searcher.segment_readers() {
@@ -559,10 +565,11 @@ impl Generation {
                 }
             });
             if let Err(e) = walked {
+                complete = false;
                 tracing::warn!("cannot list the info-hashes of a segment: {e}");
             }
         }
-        out
+        (out, complete)
     }
 
     /// The hashes of the documents whose stored name or file paths
