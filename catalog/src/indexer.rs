@@ -34,7 +34,7 @@ const MAX_PRELOADED: usize = 64;
 /// index of a million torrents takes a minute) more are not queued: the
 /// queue's overflow makes it reconcile with `preload/` instead, so a
 /// burst of new files costs a bounded queue, not memory per file.
-const WATCH_QUEUE: usize = 4096;
+pub const WATCH_QUEUE: usize = 4096;
 
 enum Msg {
     Fs(notify::Result<notify::Event>),
@@ -79,31 +79,10 @@ impl Indexer {
     }
 }
 
-/// Starts the watcher and the writer thread.
-pub fn start(
-    index: CatalogIndex,
-    build: Build,
-    preload: PreloadDir,
-    swarm: Arc<SwarmCache>,
-    moderation: Arc<Moderation>,
-    config: &CatalogConfig,
-    shutdown: Shutdown,
-) -> Result<Indexer, IndexError> {
-    start_with_queue(
-        index,
-        build,
-        preload,
-        swarm,
-        moderation,
-        config,
-        shutdown,
-        WATCH_QUEUE,
-    )
-}
-
-/// [`start`] with a file event queue of `queue` events.
+/// Starts the watcher and the writer thread, with a queue of `queue` file
+/// events ([`WATCH_QUEUE`] but in tests).
 #[allow(clippy::too_many_arguments)]
-fn start_with_queue(
+pub fn start(
     index: CatalogIndex,
     build: Build,
     preload: PreloadDir,
@@ -831,7 +810,7 @@ mod tests {
             Duration::from_secs(1),
         ));
         let shutdown = Shutdown::new();
-        let indexer = start_with_queue(
+        let indexer = start(
             index.clone(),
             build,
             config.data().preload(),

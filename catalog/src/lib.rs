@@ -102,6 +102,7 @@ pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error
         moderation.clone(),
         &config.catalog,
         role.clone(),
+        indexer::WATCH_QUEUE,
     )?;
     let i18n = Arc::new(i18n::I18n::load()?);
     let templates = Templates::load(config.catalog.templates_dir.as_deref(), i18n.clone())?;

@@ -599,6 +599,7 @@ mod tests {
             config.moderation(),
             &config.catalog,
             shutdown.clone(),
+            crate::indexer::WATCH_QUEUE,
         )
         .unwrap();
         let catalog = Catalog::new(&config, index, indexer, swarm, config.moderation());
