@@ -379,7 +379,7 @@ impl Worker {
         // No hash of `missing` is in the index (when it was listed whole
         // and holds all that was written), and each is written once: its
         // delete would find nothing.
-        let absent = complete && self.synced;
+        self.absent = complete && self.synced;
         // The listings are not needed during the bulk (tens of MiB at a
         // million torrents).
         drop((on_disk, in_index));
@@ -389,7 +389,6 @@ impl Worker {
         }
         let started = Instant::now();
         let mut last_log = Instant::now();
-        self.absent = absent;
         self.upsert_all(&missing, |me, i| {
             if last_log.elapsed() >= Duration::from_secs(2) {
                 last_log = Instant::now();
@@ -488,13 +487,11 @@ impl Worker {
     fn apply(&mut self, hash: &InfoHash, prepared: Option<Prepared>) {
         let Some(writer) = &self.writer else { return };
         let Some(Prepared { path, read, doc }) = prepared else {
-            if !self.absent {
-                self.delete(hash);
-            }
+            self.delete(hash);
             self.stats.moderated.fetch_add(1, Relaxed);
             return;
         };
-        if !self.absent && !matches!(read, Err(ReadError::Transient(_))) {
+        if !matches!(read, Err(ReadError::Transient(_))) {
             self.delete(hash);
         }
         let rule = match &read {
@@ -599,8 +596,12 @@ impl Worker {
         self.commit();
     }
 
-    /// Queues the delete of `hash`'s document (applied at the commit).
+    /// Queues the delete of `hash`'s document (applied at the commit);
+    /// none while a reconcile writes torrents known to be absent.
     fn delete(&self, hash: &InfoHash) {
+        if self.absent {
+            return;
+        }
         if let Some(w) = &self.writer {
             w.delete_term(self.target.key(hash));
             self.stats.deletes.fetch_add(1, Relaxed);
