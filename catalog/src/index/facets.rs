@@ -1,11 +1,16 @@
 //! Counts of a search's matches by Newznab category, resolution and year,
 //! for the links beside the results.
 //!
-//! Each segment's three fast fields are decoded once into one packed word
-//! per document (kept in the sort cache with the sort keys: segments never
-//! change), so counting a match is one array read and three increments;
-//! a search matching a million documents pays a few milliseconds, not the
-//! three dynamic column reads per document Tantivy's aggregations make.
+//! Each segment's three fast fields are decoded once (kept in the sort
+//! cache with the sort keys: segments never change) into a dictionary of
+//! the (category, resolution, year) triples it has and one 16-bit number
+//! per document (there are fewer than 65 536 triples), so counting a match
+//! is one read in a column of two bytes per document and one increment;
+//! the triples' counts become the three facets once per segment. A search
+//! matching a million documents pays a few milliseconds, not the three
+//! dynamic column reads per document Tantivy's aggregations make, and the
+//! reads at random in the column mostly hit the cache (a million
+//! documents' eight-byte words did not fit in it).
 
 use std::sync::Arc;
 
@@ -79,62 +84,87 @@ pub struct FacetCollector {
     pub cache: Arc<SortCache>,
 }
 
-pub struct FacetSegment {
-    packed: super::topk::Decoded,
-    cats: [u64; CAT_SLOTS],
-    res: [u64; RES_SLOTS],
-    years: Box<[u64; YEAR_SLOTS]>,
+/// Triples a segment can have: every slot of each facet, combined.
+const TRIPLES: usize = CAT_SLOTS * RES_SLOTS * YEAR_SLOTS;
+const _: () = assert!(TRIPLES <= 1 << 16, "a triple's number must fit 16 bits");
+
+/// A segment's facet values: the triples it has ([`pack`]ed) and each
+/// document's number in them.
+pub struct FacetColumn {
+    ids: Box<[u16]>,
+    triples: Box<[u64]>,
 }
 
-impl FacetSegment {
-    /// Counts one document's packed slots.
-    #[inline]
-    fn count(&mut self, p: u64) {
-        let (c, r, y) = (
-            (p & 0xff) as usize,
-            (p >> 8 & 0xff) as usize,
-            (p >> 16 & 0xffff) as usize,
-        );
-        if let Some(n) = self.cats.get_mut(c) {
-            *n += 1;
-        }
-        if let Some(n) = self.res.get_mut(r) {
-            *n += 1;
-        }
-        if let Some(n) = self.years.get_mut(y) {
-            *n += 1;
+impl FacetColumn {
+    /// Numbers the packed triples in document order.
+    fn new(packed: impl Iterator<Item = u64>) -> Self {
+        let mut numbers = std::collections::HashMap::new();
+        let mut triples = Vec::new();
+        let ids = packed
+            .map(|p| {
+                *numbers.entry(p).or_insert_with(|| {
+                    triples.push(p);
+                    // At most TRIPLES distinct values: in range.
+                    u16::try_from(triples.len() - 1).unwrap_or(u16::MAX)
+                })
+            })
+            .collect();
+        Self {
+            ids,
+            triples: triples.into(),
         }
     }
+}
+
+/// Counters per triple, in lanes: a run of matches of one triple adds to
+/// four counters in turn, not to one that each addition waits on.
+const LANES: usize = 4;
+
+pub struct FacetSegment {
+    column: Arc<FacetColumn>,
+    counts: Vec<[u64; LANES]>,
 }
 
 impl SegmentCollector for FacetSegment {
     type Fruit = (Vec<u64>, Vec<u64>, Vec<u64>);
 
     fn collect(&mut self, doc: DocId, _score: tantivy::Score) {
-        if let Some(&p) = self.packed.get(doc as usize) {
-            self.count(p);
-        }
+        self.collect_block(&[doc]);
     }
 
-    /// The matches' words are read first, then counted: the reads (at
-    /// random in a column of megabytes) do not wait on each other.
     fn collect_block(&mut self, docs: &[DocId]) {
-        const NONE: u64 = u64::MAX;
-        for chunk in docs.chunks(64) {
-            let mut words = [NONE; 64];
-            for (w, &d) in words.iter_mut().zip(chunk) {
-                *w = self.packed.get(d as usize).copied().unwrap_or(NONE);
-            }
-            for &p in &words[..chunk.len()] {
-                if p != NONE {
-                    self.count(p);
-                }
+        let (ids, counts) = (&self.column.ids, &mut self.counts);
+        for (i, &d) in docs.iter().enumerate() {
+            if let Some(n) = ids
+                .get(d as usize)
+                .and_then(|&id| counts.get_mut(usize::from(id)))
+            {
+                n[i % LANES] += 1;
             }
         }
     }
 
     fn harvest(self) -> Self::Fruit {
-        (self.cats.to_vec(), self.res.to_vec(), self.years.to_vec())
+        let mut cats = vec![0; CAT_SLOTS];
+        let mut res = vec![0; RES_SLOTS];
+        let mut years = vec![0; YEAR_SLOTS];
+        for (&p, n) in self.column.triples.iter().zip(&self.counts) {
+            let n: u64 = n.iter().sum();
+            if n == 0 {
+                continue;
+            }
+            let (c, r, y) = (
+                (p & 0xff) as usize,
+                (p >> 8 & 0xff) as usize,
+                (p >> 16 & 0xffff) as usize,
+            );
+            for (slots, at) in [(&mut cats, c), (&mut res, r), (&mut years, y)] {
+                if let Some(s) = slots.get_mut(at) {
+                    *s += n;
+                }
+            }
+        }
+        (cats, res, years)
     }
 }
 
@@ -147,26 +177,20 @@ impl Collector for FacetCollector {
         _: SegmentOrdinal,
         reader: &SegmentReader,
     ) -> tantivy::Result<FacetSegment> {
-        let packed = self.cache.get(reader, "facets", || {
+        let column = self.cache.facets(reader, || {
             let ff = reader.fast_fields();
             // An index without the fields counts every match as "none".
             let (cat, res, year) = (ff.u64("newznab"), ff.u64("resolution"), ff.u64("year"));
-            Ok((0..reader.max_doc())
-                .map(|d| {
-                    pack(
-                        cat.as_ref().ok().and_then(|c| c.first(d)),
-                        res.as_ref().ok().and_then(|c| c.first(d)),
-                        year.as_ref().ok().and_then(|c| c.first(d)),
-                    )
-                })
-                .collect())
+            Ok(FacetColumn::new((0..reader.max_doc()).map(|d| {
+                pack(
+                    cat.as_ref().ok().and_then(|c| c.first(d)),
+                    res.as_ref().ok().and_then(|c| c.first(d)),
+                    year.as_ref().ok().and_then(|c| c.first(d)),
+                )
+            })))
         })?;
-        Ok(FacetSegment {
-            packed,
-            cats: [0; CAT_SLOTS],
-            res: [0; RES_SLOTS],
-            years: Box::new([0; YEAR_SLOTS]),
-        })
+        let counts = vec![[0; LANES]; column.triples.len()];
+        Ok(FacetSegment { column, counts })
     }
 
     fn requires_scoring(&self) -> bool {
@@ -221,6 +245,51 @@ impl Collector for FacetCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counting by triple number (in lanes) gives what counting each
+    /// document's three slots gives: runs of one triple, triples of every
+    /// facet, "none" slots, single documents and blocks.
+    #[test]
+    fn counts_by_triple_number_equal_counting_each_document() {
+        let packed: Vec<u64> = (0..5000u64)
+            .map(|d| {
+                if d < 1000 {
+                    // A long run of one triple.
+                    return pack(Some(5040), Some(1080), Some(2019));
+                }
+                let cat =
+                    (d % 7 != 0).then(|| u64::from(NEWZNAB[(d as usize / 3) % NEWZNAB.len()].0));
+                let res = (d % 5 != 0)
+                    .then(|| u64::from(RESOLUTIONS[(d as usize / 11) % RESOLUTIONS.len()]));
+                let year = (d % 4 != 0).then_some(1900 + d % 130);
+                pack(cat, res, year)
+            })
+            .collect();
+        let column = Arc::new(FacetColumn::new(packed.iter().copied()));
+        let distinct: std::collections::HashSet<u64> = packed.iter().copied().collect();
+        assert_eq!(column.triples.len(), distinct.len());
+        assert!(distinct.len() > 500, "{} triples", distinct.len());
+        let docs: Vec<DocId> = (0..5000).filter(|d| d % 3 != 1).collect();
+        let mut seg = FacetSegment {
+            counts: vec![[0; LANES]; column.triples.len()],
+            column,
+        };
+        seg.collect_block(&docs[..1500]);
+        seg.collect(docs[1500], 0.0);
+        seg.collect_block(&docs[1501..]);
+        // A document past the segment counts nothing.
+        seg.collect_block(&[5000, 9999]);
+        let (mut cats, mut res, mut years) =
+            (vec![0; CAT_SLOTS], vec![0; RES_SLOTS], vec![0; YEAR_SLOTS]);
+        for &d in &docs {
+            let p = packed[d as usize];
+            cats[(p & 0xff) as usize] += 1;
+            res[(p >> 8 & 0xff) as usize] += 1;
+            years[(p >> 16 & 0xffff) as usize] += 1;
+        }
+        assert!(cats[CAT_SLOTS - 1] > 0 && res[RES_SLOTS - 1] > 0 && years[YEAR_SLOTS - 1] > 0);
+        assert_eq!(seg.harvest(), (cats, res, years));
+    }
 
     #[test]
     fn packing_keeps_every_slot_apart() {

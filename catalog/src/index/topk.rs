@@ -55,6 +55,7 @@ pub(super) type Decoded = Arc<[u64]>;
 #[derive(Default)]
 pub struct SortCache {
     columns: Mutex<HashMap<(SegmentId, &'static str), Decoded>>,
+    facets: Mutex<HashMap<SegmentId, Arc<super::facets::FacetColumn>>>,
 }
 
 impl SortCache {
@@ -66,6 +67,7 @@ impl SortCache {
             .map(|r| r.segment_id())
             .collect();
         self.columns.lock().retain(|(id, _), _| live.contains(id));
+        self.facets.lock().retain(|id, _| live.contains(id));
     }
 
     pub(super) fn get(
@@ -74,15 +76,32 @@ impl SortCache {
         name: &'static str,
         decode: impl FnOnce() -> tantivy::Result<Decoded>,
     ) -> tantivy::Result<Decoded> {
-        let key = (reader.segment_id(), name);
-        if let Some(d) = self.columns.lock().get(&key) {
-            return Ok(d.clone());
-        }
-        // Two searches may decode the same column at once; both results are equal.
-        let d = decode()?;
-        self.columns.lock().insert(key, d.clone());
-        Ok(d)
+        cached(&self.columns, (reader.segment_id(), name), decode)
     }
+
+    /// The segment's facet column, decoded once.
+    pub(super) fn facets(
+        &self,
+        reader: &SegmentReader,
+        decode: impl FnOnce() -> tantivy::Result<super::facets::FacetColumn>,
+    ) -> tantivy::Result<Arc<super::facets::FacetColumn>> {
+        cached(&self.facets, reader.segment_id(), || decode().map(Arc::new))
+    }
+}
+
+/// The value of `key` in `map`, decoded and kept when absent. Two searches
+/// may decode the same column at once; both results are equal.
+fn cached<K: std::hash::Hash + Eq, V: Clone>(
+    map: &Mutex<HashMap<K, V>>,
+    key: K,
+    decode: impl FnOnce() -> tantivy::Result<V>,
+) -> tantivy::Result<V> {
+    if let Some(d) = map.lock().get(&key) {
+        return Ok(d.clone());
+    }
+    let d = decode()?;
+    map.lock().insert(key, d.clone());
+    Ok(d)
 }
 
 fn decode<T: Copy + Default + PartialOrd + std::fmt::Debug + Send + Sync + 'static>(
