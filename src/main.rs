@@ -13,14 +13,6 @@ use magnetar_shared::shutdown::cancel_on_signal;
 use magnetar_shared::task;
 use magnetar_shared::Shutdown;
 
-/// mimalloc rather than the C library's allocator: a results page makes
-/// thousands of small allocations (its documents, the values the template
-/// reads, the HTML), which mimalloc serves from per-thread free lists
-/// without the locks and consolidation glibc's spends time in, and memory
-/// freed by the index build returns to the system.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Self-hosted BitTorrent tracker, metadata crawler and search catalog.
 ///
 /// Three roles share one data directory: the tracker records every
