@@ -818,6 +818,9 @@ fn first_essential(bounds_upto: &[Score], threshold: Score) -> usize {
         .min(terms)
 }
 
+/// Most parts whose bounds [`all_words`] sums by a table of every set.
+const MASK_PARTS: usize = 8;
+
 /// Documents per window of [`all_words`].
 const WINDOW: u32 = 4096;
 
@@ -901,6 +904,7 @@ pub fn all_words(
         }
         // Most each part adds to a document of the window.
         let mut bounds = vec![0.0; parts.len()];
+        let mut mask_bounds = [0.0; 1 << MASK_PARTS];
         let alive = reader.alive_bitset();
         let mut base = 0;
         let live = |l: &Vec<Vec<Postings>>| {
@@ -963,6 +967,16 @@ pub fn all_words(
             if let Some(f) = &mut seg_facets {
                 f.collect_block(&matches);
             }
+            // With few parts, the bound of each set of parts a match can
+            // have, summed as below (the parts in order): a match's bound
+            // is then one read, not a branch per part.
+            let by_mask = parts.len() <= MASK_PARTS;
+            if by_mask {
+                for m in 1..1usize << parts.len() {
+                    let top = usize::BITS - 1 - m.leading_zeros();
+                    mask_bounds[m] = mask_bounds[m & !(1 << top)] + bounds[top as usize];
+                }
+            }
             for &doc in &matches {
                 let i = ((doc - base) / 64) as usize;
                 let at = (doc - base) as usize;
@@ -970,12 +984,21 @@ pub fn all_words(
                 // in the same order as their scores (a float sum grows
                 // with each term, so it bounds the score's sum too). A
                 // match that cannot beat the k-th best is not scored.
-                let mut bound: Score = 0.0;
-                for (b, bits) in bounds.iter().zip(&part_bits) {
-                    if bits[i] >> (doc % 64) & 1 != 0 {
-                        bound += b;
+                let bound = if by_mask {
+                    let mut mask = 0;
+                    for (p, bits) in part_bits.iter().enumerate() {
+                        mask |= (bits[i] >> (doc % 64) & 1) << p;
                     }
-                }
+                    mask_bounds[mask as usize]
+                } else {
+                    let mut bound: Score = 0.0;
+                    for (b, bits) in bounds.iter().zip(&part_bits) {
+                        if bits[i] >> (doc % 64) & 1 != 0 {
+                            bound += b;
+                        }
+                    }
+                    bound
+                };
                 if bound <= best.threshold() {
                     continue;
                 }
