@@ -5,6 +5,8 @@
 
 mod api;
 mod category;
+#[doc(hidden)]
+pub mod costs;
 mod download;
 mod export;
 mod feeds;

@@ -283,7 +283,7 @@ pub struct PassReport {
 }
 
 /// CPU time of the calling thread, in seconds.
-fn thread_cpu() -> f64 {
+pub(crate) fn thread_cpu() -> f64 {
     let mut t = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# CPU time per search at scale, measured in the process: the catalog's
+# search of the search page (facets, 50 results and their snippets) on
+# one thread, for the 20 two-word queries of issue #15 and the 25-query
+# mix of bench/catalog.sh, without HTTP, page rendering or a load
+# generator. The figure is the thread's CPU time (not wall time), so a
+# noisy host moves it far less than it moves bench/catalog.sh's wrk
+# figures: use it to compare two versions of the search code; use
+# bench/catalog.sh for pages/s. The reference measured in the same run is
+# a query that matches nothing (`zzzz`), the floor of a search.
+# Builds the index of the cached corpus of bench/catalog.sh (N torrents,
+# default 1 000 000) with the catalog, or reuses INDEX=dir. Not a test.
+# Usage: bench/search_cpu.sh [N]    INDEX=data/index ROUNDS=20
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+N=${1:-1000000}
+ROUNDS=${ROUNDS:-20}
+work=$(mktemp -d)
+pid=
+trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+cargo build --release -p magnetar -p magnetar-catalog --example search_cpu --manifest-path "$root/Cargo.toml" >&2
+bin="$root/target/release/magnetar"
+probe="$root/target/release/examples/search_cpu"
+if [ -z "${INDEX:-}" ]; then
+  corpus="$root/target/bench-corpus/catalog-$N"
+  if [ ! -f "$corpus/complete" ]; then
+    echo "generating $N torrents into $corpus (kept for later runs)..." >&2
+    rm -rf "$corpus"; mkdir -p "$corpus"
+    python3 "$root/bench/gen_torrents.py" "$corpus/preload" "$N"
+    sha1sum "$root/bench/gen_torrents.py" > "$corpus/complete"
+  elif ! sha1sum -c --status "$corpus/complete"; then
+    echo "bench/gen_torrents.py changed since $corpus was generated: remove it to regenerate" >&2; exit 1
+  fi
+  mkdir -p "$work/data"
+  ln -s "$corpus/preload" "$work/data/preload"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  echo "indexing $N torrents..." >&2
+  RUST_LOG=warn "$bin" --data-dir "$work/data" catalog --bind "127.0.0.1:$port" > "$work/log" 2>&1 &
+  pid=$!
+  until [ "$(curl -sf "http://127.0.0.1:$port/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["documents"])' 2>/dev/null)" = "$N" ]; do
+    kill -0 $pid 2>/dev/null || { echo "the catalog exited" >&2; cat "$work/log" >&2; exit 1; }
+    sleep 0.5
+  done
+  # Tantivy may still be merging what it wrote: the catalog stops once it
+  # is idle (under 5 % of a core over two seconds; at most 120 s), as in
+  # bench/catalog.sh, so the index measured is the one searches there see.
+  ticks=$(getconf CLK_TCK); waited=0
+  while [ $waited -lt 60 ]; do
+    before=$(awk '{print $14+$15}' /proc/$pid/stat); sleep 2
+    after=$(awk '{print $14+$15}' /proc/$pid/stat); waited=$((waited + 1))
+    [ $(( (after - before) * 100 )) -lt $(( 5 * 2 * ticks )) ] && break
+  done
+  kill $pid; wait $pid 2>/dev/null || true; pid=
+  INDEX="$work/data/index"
+fi
+echo "index: $INDEX ($(du -sh "$INDEX" | cut -f1)), $ROUNDS rounds, commit $(git -C "$root" rev-parse --short HEAD)"
+echo "== 20 two-word queries (issue #15)"
+"$probe" "$INDEX" "$ROUNDS" "aurora borealis" "jazz standards" "rust book" "night sky" "ubuntu studio" "live concert" \
+  "documentary series" "season episode" "remastered collection" "lecture notes" "album soundtrack" \
+  "archive photos" "trip mountains" "ocean city" "history science" "jazz album" "night concert" \
+  "studio live" "book series" "photos ocean"
+echo "== the 25-query mix of bench/catalog.sh"
+"$probe" "$INDEX" "$ROUNDS" "jazz" "night sky" "ubuntu studio" '"live concert"' "album -jazz" "name:aurora" "file:flac" \
+  "season episode" "collection 42" "巨人" "進撃" "ファイナル" "东京" "爱情故事" "기생충" \
+  "маргариты" "предки" "забуті" "amelie" "beyonce strasse" "ubunt" "documen" "documantary" "soundtrak" "zzzz"
