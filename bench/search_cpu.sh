@@ -3,10 +3,10 @@
 # search of the search page (facets, 50 results and their snippets) on
 # one thread, for the 20 two-word queries of issue #15 and the 25-query
 # mix of bench/catalog.sh, without HTTP, page rendering or a load
-# generator. The figure is the thread's CPU time (not wall time), so a
-# noisy host moves it far less than it moves bench/catalog.sh's wrk
-# figures: use it to compare two versions of the search code; use
-# bench/catalog.sh for pages/s. The reference measured in the same run is
+# generator. The figure is the thread's CPU time (not wall time: time it
+# waits for the cores is not counted): use it to compare two versions of
+# the search code, run one after the other; use bench/catalog.sh for
+# pages/s. A slower host still shows as more CPU time. The reference measured in the same run is
 # a query that matches nothing (`zzzz`), the floor of a search.
 # Builds the index of the cached corpus of bench/catalog.sh (N torrents,
 # default 1 000 000) with the catalog, or reuses INDEX=dir. Not a test.

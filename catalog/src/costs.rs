@@ -1,9 +1,9 @@
 //! The CPU cost of searches on an index, measured in the process (for
 //! `bench/search_cpu.sh`): no HTTP, no page rendering, no load generator
 //! sharing the cores, and the calling thread's CPU time rather than the
-//! wall clock, so that a busy or noisy host moves the figures far less
-//! than it moves a `wrk` run's. The searches are those of the search page
-//! (facets counted, 50 results, their snippets) on one thread.
+//! wall clock (time it waits for the cores is not counted). The searches
+//! are those of the search page (facets counted, 50 results, their
+//! snippets) on one thread.
 
 use std::path::Path;
 
