@@ -29,17 +29,9 @@ if [ -z "${MAGNETAR:-}" ]; then
   cargo build --release -p magnetar --manifest-path "$root/Cargo.toml" >&2
   MAGNETAR="$root/target/release/magnetar"
 fi
-# The corpus is generated once per N (the generator is seeded) and kept
-# in target/bench-corpus/ for the next run.
-corpus="$root/target/bench-corpus/catalog-$N"
-if [ ! -f "$corpus/complete" ]; then
-  echo "generating $N torrents into $corpus (kept for later runs)..." >&2
-  rm -rf "$corpus"; mkdir -p "$corpus"
-  python3 "$root/bench/gen_torrents.py" "$corpus/preload" "$N"
-  sha1sum "$root/bench/gen_torrents.py" > "$corpus/complete"
-elif ! sha1sum -c --status "$corpus/complete"; then
-  echo "bench/gen_torrents.py changed since $corpus was generated: remove it to regenerate" >&2; exit 1
-fi
+# The corpus is generated once per N and kept for the next run.
+. "$root/bench/corpus.sh"
+corpus=$(bench_corpus "$root" "$N")
 ln -s "$corpus/preload" "$work/preload"
 # Both runs read the corpus from the page cache, as the first did when it
 # had just been generated.

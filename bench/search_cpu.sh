@@ -22,15 +22,8 @@ cargo build --release -p magnetar -p magnetar-catalog --example search_cpu --man
 bin="$root/target/release/magnetar"
 probe="$root/target/release/examples/search_cpu"
 if [ -z "${INDEX:-}" ]; then
-  corpus="$root/target/bench-corpus/catalog-$N"
-  if [ ! -f "$corpus/complete" ]; then
-    echo "generating $N torrents into $corpus (kept for later runs)..." >&2
-    rm -rf "$corpus"; mkdir -p "$corpus"
-    python3 "$root/bench/gen_torrents.py" "$corpus/preload" "$N"
-    sha1sum "$root/bench/gen_torrents.py" > "$corpus/complete"
-  elif ! sha1sum -c --status "$corpus/complete"; then
-    echo "bench/gen_torrents.py changed since $corpus was generated: remove it to regenerate" >&2; exit 1
-  fi
+  . "$root/bench/corpus.sh"
+  corpus=$(bench_corpus "$root" "$N")
   mkdir -p "$work/data"
   ln -s "$corpus/preload" "$work/data/preload"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
