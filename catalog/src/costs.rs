@@ -77,8 +77,9 @@ mod tests {
     use super::*;
     use crate::index::sample;
 
-    /// Each query's total is the search's, and a search that reads
-    /// postings costs more CPU than nothing.
+    /// Each query's total is the search's, its CPU time is measured (not
+    /// left at 0 for a search that reads postings), and a directory
+    /// without an index is an error that says so.
     #[test]
     fn costs_are_measured_per_query_with_its_total() {
         let dir = tempfile::tempdir().unwrap();
