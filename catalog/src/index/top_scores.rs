@@ -40,6 +40,7 @@ use tantivy::fieldnorm::FieldNormReader;
 use tantivy::postings::BlockSegmentPostings;
 use tantivy::query::Bm25Weight;
 use tantivy::schema::IndexRecordOption;
+use tantivy::InvertedIndexReader;
 use tantivy::{
     DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, Term, TERMINATED,
 };
@@ -271,7 +272,7 @@ impl Cursor {
                     .fieldnorms_readers()
                     .get_field(field)?
                     .unwrap_or_else(|| FieldNormReader::constant(reader.max_doc(), 1));
-                let slack = slack(reader, field, *average)?;
+                let slack = slack(&inverted, reader.max_doc(), *average);
                 let weight = weight.clone();
                 let bound = weight.max_score();
                 (
@@ -363,19 +364,14 @@ impl Cursor {
 /// segment's average length when it was written, is raised by to bound a
 /// score with the index's `average` (BM25's length term scales by the
 /// ratio of the two averages).
-fn slack(
-    reader: &SegmentReader,
-    field: tantivy::schema::Field,
-    average: f64,
-) -> tantivy::Result<Score> {
-    let inverted = reader.inverted_index(field)?;
-    let here = inverted.total_num_tokens() as f64 / f64::from(reader.max_doc().max(1));
+fn slack(inverted: &InvertedIndexReader, max_doc: DocId, average: f64) -> Score {
+    let here = inverted.total_num_tokens() as f64 / f64::from(max_doc.max(1));
     let ratio = here / average.max(f64::MIN_POSITIVE);
-    Ok(if ratio.is_finite() && ratio > 0.0 {
+    if ratio.is_finite() && ratio > 0.0 {
         ratio.max(1.0 / ratio) as Score
     } else {
         Score::INFINITY
-    })
+    }
 }
 
 /// How a term scores a document. (A search holds a few of these, read in
@@ -887,7 +883,8 @@ pub fn all_words(
         for ((part, boost), w) in parts.iter().zip(&weighed) {
             scoring.push(match (part.scored(), w) {
                 (Some(term), Some((weight, average))) => {
-                    slacks.push(slack(reader, term.field(), *average)?);
+                    let inverted = reader.inverted_index(term.field())?;
+                    slacks.push(slack(&inverted, reader.max_doc(), *average));
                     Scoring::Bm25 {
                         norms: reader
                             .fieldnorms_readers()
@@ -1108,27 +1105,22 @@ fn word_bits(
                 }
                 _ => None,
             };
-            let scoring = match &mut bounds {
-                Some((how, slacks, out)) if n == 0 => match how.get(k) {
-                    Some(Scoring::Bm25 { norms, weight }) => Some((
-                        norms,
-                        weight,
-                        slacks.get(k).copied().unwrap_or(Score::INFINITY),
-                    )),
-                    Some(Scoring::Constant(c)) => {
-                        if let Some(o) = out.get_mut(k) {
-                            *o = *c;
-                        }
-                        None
-                    }
-                    None => None,
-                },
+            // How the part's first term scores, when its bound is wanted.
+            let how = bounds
+                .as_ref()
+                .filter(|_| n == 0)
+                .and_then(|(how, slacks, _)| Some((how.get(k)?, slacks.get(k).copied()?)));
+            let scoring = match how {
+                Some((Scoring::Bm25 { norms, weight }, slack)) => Some((norms, weight, slack)),
                 _ => None,
             };
             let most = window_bits(p, base, end, &mut term, tf, scoring);
-            if let (Some((how, _, out)), 0) = (&mut bounds, n) {
-                if let (Some(Scoring::Bm25 { .. }), Some(o)) = (how.get(k), out.get_mut(k)) {
-                    *o = most;
+            if let (Some((how, _)), Some((_, _, out))) = (how, &mut bounds) {
+                if let Some(o) = out.get_mut(k) {
+                    *o = match how {
+                        Scoring::Constant(c) => *c,
+                        Scoring::Bm25 { .. } => most,
+                    };
                 }
             }
             if n == 0 {
