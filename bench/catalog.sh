@@ -30,7 +30,7 @@ if [ -z "${MAGNETAR:-}" ]; then
   MAGNETAR="$root/target/release/magnetar"
 fi
 # The corpus is generated once per N and kept for the next run.
-. "$root/bench/corpus.sh"
+. "$root/bench/common.sh"
 corpus=$(bench_corpus "$root" "$N")
 ln -s "$corpus/preload" "$work/preload"
 # Both runs read the corpus from the page cache, as the first did when it
@@ -62,28 +62,15 @@ run() {
   fi
   RUST_LOG=warn "${limit[@]}" "${cache_off[@]}" "$bin" --data-dir "$data" catalog --bind "127.0.0.1:$port" > "$work/log-$label" 2>&1 &
   pid=$!
-  until [ "$(curl -sf "$url/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["documents"])' 2>/dev/null)" = "$N" ]; do
-    kill -0 $pid 2>/dev/null || { echo "$label: catalog exited" >&2; cat "$work/log-$label" >&2; exit 1; }
-    sleep 0.5
-  done
+  wait_documents "$url" "$N" $pid "$work/log-$label" || { echo "$label: no index" >&2; exit 1; }
   end=$(date +%s.%N)
   python3 -c "s=$end-$start; print(f'[$label] index build: {$N} torrents in {s:.1f} s = {$N/s:.0f} torrents/s (target >= 5000, ratio {$N/s/5000:.2f})')"
   # CPU-seconds of the build (start-up included): unlike the wall time, not
   # raised by a disk that cannot feed the parsers.
   awk -v t="$(getconf CLK_TCK)" -v n="$N" -v l="$label" '{c=($14+$15)/t; printf "[%s] index build CPU: %.1f CPU-seconds = %.0f torrents per CPU-second\n", l, c, n/c}' /proc/$pid/stat
-  # Tantivy may still be merging the segments it just wrote: the searches
-  # are measured once the catalog is idle (under 5 % of a core over two
-  # seconds; at most 120 s), so merges do not share the cores with them.
-  local ticks waited=0 before after
-  ticks=$(getconf CLK_TCK)
-  while [ $waited -lt 60 ]; do
-    before=$(awk '{print $14+$15}' /proc/$pid/stat)
-    sleep 2
-    after=$(awk '{print $14+$15}' /proc/$pid/stat)
-    waited=$((waited + 1))
-    [ $(( (after - before) * 100 )) -lt $(( 5 * 2 * ticks )) ] && break
-  done
-  echo "[$label] idle after the build (merges done) within $((waited * 2)) s"
+  # The searches are measured once the catalog is idle, so merges do not
+  # share the cores with them.
+  echo "[$label] idle after the build (merges done) within $(wait_idle $pid) s"
   local index_bytes
   index_bytes=$(du -sb "$data/index" | cut -f1)
   python3 -c "print(f'[$label] index on disk: {$index_bytes/2**20:.0f} MiB = {$index_bytes/$N:.0f} bytes per torrent (target < 2048)')"

@@ -1,6 +1,7 @@
 # Sourced by bench/catalog.sh and bench/search_cpu.sh: the synthetic corpus
 # of N torrents, generated once per N (the generator is seeded) and kept
-# in target/bench-corpus/ for later runs.
+# in target/bench-corpus/ for later runs, and the waits for a catalog
+# indexing it.
 
 # Prints the corpus directory for N (its preload/ holds the torrents),
 # generating it first when absent; fails when bench/gen_torrents.py
@@ -18,4 +19,30 @@ bench_corpus() {
     return 1
   fi
   echo "$corpus"
+}
+
+# Waits until the catalog at URL (process PID, log LOG) has N documents;
+# fails with its log when it exits first.
+wait_documents() {
+  local url=$1 n=$2 pid=$3 log=$4
+  until [ "$(curl -sf "$url/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["documents"])' 2>/dev/null)" = "$n" ]; do
+    kill -0 "$pid" 2>/dev/null || { echo "the catalog exited" >&2; cat "$log" >&2; return 1; }
+    sleep 0.5
+  done
+}
+
+# Tantivy may still be merging the segments just written: waits until
+# process PID is idle (under 5 % of a core over two seconds; at most
+# 120 s) and prints the seconds waited.
+wait_idle() {
+  local pid=$1 ticks waited=0 before after
+  ticks=$(getconf CLK_TCK)
+  while [ $waited -lt 60 ]; do
+    before=$(awk '{print $14+$15}' "/proc/$pid/stat")
+    sleep 2
+    after=$(awk '{print $14+$15}' "/proc/$pid/stat")
+    waited=$((waited + 1))
+    [ $(( (after - before) * 100 )) -lt $(( 5 * 2 * ticks )) ] && break
+  done
+  echo $((waited * 2))
 }

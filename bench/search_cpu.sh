@@ -6,8 +6,9 @@
 # generator. The figure is the thread's CPU time (not wall time: time it
 # waits for the cores is not counted): use it to compare two versions of
 # the search code, run one after the other; use bench/catalog.sh for
-# pages/s. A slower host still shows as more CPU time. The reference measured in the same run is
-# a query that matches nothing (`zzzz`), the floor of a search.
+# pages/s. A slower host still shows as more CPU time. The reference
+# measured in the same run is a query that matches nothing (`zzzz`), the
+# floor of a search.
 # Builds the index of the cached corpus of bench/catalog.sh (N torrents,
 # default 1 000 000) with the catalog, or reuses INDEX=dir. Not a test.
 # Usage: bench/search_cpu.sh [N]    INDEX=data/index ROUNDS=20
@@ -22,7 +23,7 @@ cargo build --release -p magnetar -p magnetar-catalog --example search_cpu --man
 bin="$root/target/release/magnetar"
 probe="$root/target/release/examples/search_cpu"
 if [ -z "${INDEX:-}" ]; then
-  . "$root/bench/corpus.sh"
+  . "$root/bench/common.sh"
   corpus=$(bench_corpus "$root" "$N")
   mkdir -p "$work/data"
   ln -s "$corpus/preload" "$work/data/preload"
@@ -30,19 +31,10 @@ if [ -z "${INDEX:-}" ]; then
   echo "indexing $N torrents..." >&2
   RUST_LOG=warn "$bin" --data-dir "$work/data" catalog --bind "127.0.0.1:$port" > "$work/log" 2>&1 &
   pid=$!
-  until [ "$(curl -sf "http://127.0.0.1:$port/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["documents"])' 2>/dev/null)" = "$N" ]; do
-    kill -0 $pid 2>/dev/null || { echo "the catalog exited" >&2; cat "$work/log" >&2; exit 1; }
-    sleep 0.5
-  done
-  # Tantivy may still be merging what it wrote: the catalog stops once it
-  # is idle (under 5 % of a core over two seconds; at most 120 s), as in
-  # bench/catalog.sh, so the index measured is the one searches there see.
-  ticks=$(getconf CLK_TCK); waited=0
-  while [ $waited -lt 60 ]; do
-    before=$(awk '{print $14+$15}' /proc/$pid/stat); sleep 2
-    after=$(awk '{print $14+$15}' /proc/$pid/stat); waited=$((waited + 1))
-    [ $(( (after - before) * 100 )) -lt $(( 5 * 2 * ticks )) ] && break
-  done
+  wait_documents "http://127.0.0.1:$port" "$N" $pid "$work/log"
+  # Stopped once idle, as in bench/catalog.sh: the index measured is the
+  # one searches there see.
+  wait_idle $pid > /dev/null
   kill $pid; wait $pid 2>/dev/null || true; pid=
   INDEX="$work/data/index"
 fi
