@@ -1152,29 +1152,58 @@ fn window_bits(
     scoring: Option<(&FieldNormReader, &Bm25Weight, Score)>,
 ) -> Score {
     let mut most: Score = 0.0;
+    // The bit-set word being filled and its index: each posting's bit is
+    // added in a register and the word stored, not read back from memory
+    // (consecutive postings mostly share a word, and a read-modify-write
+    // of one memory word waits for the previous one). `bits` starts empty,
+    // and postings are sorted: a new word starts from nothing.
+    let (mut word, mut filled) = (0u64, usize::MAX);
     loop {
         let docs = p.source.docs();
         if docs.is_empty() {
             return most;
         }
         let from = p.at;
-        while p.at < docs.len() && docs[p.at] < end {
-            let d = docs[p.at] - base;
-            bits[(d / 64) as usize] |= 1 << (d % 64);
-            if let Some(tf) = &mut tf {
-                tf[d as usize] = p.source.freq(p.at);
-            }
-            p.at += 1;
+        // The block's documents in the window (they are sorted).
+        let upto = from + docs[from..].partition_point(|&d| d < end);
+        let freqs = match &p.source {
+            Source::Block(b) => Some(b.freqs()).filter(|f| f.len() == docs.len()),
+            Source::Merged { .. } => None,
+        };
+        let in_window = &docs[from..upto];
+        for &doc in in_window {
+            // Within the window: `doc - base` < WINDOW.
+            let d = (doc - base) as usize % WINDOW as usize;
+            let at = d / 64;
+            let same = u64::from(at == filled).wrapping_neg();
+            word = (word & same) | 1 << (d % 64);
+            bits[at] = word;
+            filled = at;
         }
-        let (at, len) = (p.at, docs.len());
+        if let Some(tf) = &mut tf {
+            match freqs.and_then(|f| f.get(from..upto)) {
+                Some(f) => {
+                    for (&doc, &n) in in_window.iter().zip(f) {
+                        tf[(doc - base) as usize % WINDOW as usize] = n;
+                    }
+                }
+                None => {
+                    for &doc in in_window {
+                        tf[(doc - base) as usize % WINDOW as usize] = 1;
+                    }
+                }
+            }
+        }
+        p.at = upto;
+        let len = docs.len();
         if let Some((norms, weight, slack)) = scoring {
-            if at > from {
+            if upto > from {
                 let block =
                     (p.source.block_max_score(norms, weight) * slack).min(weight.max_score());
                 most = most.max(block);
             }
         }
-        if at < len {
+        if upto < len {
             return most;
         }
         p.next_block();
