@@ -42,7 +42,7 @@ pub struct ApiHit {
 #[derive(Serialize)]
 pub struct ApiSearch {
     /// Matches: exact, or an estimate when `total_exact` is false (past
-    /// 10 100 matches of a one-word search).
+    /// 10 100 matches of a search of words).
     pub total: usize,
     pub total_exact: bool,
     pub page: usize,

@@ -69,7 +69,7 @@ impl BoundedCount {
         for (ord, reader) in searcher.segment_readers().iter().enumerate() {
             segments.push(count.segment(ord as SegmentOrdinal, reader, parts, without)?);
         }
-        count.merge(segments)
+        merge(count.facets.as_ref(), segments)
     }
 
     fn segment(
@@ -120,42 +120,46 @@ impl BoundedCount {
         }
         Ok(seg)
     }
+}
 
-    fn merge(&self, segments: Vec<SegmentCount>) -> tantivy::Result<Counted> {
-        let (mut counted, mut read, mut size) = (0usize, 0u64, 0u64);
-        let mut exact = true;
-        let mut facet_fruits = Vec::new();
-        for s in segments {
-            counted += s.counted;
-            read += s.read;
-            size += s.size;
-            exact &= s.read == s.size;
-            facet_fruits.extend(s.facets.map(SegmentCollector::harvest));
-        }
-        let facets = self
-            .facets
-            .as_ref()
-            .map(|f| f.merge_fruits(facet_fruits))
-            .transpose()?;
-        if exact {
-            return Ok(Counted::exact(counted, facets));
-        }
-        // Past the cap: scale what was counted by the share of documents
-        // read (never below what was counted).
-        let factor = size as f64 / read.max(1) as f64;
-        Ok(Counted {
-            total: ((counted as f64 * factor).round() as usize).max(counted),
-            exact,
-            facets: facets.map(|f| f.scaled(factor)),
-        })
+/// The count of segments counted in order until a cap: exact when each
+/// was read to its end, else what was counted scaled by the share of
+/// documents read (never below what was counted), the facets too.
+pub(super) fn merge(
+    collector: Option<&FacetCollector>,
+    segments: Vec<SegmentCount>,
+) -> tantivy::Result<Counted> {
+    let (mut counted, mut read, mut size) = (0usize, 0u64, 0u64);
+    let mut exact = true;
+    let mut facet_fruits = Vec::new();
+    for s in segments {
+        counted += s.counted;
+        read += s.read;
+        size += s.size;
+        exact &= s.read == s.size;
+        facet_fruits.extend(s.facets.map(SegmentCollector::harvest));
     }
+    let facets = collector
+        .map(|f| f.merge_fruits(facet_fruits))
+        .transpose()?;
+    if exact {
+        return Ok(Counted::exact(counted, facets));
+    }
+    // Past the cap: scale what was counted by the share of documents
+    // read (never below what was counted).
+    let factor = size as f64 / read.max(1) as f64;
+    Ok(Counted {
+        total: ((counted as f64 * factor).round() as usize).max(counted),
+        exact,
+        facets: facets.map(|f| f.scaled(factor)),
+    })
 }
 
 /// One segment's part: matches counted, documents read to find them (the
 /// segment's size when it was read to the end), the segment's size.
-struct SegmentCount {
-    counted: usize,
-    read: u64,
-    size: u64,
-    facets: Option<FacetSegment>,
+pub(super) struct SegmentCount {
+    pub(super) counted: usize,
+    pub(super) read: u64,
+    pub(super) size: u64,
+    pub(super) facets: Option<FacetSegment>,
 }

@@ -47,7 +47,7 @@ use tantivy::{
 
 use tantivy::collector::{Collector, SegmentCollector};
 
-use super::count::{BoundedCount, Counted, COUNT_CAP};
+use super::count::{BoundedCount, Counted, SegmentCount, COUNT_CAP};
 use super::facets::FacetCollector;
 use super::userquery::{WordPart, WordTerms};
 
@@ -78,7 +78,7 @@ pub fn words(
             let counted = BoundedCount::word(searcher, word, &without, COUNT_CAP, facets)?;
             Ok((page, counted))
         }
-        _ => all_words(searcher, words, &without, limit, offset, facets),
+        _ => all_words(searcher, words, &without, limit, offset, facets, COUNT_CAP),
     }
 }
 
@@ -824,11 +824,11 @@ const WINDOW: u32 = 4096;
 type Bits = [u64; (WINDOW / 64) as usize];
 
 /// The page of several words, each required (a union of its parts), and
-/// the exact count of their matches with facets, in one pass: per window
-/// of 4 096 documents, each word's documents are set in a bit set from
-/// its parts' postings (and the frequencies of the scored terms kept per
-/// document of the window), the sets are intersected, and the documents
-/// in all of them are counted. Of those, only a document whose bound (its
+/// the count of their matches with facets, in one pass: per window of
+/// 4 096 documents, each word's documents are set in a bit set from its
+/// parts' postings (and the frequencies of the scored terms kept per
+/// document of the window), the sets are intersected, and the documents in
+/// all of them are counted. Of those, only a document whose bound (its
 /// parts' most, each the largest bound of that part's blocks read in the
 /// window) beats the k-th best so far is scored, from those frequencies:
 /// each block of postings is decoded once, and most matches of a common
@@ -836,6 +836,14 @@ type Bits = [u64; (WINDOW / 64) as usize];
 /// norm. A document's score is the sum of its parts' in query order.
 /// Tantivy's intersection of unions merged each union's scored postings
 /// into windows and then sought through them.
+///
+/// Matches are counted, with their facets, up to `cap` (as
+/// [`BoundedCount`] does for one word, and estimated past it the same
+/// way). After the cap only the page is wanted: a word's parts whose
+/// absence alone keeps a document at or under the k-th best (the other
+/// parts' bounds summed cannot beat it) are required, and only those are
+/// set in bit sets; the word's other parts are looked up for the
+/// documents that could still beat it (see [`required_parts`]).
 pub fn all_words(
     searcher: &Searcher,
     words: &[WordTerms],
@@ -843,6 +851,7 @@ pub fn all_words(
     limit: usize,
     offset: usize,
     facets: Option<FacetCollector>,
+    cap: usize,
 ) -> tantivy::Result<(Vec<(Score, DocAddress)>, Counted)> {
     let parts = flat_parts(words)?;
     let weighed = weights(searcher, &parts)?;
@@ -855,17 +864,43 @@ pub fn all_words(
             scored - 1
         }));
     }
+    // Most each part adds to any document: its BM25 maximum or constant.
+    let global: Vec<Score> = parts
+        .iter()
+        .zip(&weighed)
+        .map(|((_, boost), w)| w.as_ref().map_or(*boost, |(w, _)| w.max_score()))
+        .collect();
+    // Each word's parts, as a range of `parts`.
+    let mut ranges = Vec::with_capacity(words.len());
+    let mut order = 0;
+    for w in words {
+        ranges.push(order..order + w.len());
+        order += w.len();
+    }
     let mut freqs = vec![0u32; scored * WINDOW as usize];
     let mut best = Best::new((limit + offset).max(1));
-    let mut counted = 0;
-    let mut fruits = Vec::new();
+    let mut budget = cap;
+    let mut segments = Vec::new();
     let mut scores = vec![0.0; parts.len()];
+    // Parts only looked up in this window (past the cap).
+    let mut lookup = vec![false; parts.len()];
     for (ord, reader) in searcher.segment_readers().iter().enumerate() {
         let ord = ord as SegmentOrdinal;
-        let mut seg_facets = facets
-            .as_ref()
-            .map(|f| f.for_segment(ord, reader))
-            .transpose()?;
+        let mut seg = SegmentCount {
+            counted: 0,
+            read: 0,
+            size: u64::from(reader.max_doc()),
+            facets: facets
+                .as_ref()
+                .map(|f| f.for_segment(ord, reader))
+                .transpose()?,
+        };
+        // Counting stopped in this segment at this document (none: it
+        // counted to its end, or never started).
+        let mut stopped = None;
+        if budget > 0 {
+            seg.read = seg.size;
+        }
         // Each word's parts' postings (a part of several required terms:
         // each term's), the scored term's with frequencies.
         let mut lists = words
@@ -876,6 +911,7 @@ pub fn all_words(
         let mut excluded_bits = vec![[0u64; (WINDOW / 64) as usize]; without.len()];
         // Excluded parts are not scored: no frequencies kept.
         let no_slots = vec![None; without.len()];
+        let no_lookup = vec![false; without.len()];
         // How each part scores in this segment, and what its blocks'
         // bounds are raised by here.
         let mut scoring = Vec::with_capacity(parts.len());
@@ -913,26 +949,35 @@ pub fn all_words(
         let mut matches = Vec::with_capacity(WINDOW as usize);
         while base < reader.max_doc() && lists.iter().all(live) {
             let end = base.saturating_add(WINDOW);
+            let counting = budget > 0;
+            lookup.fill(false);
+            if !counting {
+                required_parts(&global, &ranges, best.threshold(), &mut lookup);
+            }
             let mut hits = [u64::MAX; (WINDOW / 64) as usize];
-            let mut order = 0;
-            for of_word in &mut lists {
-                let n = of_word.len();
+            for (of_word, range) in lists.iter_mut().zip(&ranges) {
                 let bits = word_bits(
                     of_word,
                     base,
                     end,
-                    &mut part_bits[order..order + n],
-                    &slots[order..order + n],
+                    &mut part_bits[range.clone()],
+                    &slots[range.clone()],
+                    &lookup[range.clone()],
                     &mut freqs,
                     Some((
-                        &scoring[order..order + n],
-                        &slacks[order..order + n],
-                        &mut bounds[order..order + n],
+                        &scoring[range.clone()],
+                        &slacks[range.clone()],
+                        &mut bounds[range.clone()],
                     )),
                 );
-                order += n;
                 for (h, b) in hits.iter_mut().zip(bits) {
                     *h &= b;
+                }
+            }
+            // A part looked up may add up to its most to any document.
+            for ((b, g), &l) in bounds.iter_mut().zip(&global).zip(&lookup) {
+                if l {
+                    *b = *g;
                 }
             }
             if !excluded.is_empty() {
@@ -942,6 +987,7 @@ pub fn all_words(
                     end,
                     &mut excluded_bits,
                     &no_slots,
+                    &no_lookup,
                     &mut [],
                     None,
                 );
@@ -960,9 +1006,20 @@ pub fn all_words(
                     matches.push(doc);
                 }
             }
-            counted += matches.len();
-            if let Some(f) = &mut seg_facets {
-                f.collect_block(&matches);
+            if counting {
+                let n = matches.len().min(budget);
+                budget -= n;
+                seg.counted += n;
+                if let Some(f) = &mut seg.facets {
+                    f.collect_block(&matches[..n]);
+                }
+                if let Some(&first) = matches.get(n) {
+                    // The cap: the documents before this one were read.
+                    stopped = Some(first);
+                } else if budget == 0 {
+                    // Spent on the window's last match: the window was read.
+                    stopped = Some(end.min(reader.max_doc()));
+                }
             }
             // With few parts, the bound of each set of parts a match can
             // have, summed as below (the parts in order): a match's bound
@@ -974,6 +1031,11 @@ pub fn all_words(
                     mask_bounds[m] = mask_bounds[m & !(1 << top)] + bounds[top as usize];
                 }
             }
+            // Parts looked up count as had until they are.
+            let assumed = lookup
+                .iter()
+                .enumerate()
+                .fold(0usize, |m, (p, &l)| m | usize::from(l) << p);
             for &doc in &matches {
                 let i = ((doc - base) / 64) as usize;
                 let at = (doc - base) as usize;
@@ -981,16 +1043,19 @@ pub fn all_words(
                 // in the same order as their scores (a float sum grows
                 // with each term, so it bounds the score's sum too). A
                 // match that cannot beat the k-th best is not scored.
+                let has = |p: usize, part_bits: &[Bits]| {
+                    lookup[p] || part_bits[p][i] >> (doc % 64) & 1 != 0
+                };
                 let bound = if by_mask {
-                    let mut mask = 0;
+                    let mut mask = assumed;
                     for (p, bits) in part_bits.iter().enumerate() {
-                        mask |= (bits[i] >> (doc % 64) & 1) << p;
+                        mask |= ((bits[i] >> (doc % 64) & 1) as usize) << p;
                     }
-                    mask_bounds[mask as usize]
+                    mask_bounds[mask]
                 } else {
                     let mut bound: Score = 0.0;
-                    for (b, bits) in bounds.iter().zip(&part_bits) {
-                        if bits[i] >> (doc % 64) & 1 != 0 {
+                    for (p, b) in bounds.iter().enumerate() {
+                        if has(p, &part_bits) {
                             bound += b;
                         }
                     }
@@ -998,6 +1063,22 @@ pub fn all_words(
                 };
                 if bound <= best.threshold() {
                     continue;
+                }
+                if assumed != 0 {
+                    // Whether the parts looked up have the document, and
+                    // their frequencies, as if set in the window.
+                    let mut p = 0;
+                    for of_word in lists.iter_mut() {
+                        for of_part in of_word.iter_mut() {
+                            if lookup[p] && look_up(of_part, doc) {
+                                part_bits[p][i] |= 1 << (doc % 64);
+                                if let (Some(k), Some(first)) = (slots[p], of_part.first()) {
+                                    freqs[k * WINDOW as usize + at] = first.freq();
+                                }
+                            }
+                            p += 1;
+                        }
+                    }
                 }
                 #[cfg(test)]
                 tests::SCORED.with(|n| n.set(n.get() + 1));
@@ -1025,16 +1106,59 @@ pub fn all_words(
             }
             base = end;
         }
-        fruits.extend(seg_facets.map(SegmentCollector::harvest));
+        if let Some(doc) = stopped {
+            seg.read = u64::from(doc);
+        }
+        segments.push(seg);
     }
-    let facets = facets.map(|f| f.merge_fruits(fruits)).transpose()?;
+    let counted = super::count::merge(facets.as_ref(), segments)?;
     let page = best
         .into_sorted()
         .into_iter()
         .skip(offset)
         .take(limit)
         .collect();
-    Ok((page, Counted::exact(counted, facets)))
+    Ok((page, counted))
+}
+
+/// Marks in `lookup` the parts that need not be set in bit sets once
+/// matches are no longer counted, with `threshold` the k-th best score: of
+/// each word (a range of `parts`, whose most are `global`), the fewest
+/// parts, largest first, such that a document with none of them cannot
+/// beat the threshold (every other part's most, summed, is at or under
+/// it, with a margin for the float sums) are required, and the word's
+/// other parts are marked. A word with no such parts is left as it is.
+fn required_parts(
+    global: &[Score],
+    words: &[std::ops::Range<usize>],
+    threshold: Score,
+    lookup: &mut [bool],
+) {
+    let all: Score = global.iter().sum();
+    for range in words {
+        let mut by_most: Vec<usize> = range.clone().collect();
+        by_most.sort_by(|&a, &b| global[b].total_cmp(&global[a]));
+        let mut most = 0.0;
+        for (n, &p) in by_most.iter().enumerate() {
+            most += global[p];
+            if (all - most) * 1.0001 <= threshold {
+                for &other in &by_most[n + 1..] {
+                    lookup[other] = true;
+                }
+                break;
+            }
+        }
+    }
+}
+
+/// Whether every term of a part has `doc` (asked in increasing order;
+/// the postings stay there, for its frequency).
+fn look_up(of_part: &mut [Postings], doc: DocId) -> bool {
+    !of_part.is_empty()
+        && of_part.iter_mut().all(|p| {
+            p.seek(doc);
+            p.doc() == doc
+        })
 }
 
 /// The postings of a word's parts in a segment: of a part of several
@@ -1079,13 +1203,16 @@ fn word_lists(
 /// (its first term's) in that slot of `freqs`; the postings move on past
 /// the window. With `bounds`, each part's most it adds to a document of
 /// the window, from how it scores and its slack here: the bounds of the
-/// blocks it read (its first term's), or its constant.
+/// blocks it read (its first term's), or its constant. A part marked in
+/// `lookup` is left out (its set empty, its postings where they are).
+#[allow(clippy::too_many_arguments)]
 fn word_bits(
     of_word: &mut [Vec<Postings>],
     base: DocId,
     end: DocId,
     part_bits: &mut [Bits],
     slots: &[Option<usize>],
+    lookup: &[bool],
     freqs: &mut [u32],
     mut bounds: Option<(&[Scoring], &[Score], &mut [Score])>,
 ) -> Bits {
@@ -1097,6 +1224,9 @@ fn word_bits(
         .enumerate()
     {
         *in_part = [0; (WINDOW / 64) as usize];
+        if lookup.get(k).copied().unwrap_or(false) {
+            continue;
+        }
         for (n, p) in of_part.iter_mut().enumerate() {
             let mut term = [0u64; (WINDOW / 64) as usize];
             let tf = match slot {
@@ -1151,6 +1281,8 @@ fn window_bits(
     mut tf: Option<&mut [u32]>,
     scoring: Option<(&FieldNormReader, &Bm25Weight, Score)>,
 ) -> Score {
+    // A part looked up in earlier windows may be behind.
+    p.seek(base);
     let mut most: Score = 0.0;
     // The bit-set word being filled and its index: each posting's bit is
     // added in a register and the word stored, not read back from memory
@@ -1171,6 +1303,8 @@ fn window_bits(
             Source::Merged { .. } => None,
         };
         let in_window = &docs[from..upto];
+        #[cfg(test)]
+        tests::SET.with(|n| n.set(n.get() + in_window.len()));
         for &doc in in_window {
             // Within the window: `doc - base` < WINDOW.
             let d = (doc - base) as usize % WINDOW as usize;
@@ -1341,6 +1475,8 @@ pub(super) mod tests {
     thread_local! {
         /// Matches [`super::all_words`] scored exactly on this thread.
         pub(super) static SCORED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        /// Postings set in a window's bit sets.
+        pub(super) static SET: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     }
 
     /// Page `page` (from 1) of `limit` items of `all`.
@@ -1534,6 +1670,7 @@ pub(super) mod tests {
                     has
                 })
             };
+            let excluded_parts: Vec<(WordPart, f32)> = without.iter().flatten().cloned().collect();
             let excluded = |s: &Vec<f32>| s[parts.len()..].iter().any(|&x| x > 0.0);
             let mut all: Vec<(f32, DocAddress)> = scores
                 .iter()
@@ -1560,6 +1697,25 @@ pub(super) mod tests {
                 assert_eq!((counted.total, counted.exact), (all.len(), true), "{q}");
                 let want = page_of(&all, page, limit);
                 assert_eq!(got, want, "{q}: page {page} of {limit}");
+                if words.len() >= 2 {
+                    // Counted to a third of the matches: the same page,
+                    // and the count an estimate of at least what was
+                    // counted.
+                    let cap = all.len() / 3;
+                    let (got, counted) = super::all_words(
+                        &searcher,
+                        &words,
+                        &excluded_parts,
+                        limit,
+                        (page - 1) * limit,
+                        None,
+                        cap,
+                    )
+                    .unwrap();
+                    assert_eq!(got, want, "{q}: page {page} of {limit}, counted to {cap}");
+                    assert!(!counted.exact, "{q}: past the cap, an estimate");
+                    assert!(counted.total >= cap, "{q}: {} estimated", counted.total);
+                }
             }
             // The facets of every match equal those Tantivy's query
             // collects.
@@ -1608,6 +1764,38 @@ pub(super) mod tests {
             );
             let (deep, _) = scored(100);
             assert!(deep > first, "{q}: a deeper page scores more ({deep})");
+        }
+    }
+
+    /// Past the count's cap, only the parts of a word that a document
+    /// needs to beat the k-th best are set in bit sets (the word's others
+    /// are looked up for the documents that could): fewer postings are set
+    /// than when every match is counted, and the page is the same.
+    #[test]
+    fn past_the_cap_only_parts_a_page_needs_are_set_in_bit_sets() {
+        let (_dir, index) = fixture();
+        let g = index.current();
+        let searcher = g.reader.searcher();
+        for q in ["jazz blues", "night sky"] {
+            let compiled = UserQuery::parse(q)
+                .compile(&g.fields, false, &searcher)
+                .unwrap();
+            let words = compiled.words.clone().expect("every word required");
+            let run = |cap: usize| {
+                SET.with(|n| n.set(0));
+                let (page, counted) =
+                    super::all_words(&searcher, &words, &[], 10, 0, None, cap).unwrap();
+                (page, counted, SET.with(|n| n.get()))
+            };
+            let (page, counted, every) = run(super::COUNT_CAP);
+            assert!(counted.exact && counted.total > 400, "{q}: {counted:?}");
+            let (capped, estimated, fewer) = run(counted.total / 4);
+            assert_eq!(capped, page, "{q}");
+            assert!(!estimated.exact, "{q}");
+            assert!(
+                fewer * 10 < every * 9,
+                "{q}: {fewer} postings set past the cap, {every} counting every match"
+            );
         }
     }
 
