@@ -23,7 +23,6 @@ pub fn routes() -> Vec<Route> {
 /// Most files listed on a detail page.
 const MAX_TREE_FILES: usize = 2_000;
 
-#[derive(Serialize)]
 struct Row {
     hash: String,
     name: String,
@@ -36,6 +35,43 @@ struct Row {
     leechers: u64,
     files: u64,
     magnet: String,
+}
+
+/// The rows of a results table, as `list.html.tera` had them (every
+/// value escaped but the snippets, which the highlighter escaped).
+fn rows_html(rows: &[Row], magnet_title: &str, magnet_label: &str) -> String {
+    use std::fmt::Write;
+    let e = crate::web::escape_html;
+    let (title, label) = (e(magnet_title), e(magnet_label));
+    let mut out = String::with_capacity(rows.len() * 700);
+    for r in rows {
+        let name = match &r.name_html {
+            Some(html) => html.clone(),
+            None => e(&r.name),
+        };
+        let snippet = r
+            .file_html
+            .as_ref()
+            .map(|html| format!("<div class=\"snippet\">{html}</div>"))
+            .unwrap_or_default();
+        // Writing to a String cannot fail.
+        let _ = write!(
+            out,
+            "\n<tr>\n  <td class=\"name\"><a href=\"/{hash}\">{name}</a> <span class=\"cat\">{cat}</span>{snippet}</td>\n  \
+             <td class=\"num\">{size}</td>\n  <td class=\"num\">{files}</td>\n  <td class=\"num\">{date}</td>\n  \
+             <td class=\"num seed\">{seeders}</td>\n  <td class=\"num\">{leechers}</td>\n  \
+             <td><a class=\"magnet\" href=\"{magnet}\" title=\"{title}\">{label}</a></td>\n</tr>\n",
+            hash = e(&r.hash),
+            cat = e(&r.category),
+            size = e(&r.size),
+            files = r.files,
+            date = e(&r.date),
+            seeders = r.seeders,
+            leechers = r.leechers,
+            magnet = e(&r.magnet),
+        );
+    }
+    out
 }
 
 #[derive(Serialize)]
@@ -60,7 +96,11 @@ struct ListView {
     /// The total (and the facet counts) are estimates: past the count cap.
     total_about: bool,
     total_docs: u64,
-    rows: Vec<Row>,
+    /// The results' table rows, written here (a Tera loop over 50 rows
+    /// was a tenth of a search page's CPU, its context's values included).
+    rows: String,
+    /// How many rows there are.
+    row_count: usize,
     page: usize,
     pages: usize,
     prev: Option<String>,
@@ -186,7 +226,7 @@ fn list_view(
         dates.push((day, s.clone()));
         s
     };
-    let rows = r
+    let rows: Vec<Row> = r
         .hits
         .into_iter()
         .map(
@@ -261,7 +301,8 @@ fn list_view(
         },
         total_about: !r.total_exact,
         total_docs: app.catalog.documents(),
-        rows,
+        row_count: rows.len(),
+        rows: rows_html(&rows, &t("magnet-title"), &t("magnet")),
         page: r.page,
         pages: r.pages,
         prev: (r.page > 1).then(|| link(r.page - 1)),
