@@ -165,6 +165,10 @@ impl Shared {
     }
 }
 
+/// Times the UDP and TCP sockets of a tracker bound to port 0 are bound
+/// again when TCP finds the port UDP got already taken.
+const BIND_ATTEMPTS: usize = 8;
+
 /// A started tracker: its threads run until [`RunningTracker::stop`] or
 /// until its shutdown signal is cancelled.
 pub struct RunningTracker {
@@ -208,12 +212,39 @@ impl RunningTracker {
 
         housekeeping::load_dump(&shared, &dump_path);
 
-        let sockets = sockets::bind_sockets(&tc.bind, workers, tc.socket_recv_buffer)?;
-        let local_addrs: Vec<SocketAddr> = sockets
-            .iter()
-            .step_by(workers)
-            .filter_map(|s| s.local_addr().ok())
-            .collect();
+        // UDP, then TCP on the port UDP got (so port 0 gives one number for
+        // both). A port 0 the kernel gave for UDP may be taken for TCP by
+        // another program: then both are bound again on another port.
+        let any_port = tc.bind.iter().any(|a| a.port() == 0);
+        let mut attempts = 0;
+        let (sockets, local_addrs, listeners) = loop {
+            attempts += 1;
+            let sockets = sockets::bind_sockets(&tc.bind, workers, tc.socket_recv_buffer)?;
+            let local_addrs: Vec<SocketAddr> = sockets
+                .iter()
+                .step_by(workers)
+                .filter_map(|s| s.local_addr().ok())
+                .collect();
+            if !tc.http {
+                break (sockets, local_addrs, Vec::new());
+            }
+            match http::bind(&local_addrs) {
+                Ok(listeners) => break (sockets, local_addrs, listeners),
+                Err(e)
+                    if any_port
+                        && e.kind() == std::io::ErrorKind::AddrInUse
+                        && attempts < BIND_ATTEMPTS => {}
+                Err(source) => {
+                    return Err(Error::Bind {
+                        addr: local_addrs
+                            .first()
+                            .copied()
+                            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+                        source,
+                    })
+                }
+            }
+        };
         let shutdown = shutdown.child_token();
         let mut threads = TaskSet::new();
         for (i, socket) in sockets.into_iter().enumerate() {
@@ -239,18 +270,6 @@ impl RunningTracker {
         }
         let mut http_addrs = Vec::new();
         if tc.http {
-            // TCP on the port UDP got (so port 0 gives one number for both).
-            let wanted: Vec<SocketAddr> = local_addrs.clone();
-            let listeners = http::bind(&wanted).map_err(|source| {
-                shutdown.cancel();
-                Error::Bind {
-                    addr: wanted
-                        .first()
-                        .copied()
-                        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
-                    source,
-                }
-            })?;
             http_addrs.extend(listeners.iter().filter_map(|l| l.local_addr().ok()));
             let config = http::HttpConfig {
                 workers: tc.http_workers.max(1),
