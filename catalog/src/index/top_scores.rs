@@ -877,6 +877,15 @@ pub fn all_words(
         ranges.push(order..order + w.len());
         order += w.len();
     }
+    // Each word's parts, the largest most first (for `required_parts`).
+    let by_most: Vec<Vec<usize>> = ranges
+        .iter()
+        .map(|r| {
+            let mut parts: Vec<usize> = r.clone().collect();
+            parts.sort_by(|&a, &b| global[b].total_cmp(&global[a]));
+            parts
+        })
+        .collect();
     let mut freqs = vec![0u32; scored * WINDOW as usize];
     let mut best = Best::new((limit + offset).max(1));
     let mut budget = cap;
@@ -952,7 +961,7 @@ pub fn all_words(
             let counting = budget > 0;
             lookup.fill(false);
             if !counting {
-                required_parts(&global, &ranges, best.threshold(), &mut lookup);
+                required_parts(&global, &by_most, best.threshold(), &mut lookup);
             }
             let mut hits = [u64::MAX; (WINDOW / 64) as usize];
             for (of_word, range) in lists.iter_mut().zip(&ranges) {
@@ -1123,26 +1132,20 @@ pub fn all_words(
 
 /// Marks in `lookup` the parts that need not be set in bit sets once
 /// matches are no longer counted, with `threshold` the k-th best score: of
-/// each word (a range of `parts`, whose most are `global`), the fewest
+/// each word (its parts in `by_most`, largest most first; `global` holds
+/// each part's most), the fewest
 /// parts, largest first, such that a document with none of them cannot
 /// beat the threshold (every other part's most, summed, is at or under
 /// it, with a margin for the float sums) are required, and the word's
 /// other parts are marked. A word with no such parts is left as it is.
-fn required_parts(
-    global: &[Score],
-    words: &[std::ops::Range<usize>],
-    threshold: Score,
-    lookup: &mut [bool],
-) {
+fn required_parts(global: &[Score], by_most: &[Vec<usize>], threshold: Score, lookup: &mut [bool]) {
     let all: Score = global.iter().sum();
-    for range in words {
-        let mut by_most: Vec<usize> = range.clone().collect();
-        by_most.sort_by(|&a, &b| global[b].total_cmp(&global[a]));
+    for word in by_most {
         let mut most = 0.0;
-        for (n, &p) in by_most.iter().enumerate() {
+        for (n, &p) in word.iter().enumerate() {
             most += global[p];
             if (all - most) * 1.0001 <= threshold {
-                for &other in &by_most[n + 1..] {
+                for &other in &word[n + 1..] {
                     lookup[other] = true;
                 }
                 break;
