@@ -1234,7 +1234,6 @@ fn word_bits(
             continue;
         }
         for (n, p) in of_part.iter_mut().enumerate() {
-            let mut term = [0u64; (WINDOW / 64) as usize];
             let tf = match slot {
                 Some(k) if n == 0 => {
                     Some(&mut freqs[k * WINDOW as usize..(k + 1) * WINDOW as usize])
@@ -1250,20 +1249,24 @@ fn word_bits(
                 Some((Scoring::Bm25 { norms, weight }, slack)) => Some((norms, weight, slack)),
                 _ => None,
             };
-            let most = window_bits(p, base, end, &mut term, tf, scoring);
+            // The first term's documents are set in the part's (empty)
+            // set; another's in their own, then intersected with it.
+            let most = if n == 0 {
+                window_bits(p, base, end, in_part, tf, scoring)
+            } else {
+                let mut term = [0u64; (WINDOW / 64) as usize];
+                let most = window_bits(p, base, end, &mut term, tf, scoring);
+                for (a, b) in in_part.iter_mut().zip(term) {
+                    *a &= b;
+                }
+                most
+            };
             if let (Some((how, _)), Some((_, _, out))) = (how, &mut bounds) {
                 if let Some(o) = out.get_mut(k) {
                     *o = match how {
                         Scoring::Constant(c) => *c,
                         Scoring::Bm25 { .. } => most,
                     };
-                }
-            }
-            if n == 0 {
-                *in_part = term;
-            } else {
-                for (a, b) in in_part.iter_mut().zip(term) {
-                    *a &= b;
                 }
             }
         }
