@@ -9,9 +9,14 @@
 # pages/s. A slower host still shows as more CPU time. The reference
 # measured in the same run is a query that matches nothing (`zzzz`), the
 # floor of a search.
+# With BASE=path/to/an/older/search_cpu (the example binary built at
+# another commit), each query set is also run through it, the two
+# alternating RUNS times (default 5) on the same index, and each run's mean
+# and the median of each binary's means are printed: the A/B comparison of
+# two versions in one run, on a host whose speed drifts.
 # Builds the index of the cached corpus of bench/catalog.sh (N torrents,
 # default 1 000 000) with the catalog, or reuses INDEX=dir. Not a test.
-# Usage: bench/search_cpu.sh [N]    INDEX=data/index ROUNDS=20
+# Usage: bench/search_cpu.sh [N]    INDEX=data/index ROUNDS=20 BASE= RUNS=5
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 N=${1:-1000000}
@@ -39,12 +44,32 @@ if [ -z "${INDEX:-}" ]; then
   INDEX="$work/data/index"
 fi
 echo "index: $INDEX ($(du -sh "$INDEX" | cut -f1)), $ROUNDS rounds, commit $(git -C "$root" rev-parse --short HEAD)"
+# Each query set once through the new binary (each query's line), then,
+# with BASE, RUNS alternating runs of both.
+measure() {
+  "$probe" "$INDEX" "$ROUNDS" "$@"
+  [ -n "${BASE:-}" ] || return 0
+  local runs=${RUNS:-5} i new=() base=() m
+  for i in $(seq "$runs"); do
+    m=$("$probe" "$INDEX" "$ROUNDS" "$@" | awk '/^mean/ {print $2}'); new+=("$m")
+    echo "run $i: new  mean $m us"
+    m=$("$BASE" "$INDEX" "$ROUNDS" "$@" | awk '/^mean/ {print $2}'); base+=("$m")
+    echo "run $i: base mean $m us"
+  done
+  python3 - "${new[*]}" "${base[*]}" <<'PY'
+import statistics, sys
+new, base = ([float(x) for x in a.split()] for a in sys.argv[1:3])
+n, b = statistics.median(new), statistics.median(base)
+print(f"median of {len(new)} runs: new {n:.0f} us, base {b:.0f} us, new/base {n / b:.3f}")
+PY
+}
+[ -z "${BASE:-}" ] || echo "base: $BASE"
 echo "== 20 two-word queries (issue #15)"
-"$probe" "$INDEX" "$ROUNDS" "aurora borealis" "jazz standards" "rust book" "night sky" "ubuntu studio" "live concert" \
+measure "aurora borealis" "jazz standards" "rust book" "night sky" "ubuntu studio" "live concert" \
   "documentary series" "season episode" "remastered collection" "lecture notes" "album soundtrack" \
   "archive photos" "trip mountains" "ocean city" "history science" "jazz album" "night concert" \
   "studio live" "book series" "photos ocean"
 echo "== the 25-query mix of bench/catalog.sh"
-"$probe" "$INDEX" "$ROUNDS" "jazz" "night sky" "ubuntu studio" '"live concert"' "album -jazz" "name:aurora" "file:flac" \
+measure "jazz" "night sky" "ubuntu studio" '"live concert"' "album -jazz" "name:aurora" "file:flac" \
   "season episode" "collection 42" "巨人" "進撃" "ファイナル" "东京" "爱情故事" "기생충" \
   "маргариты" "предки" "забуті" "amelie" "beyonce strasse" "ubunt" "documen" "documantary" "soundtrak" "zzzz"
