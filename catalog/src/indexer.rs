@@ -711,7 +711,7 @@ fn read_torrent(
     path: &Path,
     expected: &InfoHash,
 ) -> Result<(TorrentMeta, DateTime<Utc>), ReadError> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match magnetar_shared::bencode_check::read_file(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Gone),
         Err(e) => return Err(ReadError::Transient(e)),

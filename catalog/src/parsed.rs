@@ -66,7 +66,8 @@ impl ParseCache {
                 return Ok(hit.clone());
             }
         }
-        let bytes = std::fs::read(path).map_err(|_| ReadError::Missing)?;
+        let bytes =
+            magnetar_shared::bencode_check::read_file(path).map_err(|_| ReadError::Missing)?;
         let meta = TorrentMeta::from_torrent_bytes(&bytes).map_err(ReadError::Unreadable)?;
         let parsed = Arc::new(Parsed { meta, bytes, stamp });
         self.insert(*hash, parsed.clone());

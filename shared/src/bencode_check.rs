@@ -22,6 +22,19 @@ pub const MAX_DEPTH: usize = 64;
 /// once, and keeps parsed ones within its 64 MiB cache budget.
 pub const MAX_SIZE: usize = 16 * 1024 * 1024;
 
+/// The bytes of the file at `path`, read to one byte past [`MAX_SIZE`] at
+/// most: of a larger file, only as much as [`validate`] needs to reject it
+/// as too large, not the whole file in memory (a `.torrent` of gigabytes
+/// dropped into `preload/` cost its size in memory before).
+pub fn read_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_SIZE as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Why bytes are not acceptable bencode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BencodeError {
@@ -377,6 +390,25 @@ impl<'a> Iterator for Entries<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_is_read_to_one_byte_past_the_limit_at_most() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small.torrent");
+        std::fs::write(&small, b"d1:ai1ee").unwrap();
+        assert_eq!(read_file(&small).unwrap(), b"d1:ai1ee");
+        // A sparse file of a GiB: only the limit and one byte are read,
+        // and that is rejected as too large.
+        let huge = dir.path().join("huge.torrent");
+        std::fs::File::create(&huge)
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
+        let bytes = read_file(&huge).unwrap();
+        assert_eq!(bytes.len(), MAX_SIZE + 1);
+        assert_eq!(validate(&bytes), Err(BencodeError::TooLarge(MAX_SIZE + 1)));
+        assert!(read_file(&dir.path().join("absent.torrent")).is_err());
+    }
 
     #[test]
     fn items_are_read_in_place_and_unknown_values_skipped() {
