@@ -83,9 +83,10 @@ pub const DOC_STORE_CACHE_BLOCKS: usize = 100;
 /// 16 KiB). A results page reads fifty documents from as many blocks, and
 /// each read decompresses its whole block: with 16 KiB blocks that was a
 /// twentieth of a two-word page at a million torrents. 1 KiB blocks (a
-/// few documents each) took about 4 % off a two-word search's CPU against
-/// 4 KiB, by hand at a million torrents, for a store 25 % larger (157 to
-/// 196 MB; the index 316 to 353 MB). Indexes created before keep their
+/// few documents each) cost a two-word search less CPU than 4 KiB in
+/// alternating runs of `search_cpu` on both indexes at a million torrents
+/// (by hand), for a store a quarter larger (157 to 196 MB; the index 316
+/// to 353 MB; bench/RESULTS.md has `bench/catalog.sh` on both). Indexes created before keep their
 /// blocks (the size is a setting of the index).
 pub const DOC_STORE_BLOCK_BYTES: usize = 1024;
 
