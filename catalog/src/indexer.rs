@@ -79,8 +79,12 @@ impl Indexer {
     }
 }
 
+/// Called on the indexer's thread before its first build (tests: it
+/// holds the build, so that what is seen meanwhile is certain).
+pub type Hold = Box<dyn FnOnce() + Send>;
+
 /// Starts the watcher and the writer thread, with a queue of `queue` file
-/// events ([`WATCH_QUEUE`] but in tests).
+/// events ([`WATCH_QUEUE`] but in tests), and `hold` called first there.
 #[allow(clippy::too_many_arguments)]
 pub fn start(
     index: CatalogIndex,
@@ -91,6 +95,7 @@ pub fn start(
     config: &CatalogConfig,
     shutdown: Shutdown,
     queue: usize,
+    hold: Option<Hold>,
 ) -> Result<Indexer, IndexError> {
     std::fs::create_dir_all(preload.root()).map_err(|source| IndexError::Io {
         path: preload.root().to_owned(),
@@ -142,7 +147,7 @@ pub fn start(
         &shutdown,
         Criticality::BestEffort,
         move || {
-            worker.run(rx, token);
+            worker.run(rx, token, hold);
             Ok::<(), std::convert::Infallible>(())
         },
     )
@@ -270,11 +275,14 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self, rx: Receiver<Msg>, shutdown: Shutdown) {
+    fn run(mut self, rx: Receiver<Msg>, shutdown: Shutdown, hold: Option<Hold>) {
         // The watcher is already running, so nothing added from here on is missed.
         if self.beside {
             // The old index serves (complete, if older) while the new one fills.
             self.stats.ready.store(true, Relaxed);
+        }
+        if let Some(hold) = hold {
+            hold();
         }
         self.reconcile();
         if self.beside {
@@ -714,6 +722,9 @@ fn read_torrent(
     let bytes = match magnetar_shared::bencode_check::read_file(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ReadError::Gone),
+        Err(e) if magnetar_shared::bencode_check::NotARegularFile::is(&e) => {
+            return Err(ReadError::Bad(e.to_string()))
+        }
         Err(e) => return Err(ReadError::Transient(e)),
     };
     let meta =
@@ -800,8 +811,9 @@ mod tests {
     }
 
     /// The indexer on `data` with a file event queue of `queue` events
-    /// (and no periodic reconcile within a test's time).
-    fn run(data: &Path, queue: usize) -> (CatalogIndex, Indexer, Shutdown) {
+    /// (and no periodic reconcile within a test's time), `hold` called
+    /// before its first build.
+    fn run(data: &Path, queue: usize, hold: Option<Hold>) -> (CatalogIndex, Indexer, Shutdown) {
         let mut config = magnetar_shared::Config::with_data_dir(data);
         config.catalog.reconcile_every_secs = 3600;
         let (index, build) = CatalogIndex::open(&data.join("index"), 1).unwrap();
@@ -820,6 +832,7 @@ mod tests {
             &config.catalog,
             shutdown.clone(),
             queue,
+            hold,
         )
         .unwrap();
         (index, indexer, shutdown)
@@ -839,43 +852,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let preload = dir.path().join("preload");
         std::fs::create_dir_all(&preload).unwrap();
-        // A FIFO named like a torrent holds the first build at its read,
-        // so nothing takes events from the queue (of one) meanwhile.
-        let fifo = preload.join(format!("{}.torrent", "ef".repeat(20)));
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-        assert!(made.unwrap().success());
-        let (index, indexer, shutdown) = run(dir.path(), 1);
+        // The first build is held, so nothing takes events from the queue
+        // (of one) meanwhile.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let hold: Hold = Box::new(move || {
+            let _ = held.recv();
+        });
+        let (index, indexer, shutdown) = run(dir.path(), 1, Some(hold));
         let added: Vec<InfoHash> = (0..20)
             .map(|i| add(dir.path(), &format!("queued {i}"), ""))
             .collect();
         until("events dropped by the full queue", || {
             indexer.stats.watcher_dropped.load(Relaxed) > 0
         });
-        // Release the read, and every later one (garbage: rejected); the
-        // build ends, and the overflow makes the indexer reconcile: every
-        // file is found.
-        let stop = Arc::new(AtomicBool::new(false));
-        let writer = std::thread::spawn({
-            let stop = stop.clone();
-            move || {
-                use std::io::Write;
-                use std::os::unix::fs::OpenOptionsExt;
-                while !stop.load(Relaxed) {
-                    // Opens only while a reader waits (never blocks).
-                    let opened = std::fs::OpenOptions::new()
-                        .write(true)
-                        .custom_flags(libc::O_NONBLOCK)
-                        .open(&fifo);
-                    match opened {
-                        Ok(mut f) => drop(f.write_all(b"not a torrent")),
-                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                    }
-                }
-            }
-        });
+        // Released, the build runs, and the overflow makes the indexer
+        // reconcile: every file is found.
+        release.send(()).unwrap();
         until("the 20 torrents indexed", || index.doc_count() == 20);
-        stop.store(true, Relaxed);
-        writer.join().unwrap();
         let mut listed = index.all_hashes();
         listed.sort();
         let mut expected = added;
@@ -891,7 +884,7 @@ mod tests {
         let first: Vec<InfoHash> = (0..10)
             .map(|i| add(dir.path(), &format!("first {i}"), ""))
             .collect();
-        let (index, indexer, shutdown) = run(dir.path(), WATCH_QUEUE);
+        let (index, indexer, shutdown) = run(dir.path(), WATCH_QUEUE, None);
         until("the first build", || {
             indexer.stats.ready.load(Relaxed) && index.doc_count() == 10
         });
@@ -914,7 +907,7 @@ mod tests {
         let later: Vec<InfoHash> = (0..5)
             .map(|i| add(dir.path(), &format!("later {i}"), ""))
             .collect();
-        let (index, indexer, shutdown) = run(dir.path(), WATCH_QUEUE);
+        let (index, indexer, shutdown) = run(dir.path(), WATCH_QUEUE, None);
         until("the restart's reconcile", || {
             indexer.stats.ready.load(Relaxed) && index.doc_count() == 15
         });

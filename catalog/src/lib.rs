@@ -79,6 +79,17 @@ pub fn count_name_matches(
 /// Opens (or rebuilds) the index, starts the indexer and returns the web app.
 /// The indexer stops when `shutdown` is cancelled or Rocket shuts down.
 pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error> {
+    build_held(config, shutdown, None)
+}
+
+/// [`build`], with `hold` called on the indexer's thread before its first
+/// build (for tests: the build waits until they let it go).
+#[doc(hidden)]
+pub fn build_held(
+    config: &Config,
+    shutdown: Shutdown,
+    hold: Option<Box<dyn FnOnce() + Send>>,
+) -> Result<Rocket<Build>, Error> {
     let data = config.data();
     let (index, build) = CatalogIndex::open(&data.index_dir(), config.catalog.search_threads)?;
     index
@@ -105,6 +116,7 @@ pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error
         &config.catalog,
         role.clone(),
         indexer::WATCH_QUEUE,
+        hold,
     )?;
     let i18n = Arc::new(i18n::I18n::load()?);
     let templates = Templates::load(config.catalog.templates_dir.as_deref(), i18n.clone())?;

@@ -600,6 +600,7 @@ mod tests {
             &config.catalog,
             shutdown.clone(),
             crate::indexer::WATCH_QUEUE,
+            None,
         )
         .unwrap();
         let catalog = Catalog::new(&config, index, indexer, swarm, config.moderation());

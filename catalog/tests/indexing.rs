@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{add, client, config, eventually, get, wait_for_count};
+use common::{add, client, client_held, config, eventually, get, wait_for_count};
 use magnetar_shared::InfoHash;
 
 #[tokio::test]
@@ -121,39 +121,51 @@ async fn a_transient_read_error_never_drops_a_valid_torrent() {
     assert_eq!(status, 200);
 }
 
-/// A FIFO named like a torrent holds the first build at its read until the
-/// test writes into it: the "still indexing" window, made certain.
-fn fifo_holding_the_first_build(data: &std::path::Path) -> std::path::PathBuf {
-    let fifo = data
-        .join("preload")
-        .join(format!("{}.torrent", "ef".repeat(20)));
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(made.success());
-    fifo
-}
-
 #[tokio::test]
 async fn healthz_is_503_until_the_first_build_is_committed() {
     let dir = tempfile::tempdir().unwrap();
     add(dir.path(), "Ready Later", &[(&["r.mkv"], 1_000)], None);
-    let fifo = fifo_holding_the_first_build(dir.path());
-    let (c, _s) = client(&config(dir.path())).await;
+    let (c, _s, release) = client_held(&config(dir.path())).await;
     let (status, body) = get(&c, "/healthz").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("\"status\":\"indexing\""), "{body}");
-    // Release the read (garbage: the entry is rejected), the build ends.
-    let writer = std::thread::spawn(move || std::fs::write(&fifo, b"not a torrent"));
+    // Released, the build ends.
+    release.send(()).unwrap();
     eventually("healthz 200", || async {
         get(&c, "/healthz").await.0 == 200
     })
     .await;
-    writer.join().unwrap().unwrap();
     let (_, body) = get(&c, "/healthz").await;
     assert!(body.contains("\"status\":\"ok\""), "{body}");
     wait_for_count(&c, "ready", 1).await;
+}
+
+/// A FIFO named like a torrent (opening it to read would wait for a
+/// writer for ever) and a symlink to a device are skipped as not regular
+/// files: the first build ends, the torrent beside them is indexed, both
+/// are counted as rejected.
+#[tokio::test]
+async fn a_fifo_or_a_device_named_like_a_torrent_does_not_hold_the_build() {
+    let dir = tempfile::tempdir().unwrap();
+    add(dir.path(), "Beside The Fifo", &[(&["b.mkv"], 1_000)], None);
+    let preload = dir.path().join("preload");
+    let fifo = preload.join(format!("{}.torrent", "ef".repeat(20)));
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    let device = preload.join(format!("{}.torrent", "ab".repeat(20)));
+    std::os::unix::fs::symlink("/dev/zero", &device).unwrap();
+    let (c, _s) = client(&config(dir.path())).await;
+    eventually("healthz 200", || async {
+        get(&c, "/healthz").await.0 == 200
+    })
+    .await;
+    wait_for_count(&c, "fifo", 1).await;
+    let (_, m) = get(&c, "/metrics").await;
+    let rejected = m
+        .lines()
+        .find_map(|l| l.strip_prefix("magnetar_catalog_rejected_total "))
+        .unwrap_or_default();
+    assert_eq!(rejected.trim(), "2", "{m}");
 }
 
 #[tokio::test]
@@ -164,18 +176,16 @@ async fn an_index_of_an_older_schema_is_rebuilt_and_healthz_says_why() {
     let index = dir.path().join("index");
     std::fs::create_dir_all(&index).unwrap();
     std::fs::write(index.join("magnetar-schema-version"), "1").unwrap();
-    let fifo = fifo_holding_the_first_build(dir.path());
-    let (c, _s) = client(&config(dir.path())).await;
+    let (c, _s, release) = client_held(&config(dir.path())).await;
     let (status, body) = get(&c, "/healthz").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("\"status\":\"rebuilding\""), "{body}");
     assert!(body.contains("schema version 1"), "{body}");
-    let writer = std::thread::spawn(move || std::fs::write(&fifo, b"not a torrent"));
+    release.send(()).unwrap();
     eventually("healthz 200", || async {
         get(&c, "/healthz").await.0 == 200
     })
     .await;
-    writer.join().unwrap().unwrap();
     let (_, body) = get(&c, "/healthz").await;
     assert!(
         body.contains("\"status\":\"ok\"") && !body.contains("reason"),
@@ -234,8 +244,7 @@ async fn an_older_index_keeps_serving_while_the_new_one_is_rebuilt_beside_it() {
     let name = "Shingeki no Kyojin 進撃の巨人";
     let hash = add(dir.path(), name, &[(&["s01e01.mkv"], 1_000)], None);
     schema_1_index(&dir.path().join("index"), &[(hash, name)]);
-    let fifo = fifo_holding_the_first_build(dir.path());
-    let (c, _s) = client(&config(dir.path())).await;
+    let (c, _s, release) = client_held(&config(dir.path())).await;
     // The old index serves (healthy), and /healthz says a rebuild runs and why.
     let (status, body) = get(&c, "/healthz").await;
     assert_eq!(status, 200, "{body}");
@@ -249,12 +258,11 @@ async fn an_older_index_keeps_serving_while_the_new_one_is_rebuilt_beside_it() {
     let (_, found) = get(&c, "/api/v1/search?q=%E5%B7%A8%E4%BA%BA").await;
     assert!(!found.contains(name), "{found}");
     assert!(dir.path().join("index.new").is_dir());
-    let writer = std::thread::spawn(move || std::fs::write(&fifo, b"not a torrent"));
+    release.send(()).unwrap();
     eventually("the rebuilt index swapped in", || async {
         get(&c, "/healthz").await.1.contains("\"status\":\"ok\"")
     })
     .await;
-    writer.join().unwrap().unwrap();
     wait_for_count(&c, "巨人", 1).await;
     assert!(!dir.path().join("index.new").exists());
     assert!(!dir.path().join("index.old").exists());

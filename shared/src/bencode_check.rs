@@ -25,14 +25,36 @@ pub const MAX_SIZE: usize = 16 * 1024 * 1024;
 /// The bytes of the file at `path`, read to one byte past [`MAX_SIZE`] at
 /// most: of a larger file, only as much as [`validate`] needs to reject it
 /// as too large, not the whole file in memory (a `.torrent` of gigabytes
-/// dropped into `preload/` cost its size in memory before).
+/// dropped into `preload/` cost its size in memory before). Only a regular
+/// file is read (after symlinks): a FIFO, socket or device named like a
+/// torrent is [`NotARegularFile`] at once, without waiting for a writer
+/// (opening a FIFO to read blocks until one comes) or reading a device.
 pub fn read_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other(NotARegularFile));
+    }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(MAX_SIZE as u64 + 1)
-        .read_to_end(&mut bytes)?;
+    file.take(MAX_SIZE as u64 + 1).read_to_end(&mut bytes)?;
     Ok(bytes)
+}
+
+/// What [`read_file`] says of a path that is not a regular file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a regular file")]
+pub struct NotARegularFile;
+
+impl NotARegularFile {
+    /// Whether `e` is this error (a lasting one: trying again will not help).
+    pub fn is(e: &std::io::Error) -> bool {
+        e.get_ref()
+            .is_some_and(|inner| inner.is::<NotARegularFile>())
+    }
 }
 
 /// Why bytes are not acceptable bencode.
@@ -408,6 +430,42 @@ mod tests {
         assert_eq!(bytes.len(), MAX_SIZE + 1);
         assert_eq!(validate(&bytes), Err(BencodeError::TooLarge(MAX_SIZE + 1)));
         assert!(read_file(&dir.path().join("absent.torrent")).is_err());
+    }
+
+    /// A FIFO named like a torrent (with no writer, opening it to read
+    /// would block for ever), a symlink to it, and a device are refused as
+    /// not regular files, at once; a symlink to a regular file is read.
+    #[test]
+    fn only_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.torrent");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let link = dir.path().join("link.torrent");
+        std::os::unix::fs::symlink(&fifo, &link).unwrap();
+        let file = dir.path().join("file.torrent");
+        std::fs::write(&file, b"d1:ai1ee").unwrap();
+        let to_file = dir.path().join("to_file.torrent");
+        std::os::unix::fs::symlink(&file, &to_file).unwrap();
+        // Read on another thread: were the open to block, the test fails
+        // after a minute instead of hanging.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let paths = [fifo, link, std::path::PathBuf::from("/dev/zero"), to_file];
+        std::thread::spawn(move || {
+            for p in paths {
+                let _ = tx.send(read_file(&p));
+            }
+        });
+        let next = || rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
+        for what in ["a FIFO", "a symlink to it", "a device"] {
+            let e = next().unwrap_err();
+            assert!(NotARegularFile::is(&e), "{what}: {e}");
+            assert_eq!(e.to_string(), "not a regular file");
+        }
+        assert_eq!(next().unwrap(), b"d1:ai1ee");
+        assert!(!NotARegularFile::is(
+            &read_file(&dir.path().join("absent")).unwrap_err()
+        ));
     }
 
     #[test]

@@ -73,6 +73,18 @@ pub async fn client(config: &Config) -> (Client, Shutdown) {
     (Client::tracked(rocket).await.unwrap(), shutdown)
 }
 
+/// [`client`] whose indexer holds its first build until the sender sends
+/// (or is dropped): the "still indexing" window, made certain.
+pub async fn client_held(config: &Config) -> (Client, Shutdown, std::sync::mpsc::Sender<()>) {
+    let shutdown = Shutdown::new();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let hold: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let _ = held.recv();
+    });
+    let rocket = magnetar_catalog::build_held(config, shutdown.clone(), Some(hold)).unwrap();
+    (Client::tracked(rocket).await.unwrap(), shutdown, release)
+}
+
 /// Polls `cond` until it holds or 10 s pass.
 pub async fn eventually<F, Fut>(what: &str, cond: F)
 where
