@@ -546,6 +546,7 @@ impl Catalog {
             ("magnetar_catalog_searches_shed_total", "counter", "Searches answered 503: no turn within search_deadline_ms (max_concurrent_searches).", m.searches_shed.load(Relaxed)),
             ("magnetar_catalog_result_cache_hits_total", "counter", "Searches answered from the result cache (search_cache_entries).", self.index.results().stats.hits.load(Relaxed)),
             ("magnetar_catalog_result_cache_misses_total", "counter", "Searches the result cache could keep that it did not have.", self.index.results().stats.misses.load(Relaxed)),
+            ("magnetar_catalog_result_cache_waits_total", "counter", "Searches that waited for the same search being computed (instead of computing it too).", self.index.results().stats.waited.load(Relaxed)),
             ("magnetar_catalog_result_cache_evictions_total", "counter", "Pages dropped from the result cache to make room.", self.index.results().stats.evictions.load(Relaxed)),
             ("magnetar_catalog_result_cache_pages", "gauge", "Pages in the result cache.", self.index.results().len() as u64),
             ("magnetar_catalog_result_cache_bytes", "gauge", "Bytes the result cache holds (estimated, at most 32 MiB).", self.index.results().bytes() as u64),

@@ -12,12 +12,17 @@
 //! Bound: `search_cache_entries` pages, and [`MAX_BYTES`] in all (the
 //! strings of the hits, estimated); a page larger than a sixteenth of that
 //! is not kept.
+//!
+//! A search asked again while it is being computed waits for that page
+//! instead of computing it too (each commit makes every kept page old, and
+//! a popular search is then asked by many at once); if the first fails,
+//! each computes its own.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::search::{SearchParams, SearchResults, Sort};
 
@@ -40,6 +45,8 @@ pub struct CacheStats {
     pub hits: AtomicU64,
     pub misses: AtomicU64,
     pub evictions: AtomicU64,
+    /// Searches that waited for the same search being computed.
+    pub waited: AtomicU64,
 }
 
 /// The kept pages, least recently used first out.
@@ -100,13 +107,36 @@ impl ResultCache {
             params: p.clone(),
         };
         let tick = self.clock.fetch_add(1, Relaxed);
-        if let Some(kept) = self.entries.lock().map.get_mut(&key) {
-            kept.used = tick;
-            self.stats.hits.fetch_add(1, Relaxed);
-            return Ok(SearchResults::clone(&kept.page));
-        }
+        let flight = {
+            let mut kept = self.entries.lock();
+            if let Some(kept) = kept.map.get_mut(&key) {
+                kept.used = tick;
+                self.stats.hits.fetch_add(1, Relaxed);
+                return Ok(SearchResults::clone(&kept.page));
+            }
+            if let Some(running) = kept.running.get(&key).cloned() {
+                drop(kept);
+                self.stats.waited.fetch_add(1, Relaxed);
+                return match running.wait() {
+                    Some(page) => Ok(SearchResults::clone(&page)),
+                    None => run(),
+                };
+            }
+            let flight = Arc::new(Flight::default());
+            kept.running.insert(key.clone(), flight.clone());
+            flight
+        };
+        // Lands when this ends, however it ends (a failure or a panic
+        // lands nothing: those waiting compute their own).
+        let mut landing = Landing {
+            cache: self,
+            key: &key,
+            flight,
+            page: None,
+        };
         self.stats.misses.fetch_add(1, Relaxed);
         let page = run()?;
+        landing.page = Some(Arc::new(page.clone()));
         let bytes = estimated_bytes(&page);
         let capacity = self.capacity.load(Relaxed);
         if capacity == 0 || bytes > MAX_BYTES / 16 {
@@ -119,7 +149,7 @@ impl ResultCache {
         }
         kept.bytes += bytes;
         let old = kept.map.insert(
-            key,
+            key.clone(),
             Kept {
                 page: Arc::new(page.clone()),
                 used: tick,
@@ -134,6 +164,44 @@ impl ResultCache {
     }
 }
 
+/// A page being computed: `None` until it lands, then the page (`None`
+/// if it failed).
+#[derive(Default)]
+struct Flight {
+    page: Mutex<Option<Option<Arc<SearchResults>>>>,
+    landed: Condvar,
+}
+
+impl Flight {
+    /// The page once computed (`None` if that failed).
+    fn wait(&self) -> Option<Arc<SearchResults>> {
+        let mut page = self.page.lock();
+        loop {
+            if let Some(landed) = &*page {
+                return landed.clone();
+            }
+            self.landed.wait(&mut page);
+        }
+    }
+}
+
+/// Lands a flight when dropped: out of the running ones, its page (if
+/// any) handed to those waiting.
+struct Landing<'a> {
+    cache: &'a ResultCache,
+    key: &'a Key,
+    flight: Arc<Flight>,
+    page: Option<Arc<SearchResults>>,
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        self.cache.entries.lock().running.remove(self.key);
+        *self.flight.page.lock() = Some(self.page.take());
+        self.flight.landed.notify_all();
+    }
+}
+
 /// One kept page.
 struct Kept {
     page: Arc<SearchResults>,
@@ -145,6 +213,8 @@ struct Kept {
 #[derive(Default)]
 struct Entries {
     map: HashMap<Key, Kept>,
+    /// Searches being computed (to be kept).
+    running: HashMap<Key, Arc<Flight>>,
     /// Sum of the kept pages' estimated bytes.
     bytes: usize,
 }
@@ -282,6 +352,80 @@ mod tests {
             .get_or_run::<()>(1, 999, &params("b", "relevance"), || Ok(huge.clone()))
             .unwrap();
         assert_eq!(cache.len(), before);
+    }
+
+    /// The same search asked while it is computed waits for that page:
+    /// computed once for both. When the first fails (or panics), the one
+    /// waiting computes its own.
+    #[test]
+    fn a_search_asked_while_it_is_computed_waits_for_that_page() {
+        use std::sync::atomic::AtomicUsize;
+        use std::sync::mpsc::channel;
+        use std::time::{Duration, Instant};
+        let cache = Arc::new(ResultCache::default());
+        cache.set_capacity(8);
+        let runs = Arc::new(AtomicUsize::new(0));
+        // How the first search ends, once the second waits for it.
+        for first in ["computed", "failed", "panicked"] {
+            let q = format!("q {first}");
+            let waited = cache.stats.waited.load(Relaxed);
+            let (started, on_start) = channel();
+            let (release, on_release) = channel::<()>();
+            let leader = std::thread::spawn({
+                let (cache, runs, q) = (cache.clone(), runs.clone(), q.clone());
+                move || {
+                    cache.get_or_run(1, 1, &params(&q, "relevance"), || {
+                        started.send(()).unwrap();
+                        on_release.recv().unwrap();
+                        runs.fetch_add(1, Relaxed);
+                        match first {
+                            "computed" => Ok(page(1)),
+                            "failed" => Err(()),
+                            _ => panic!("a search that panics"),
+                        }
+                    })
+                }
+            });
+            on_start.recv().unwrap();
+            let follower = std::thread::spawn({
+                let (cache, runs, q) = (cache.clone(), runs.clone(), q.clone());
+                move || {
+                    cache.get_or_run::<()>(1, 1, &params(&q, "relevance"), || {
+                        runs.fetch_add(1, Relaxed);
+                        Ok(page(2))
+                    })
+                }
+            });
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while cache.stats.waited.load(Relaxed) == waited {
+                assert!(
+                    Instant::now() < deadline,
+                    "{first}: the second never waited"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let before = runs.load(Relaxed);
+            release.send(()).unwrap();
+            let led = leader.join();
+            let followed = follower.join().unwrap().unwrap();
+            match first {
+                "computed" => {
+                    assert_eq!(led.unwrap().unwrap().total, 1);
+                    assert_eq!(followed.total, 1, "the first's page");
+                    assert_eq!(runs.load(Relaxed), before + 1, "computed once");
+                }
+                "failed" => {
+                    assert!(led.unwrap().is_err());
+                    assert_eq!(followed.total, 2, "its own page");
+                    assert_eq!(runs.load(Relaxed), before + 2);
+                }
+                _ => {
+                    assert!(led.is_err(), "the first panicked");
+                    assert_eq!(followed.total, 2, "its own page");
+                }
+            }
+            assert!(cache.entries.lock().running.is_empty(), "{first}");
+        }
     }
 
     #[test]
