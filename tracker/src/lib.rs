@@ -52,6 +52,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot bind TCP (the HTTP tracker) {addr}: {source}")]
+    BindTcp {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("no bind address configured")]
     NoBind,
     #[error("access list: {0}")]
@@ -169,6 +175,40 @@ impl Shared {
 /// again when TCP finds the port UDP got already taken.
 const BIND_ATTEMPTS: usize = 8;
 
+/// UDP bound by `udp`, then TCP by `tcp` on the addresses UDP got (so port
+/// 0 gives one number for both). A port 0 the kernel gave for UDP may be
+/// taken for TCP by another program: then (`any_port`) both are bound
+/// again on another port, [`BIND_ATTEMPTS`] times in all at most (the
+/// sockets of a failed attempt are dropped, closed). Returns the UDP
+/// sockets, their addresses and the TCP listeners.
+fn bind_together<U, T>(
+    any_port: bool,
+    mut udp: impl FnMut() -> Result<(U, Vec<SocketAddr>), Error>,
+    mut tcp: impl FnMut(&[SocketAddr]) -> std::io::Result<T>,
+) -> Result<(U, Vec<SocketAddr>, T), Error> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let (sockets, addrs) = udp()?;
+        match tcp(&addrs) {
+            Ok(listeners) => return Ok((sockets, addrs, listeners)),
+            Err(e)
+                if any_port
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && attempts < BIND_ATTEMPTS => {}
+            Err(source) => {
+                return Err(Error::BindTcp {
+                    addr: addrs
+                        .first()
+                        .copied()
+                        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+                    source,
+                })
+            }
+        }
+    }
+}
+
 /// A started tracker: its threads run until [`RunningTracker::stop`] or
 /// until its shutdown signal is cancelled.
 pub struct RunningTracker {
@@ -212,39 +252,26 @@ impl RunningTracker {
 
         housekeeping::load_dump(&shared, &dump_path);
 
-        // UDP, then TCP on the port UDP got (so port 0 gives one number for
-        // both). A port 0 the kernel gave for UDP may be taken for TCP by
-        // another program: then both are bound again on another port.
         let any_port = tc.bind.iter().any(|a| a.port() == 0);
-        let mut attempts = 0;
-        let (sockets, local_addrs, listeners) = loop {
-            attempts += 1;
-            let sockets = sockets::bind_sockets(&tc.bind, workers, tc.socket_recv_buffer)?;
-            let local_addrs: Vec<SocketAddr> = sockets
-                .iter()
-                .step_by(workers)
-                .filter_map(|s| s.local_addr().ok())
-                .collect();
-            if !tc.http {
-                break (sockets, local_addrs, Vec::new());
-            }
-            match http::bind(&local_addrs) {
-                Ok(listeners) => break (sockets, local_addrs, listeners),
-                Err(e)
-                    if any_port
-                        && e.kind() == std::io::ErrorKind::AddrInUse
-                        && attempts < BIND_ATTEMPTS => {}
-                Err(source) => {
-                    return Err(Error::Bind {
-                        addr: local_addrs
-                            .first()
-                            .copied()
-                            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
-                        source,
-                    })
+        let (sockets, local_addrs, listeners) = bind_together(
+            any_port,
+            || {
+                let sockets = sockets::bind_sockets(&tc.bind, workers, tc.socket_recv_buffer)?;
+                let local_addrs: Vec<SocketAddr> = sockets
+                    .iter()
+                    .step_by(workers)
+                    .filter_map(|s| s.local_addr().ok())
+                    .collect();
+                Ok((sockets, local_addrs))
+            },
+            |addrs| {
+                if tc.http {
+                    http::bind(addrs)
+                } else {
+                    Ok(Vec::new())
                 }
-            }
-        };
+            },
+        )?;
         let shutdown = shutdown.child_token();
         let mut threads = TaskSet::new();
         for (i, socket) in sockets.into_iter().enumerate() {
@@ -411,4 +438,57 @@ pub async fn serve(
     }
     tasks.join_all().await;
     outcome.and(stopped.map(|_| ()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::ErrorKind;
+
+    /// Binds "UDP" on ports 1000, 1001, ... and fails "TCP" with `errors`
+    /// in turn: how many times UDP was bound, and the outcome.
+    fn bind_with(any_port: bool, errors: &[ErrorKind]) -> (u16, Result<u16, Error>) {
+        let mut next = 1000u16;
+        let mut failing = errors.iter();
+        let got = bind_together(
+            any_port,
+            || {
+                next += 1;
+                Ok(((), vec![SocketAddr::from(([127, 0, 0, 1], next - 1))]))
+            },
+            |addrs: &[SocketAddr]| match failing.next() {
+                Some(&kind) => Err(std::io::Error::from(kind)),
+                None => Ok(addrs[0].port()),
+            },
+        );
+        (next - 1000, got.map(|(_, _, port)| port))
+    }
+
+    /// Port 0: UDP and TCP are bound again on another port while TCP finds
+    /// the port taken, up to BIND_ATTEMPTS times; TCP then has the port
+    /// UDP got. Any other error, or a port given in the configuration (the
+    /// user's choice), fails at once, and the error names TCP.
+    #[test]
+    fn udp_and_tcp_are_bound_again_while_tcp_finds_the_port_taken() {
+        use ErrorKind::{AddrInUse, PermissionDenied};
+        assert_eq!(bind_with(true, &[]).1.unwrap(), 1000);
+        let (bound, got) = bind_with(true, &[AddrInUse, AddrInUse]);
+        assert_eq!((bound, got.unwrap()), (3, 1002), "the third port");
+        let taken = vec![AddrInUse; BIND_ATTEMPTS - 1];
+        assert_eq!(
+            bind_with(true, &taken).1.unwrap(),
+            1000 + taken.len() as u16
+        );
+        let (bound, got) = bind_with(true, &[AddrInUse; BIND_ATTEMPTS]);
+        assert_eq!(bound as usize, BIND_ATTEMPTS, "then it gives up");
+        let e = got.unwrap_err();
+        assert!(matches!(e, Error::BindTcp { .. }), "{e}");
+        assert!(e.to_string().starts_with("cannot bind TCP"), "{e}");
+        let (bound, got) = bind_with(true, &[PermissionDenied]);
+        assert_eq!(bound, 1);
+        assert!(got.is_err());
+        let (bound, got) = bind_with(false, &[AddrInUse]);
+        assert_eq!(bound, 1, "a configured port is not changed");
+        assert!(got.is_err());
+    }
 }
