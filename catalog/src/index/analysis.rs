@@ -36,7 +36,16 @@ use unicode_normalization::UnicodeNormalization;
 pub const EXACT: &str = "magnetar_exact";
 /// Tokenizer name of the folded (accent-folded, stemmed) analyzer.
 pub const FOLDED: &str = "magnetar_folded";
-/// Longest word indexed, in bytes; longer ones are not something anyone types.
+/// Tokenizer name of the variants analyzer: the folded tokens of the words
+/// whose folded form is not the word as written (`Amélie` and `nights`
+/// give `amelie` and `night`; `night` gives nothing). A folded name term
+/// occurs in a name as often as the same exact term and its variants
+/// together, so the exact term's documents and frequencies are the folded
+/// term's less its variants' (see `top_scores::all_words`).
+pub const VARIANTS: &str = "magnetar_variants";
+/// Longest word indexed, in bytes; longer ones are not something anyone
+/// types. Measured on the word as written, by every analyzer: a name has
+/// as many exact tokens as folded ones.
 pub const MAX_WORD_BYTES: usize = 64;
 
 /// How text is analyzed.
@@ -46,24 +55,35 @@ pub struct Mode {
     pub fold: bool,
     /// Indexing (adds the last character of each CJK run).
     pub index: bool,
+    /// Folded, only the words whose folded form differs from the word.
+    pub variants: bool,
 }
 
 impl Mode {
     pub const EXACT_INDEX: Mode = Mode {
         fold: false,
         index: true,
+        variants: false,
     };
     pub const FOLDED_INDEX: Mode = Mode {
         fold: true,
         index: true,
+        variants: false,
+    };
+    pub const VARIANTS_INDEX: Mode = Mode {
+        fold: true,
+        index: true,
+        variants: true,
     };
     pub const EXACT_QUERY: Mode = Mode {
         fold: false,
         index: false,
+        variants: false,
     };
     pub const FOLDED_QUERY: Mode = Mode {
         fold: true,
         index: false,
+        variants: false,
     };
 }
 
@@ -154,6 +174,26 @@ fn fold_char(c: char, out: &mut String) {
     }
 }
 
+/// A word (lower case) folded and stemmed, `buf` the room to fold it in.
+fn fold_word(word: &str, buf: &mut String) -> String {
+    buf.clear();
+    for c in word.chars() {
+        fold_char(c, buf);
+    }
+    stem(buf)
+}
+
+/// The folded token indexed for a word whose exact token is `exact` (a
+/// name's word is indexed folded whenever it is as written), `None` for a
+/// token that is no word's (a CJK bigram is its own).
+pub fn folded_of_exact(exact: &str) -> Option<String> {
+    if exact.chars().any(is_cjk) {
+        return None;
+    }
+    let text = fold_word(exact, &mut String::new());
+    (!text.is_empty() && exact.len() <= MAX_WORD_BYTES).then_some(text)
+}
+
 /// The analyzer state of one pass.
 struct Pass<'o> {
     mode: Mode,
@@ -181,17 +221,21 @@ impl Pass<'_> {
         if self.word.is_empty() {
             return;
         }
+        // Whether the word is indexed at all: decided on the word as
+        // written, the same in every analyzer.
+        let fits = self.word.len() <= MAX_WORD_BYTES;
         let text = if self.mode.fold {
-            self.folded.clear();
-            for c in self.word.chars() {
-                fold_char(c, &mut self.folded);
+            let folded = fold_word(&self.word, &mut self.folded);
+            if self.mode.variants && folded == self.word {
+                String::new()
+            } else {
+                folded
             }
-            stem(&self.folded)
         } else {
             std::mem::take(&mut self.word)
         };
         self.word.clear();
-        if !text.is_empty() && text.len() <= MAX_WORD_BYTES {
+        if !text.is_empty() && fits {
             let p = self.position;
             self.emit(text, self.word_from, self.word_to, p);
             self.position += 1;
@@ -199,6 +243,11 @@ impl Pass<'_> {
     }
 
     fn flush_run(&mut self) {
+        if self.mode.variants {
+            // CJK is never folded: no variants.
+            self.run.clear();
+            return;
+        }
         let run = std::mem::take(&mut self.run);
         match run.len() {
             0 => {}
@@ -368,6 +417,7 @@ pub fn register(index: &tantivy::Index) {
     let tokenizers = index.tokenizers();
     tokenizers.register(EXACT, MagnetarTokenizer::new(Mode::EXACT_INDEX));
     tokenizers.register(FOLDED, MagnetarTokenizer::new(Mode::FOLDED_INDEX));
+    tokenizers.register(VARIANTS, MagnetarTokenizer::new(Mode::VARIANTS_INDEX));
 }
 
 #[cfg(test)]
@@ -470,5 +520,69 @@ mod tests {
     fn overlong_words_are_not_indexed() {
         let long = "a".repeat(MAX_WORD_BYTES + 1);
         assert_eq!(exact(&format!("x {long} y")), ["x", "y"]);
+        // Folded, the word would fit (`ß` is 2 bytes as written and
+        // folded, the stem shorter): still left out, as in the exact name.
+        let stemmed = format!("{}ing", "ß".repeat(31));
+        assert_eq!(stemmed.len(), MAX_WORD_BYTES + 1);
+        for mode in [Mode::EXACT_INDEX, Mode::FOLDED_INDEX, Mode::VARIANTS_INDEX] {
+            assert!(terms(&stemmed, mode).is_empty(), "{mode:?}");
+        }
+    }
+
+    /// What the search derives a word's exact name postings from
+    /// (`top_scores`): a name has as many exact tokens as folded ones (so
+    /// both fields have one length in every document), every exact token
+    /// `e` has `folded_of_exact(e)` among the folded ones, and a folded
+    /// token that folds to itself occurs as often as the exact tokens
+    /// equal to it and its variants together. Checked on names built at random from the
+    /// characters that change length, case or composition when folded,
+    /// around the 64-byte limit.
+    #[test]
+    fn folded_tokens_are_the_exact_ones_and_their_variants() {
+        let pieces = [
+            "a", "Z", "ß", "ẞ", "æ", "Œ", "ø", "Đ", "ł", "þ", "ı", "İ", "ё", "Ё", "é", "e\u{301}",
+            "ǅ", "ﬁ", "Ａ", "１", "ʼ", "ї", "ґ", "і", "ями", "ing", "ational", "ies", "sses",
+            "\u{301}", "ῼ", "ά", "Ω", "Ⅻ", "½", "㎏", "ǰ", "ŉ", "x264", "-", " ", ".", "進", "撃",
+            "night", "nights",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let (mut words, mut variants) = (0, 0);
+        for _ in 0..20_000 {
+            let mut name = String::new();
+            for _ in 0..1 + next(60) {
+                name.push_str(pieces[next(pieces.len())]);
+            }
+            let exact = terms(&name, Mode::EXACT_INDEX);
+            let folded = terms(&name, Mode::FOLDED_INDEX);
+            let variant = terms(&name, Mode::VARIANTS_INDEX);
+            assert_eq!(exact.len(), folded.len(), "{name:?}: {exact:?} {folded:?}");
+            let count = |of: &[String], t: &str| of.iter().filter(|x| *x == t).count();
+            for e in exact.iter().filter(|e| !e.chars().any(is_cjk)) {
+                let f = folded_of_exact(e).unwrap_or_else(|| panic!("{name:?}: {e:?}"));
+                assert!(count(&folded, &f) > 0, "{name:?}: {e:?} folded is {f:?}");
+                words += 1;
+            }
+            // Of a term that folds to itself (the exact term `night`, the
+            // folded `night`), the exact documents are the folded ones but
+            // those with only variants.
+            for f in folded
+                .iter()
+                .filter(|f| folded_of_exact(f).as_ref() == Some(*f))
+            {
+                assert_eq!(
+                    count(&folded, f),
+                    count(&exact, f) + count(&variant, f),
+                    "{name:?}: {f:?} in {exact:?} {variant:?}"
+                );
+            }
+            variants += variant.len();
+        }
+        assert!(words > 20_000 && variants > 5_000, "{words} {variants}");
     }
 }

@@ -677,6 +677,9 @@ impl Generation {
         doc.add_text(f.info_hash, meta.info_hash.to_hex());
         doc.add_text(f.name, &meta.name);
         doc.add_text(f.name_folded, &meta.name);
+        if let Some(variants) = f.name_variants {
+            doc.add_text(variants, &meta.name);
+        }
         let mut files = String::new();
         for file in &meta.files {
             let p = file.path.to_string_lossy();
@@ -804,7 +807,7 @@ mod tests {
         assert_eq!(index.current().dir(), path);
         assert_eq!(
             index.rebuild_reason().as_deref(),
-            Some("the index has schema version 1, this version of magnetar writes 4")
+            Some("the index has schema version 1, this version of magnetar writes 5")
         );
         drop((index, new));
         // The right version number over an index of another shape, which

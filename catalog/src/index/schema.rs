@@ -10,7 +10,9 @@ use tantivy::schema::{
 /// 3: `origin` (where the crawler learned a torrent).
 /// 4: what the name says (`newznab`, `year`, `season`, `episode`,
 /// `resolution`, `title_key`).
-pub const SCHEMA_VERSION: u32 = 4;
+/// 5: `name_variants`, and a word over 64 bytes as written is left out of
+/// the folded name too (the exact and folded names have one length).
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// The fields of what a release name says (see `release`).
 #[derive(Clone, Copy, Debug)]
@@ -36,6 +38,10 @@ pub struct Fields {
     pub name: Field,
     /// The name again, accent-folded and stemmed (not stored).
     pub name_folded: Field,
+    /// The folded words of the name that differ from the words as written
+    /// (`analysis::VARIANTS`; frequencies, no positions); `None` in an
+    /// index of a version before 5.
+    pub name_variants: Option<Field>,
     pub file: Field,
     pub comment: Field,
     pub created_by: Field,
@@ -81,6 +87,7 @@ impl Fields {
             info_hash: same("info_hash")?,
             name: same("name")?,
             name_folded: same("name_folded").or_else(|| same("name"))?,
+            name_variants: same("name_variants"),
             file: same("file")?,
             comment: same("comment")?,
             created_by: same("created_by")?,
@@ -126,6 +133,16 @@ pub fn build() -> (Schema, Fields) {
         info_hash: b.add_text_field("info_hash", STRING | STORED),
         name: b.add_text_field("name", analyzed(analysis::EXACT).set_stored()),
         name_folded: b.add_text_field("name_folded", analyzed(analysis::FOLDED)),
+        name_variants: Some(
+            b.add_text_field(
+                "name_variants",
+                TextOptions::default().set_indexing_options(
+                    TextFieldIndexing::default()
+                        .set_tokenizer(analysis::VARIANTS)
+                        .set_index_option(IndexRecordOption::WithFreqs),
+                ),
+            ),
+        ),
         file: b.add_text_field("file", analyzed(analysis::FOLDED).set_stored()),
         comment: b.add_text_field("comment", analyzed(analysis::FOLDED)),
         created_by: b.add_text_field("created_by", analyzed(analysis::FOLDED)),

@@ -629,6 +629,49 @@ fn flat_parts(words: &[WordTerms]) -> tantivy::Result<Vec<(WordPart, Score)>> {
     Ok(parts)
 }
 
+/// For each part, whether its documents and frequencies are derived from
+/// another part of its word, and the term of the variants to derive them
+/// with (`None`: read from its own postings): a word's exact name term
+/// `e` that folds to itself is in a name as often as the folded name term
+/// `e` is, less the variants of `e` (`name_variants`, see
+/// `analysis::VARIANTS`): `night`, not `nights` or `Night's`... whose
+/// folded form is `night` too. Only in an index that has variants.
+fn derived_parts(
+    schema: &tantivy::schema::Schema,
+    words: &[WordTerms],
+) -> Vec<Option<(usize, Term)>> {
+    let mut derived = Vec::new();
+    let fields = (
+        schema.get_field("name"),
+        schema.get_field("name_folded"),
+        schema.get_field("name_variants"),
+    );
+    for word in words {
+        let start = derived.len();
+        derived.extend(std::iter::repeat_n(None, word.len()));
+        let (Ok(name), Ok(folded), Ok(variants)) = fields else {
+            continue;
+        };
+        let scored_in = |field| {
+            word.iter()
+                .position(|(part, _)| matches!(part, WordPart::Scored(t) if t.field() == field))
+        };
+        let (Some(e), Some(f)) = (scored_in(name), scored_in(folded)) else {
+            continue;
+        };
+        let text = |p: usize| match &word[p].0 {
+            WordPart::Scored(t) => t.value().as_str().map(str::to_owned),
+            _ => None,
+        };
+        if let (Some(exact), Some(fold)) = (text(e), text(f)) {
+            if exact == fold && super::analysis::folded_of_exact(&exact).as_ref() == Some(&fold) {
+                derived[start + e] = Some((start + f, Term::from_field_text(variants, &exact)));
+            }
+        }
+    }
+    derived
+}
+
 fn segment(
     reader: &SegmentReader,
     ord: SegmentOrdinal,
@@ -858,6 +901,41 @@ pub fn all_words(
 ) -> tantivy::Result<(Vec<(Score, DocAddress)>, Counted)> {
     let parts = flat_parts(words)?;
     let weighed = weights(searcher, &parts)?;
+    // Parts never set in bit sets (`within` the part they derive from,
+    // which stands for them in the sets, and in bounds: a document of the
+    // one may be of the other): their documents and frequencies are
+    // derived for the documents scored (see `derived_parts`). Both fields
+    // have one length in every document (the same average length: the
+    // exact name has no more tokens than the folded one in any, so as many
+    // in all), so the derived part's score is at most the other's times
+    // the ratio of their weights (its frequency is at most the other's),
+    // and its bound is the other's so multiplied (with a margin for the
+    // float products); it is scored with the other's field norms.
+    let mut derived = derived_parts(searcher.schema(), words);
+    for (x, d) in derived.iter_mut().enumerate() {
+        let same_length = d
+            .as_ref()
+            .is_some_and(|(f, _)| match (&weighed[x], &weighed[*f]) {
+                (Some((_, a)), Some((_, b))) => a == b,
+                _ => false,
+            });
+        if !same_length {
+            *d = None;
+        }
+    }
+    let within: Vec<Option<usize>> = derived
+        .iter()
+        .map(|d| d.as_ref().map(|(f, _)| *f))
+        .collect();
+    let pairs: Vec<(usize, usize, Score)> = within
+        .iter()
+        .enumerate()
+        .filter_map(|(x, f)| {
+            let f = (*f)?;
+            let (wx, wf) = (weighed[x].as_ref()?, weighed[f].as_ref()?);
+            Some((x, f, wx.0.max_score() / wf.0.max_score() * 1.0001))
+        })
+        .collect();
     // Each part's buffer of frequencies in a window (scored parts only).
     let mut slots = Vec::with_capacity(parts.len());
     let mut scored = 0;
@@ -880,12 +958,20 @@ pub fn all_words(
         ranges.push(order..order + w.len());
         order += w.len();
     }
-    // Each word's parts, the largest most first (for `required_parts`).
+    // Most each part adds, a part within another counted in that one's:
+    // the other's absence is its absence.
+    let mut most = global.clone();
+    for &(x, f, _) in &pairs {
+        most[f] += global[x];
+        most[x] = 0.0;
+    }
+    // Each word's parts set in bit sets, the largest most first (for
+    // `required_parts`).
     let by_most: Vec<Vec<usize>> = ranges
         .iter()
         .map(|r| {
-            let mut parts: Vec<usize> = r.clone().collect();
-            parts.sort_by(|&a, &b| global[b].total_cmp(&global[a]));
+            let mut parts: Vec<usize> = r.clone().filter(|&p| within[p].is_none()).collect();
+            parts.sort_by(|&a, &b| most[b].total_cmp(&most[a]));
             parts
         })
         .collect();
@@ -896,6 +982,9 @@ pub fn all_words(
     let mut scores = vec![0.0; parts.len()];
     // Parts only looked up in this window (past the cap).
     let mut lookup = vec![false; parts.len()];
+    // Parts not set in bit sets in this window: those and the parts within
+    // another.
+    let mut unset = vec![false; parts.len()];
     for (ord, reader) in searcher.segment_readers().iter().enumerate() {
         let ord = ord as SegmentOrdinal;
         let mut seg = SegmentCount {
@@ -947,24 +1036,53 @@ pub fn all_words(
                 }
             });
         }
+        // A derived part is scored with the field norms of the part it is
+        // derived from (the same lengths; one byte read for both).
+        for &(x, f, _) in &pairs {
+            if let (Scoring::Bm25 { weight, .. }, Scoring::Bm25 { norms, .. }) =
+                (&scoring[x], &scoring[f])
+            {
+                scoring[x] = Scoring::Bm25 {
+                    norms: norms.clone(),
+                    weight: weight.clone(),
+                };
+            }
+        }
+        // The variants each derived part's frequencies are less by.
+        let mut variants = Vec::with_capacity(pairs.len());
+        for &(x, _, _) in &pairs {
+            let term = derived[x].as_ref().map(|(_, t)| t);
+            let list = match term {
+                Some(t) => Source::term(reader, t, IndexRecordOption::WithFreqs)?,
+                None => None,
+            };
+            variants.push(list.map(Postings::new).into_iter().collect::<Vec<_>>());
+        }
         // Most each part adds to a document of the window.
         let mut bounds = vec![0.0; parts.len()];
         let mut mask_bounds = [0.0; 1 << MASK_PARTS];
         let alive = reader.alive_bitset();
         let mut base = 0;
-        let live = |l: &Vec<Vec<Postings>>| {
-            l.iter()
-                .any(|part| !part.is_empty() && part.iter().all(|p| p.doc() != TERMINATED))
+        // A word whose parts set in bit sets still have documents.
+        let live = |l: &Vec<Vec<Postings>>, r: &std::ops::Range<usize>| {
+            l.iter().zip(r.clone()).any(|(part, p)| {
+                within[p].is_none()
+                    && !part.is_empty()
+                    && part.iter().all(|p| p.doc() != TERMINATED)
+            })
         };
         let mut part_bits = vec![[0u64; (WINDOW / 64) as usize]; parts.len()];
         // The window's matches, for the facets (read together).
         let mut matches = Vec::with_capacity(WINDOW as usize);
-        while base < reader.max_doc() && lists.iter().all(live) {
+        while base < reader.max_doc() && lists.iter().zip(&ranges).all(|(l, r)| live(l, r)) {
             let end = base.saturating_add(WINDOW);
             let counting = budget > 0;
             lookup.fill(false);
             if !counting {
-                required_parts(&global, &by_most, best.threshold(), &mut lookup);
+                required_parts(&most, &by_most, best.threshold(), &mut lookup);
+            }
+            for ((u, l), w) in unset.iter_mut().zip(&lookup).zip(&within) {
+                *u = *l || w.is_some();
             }
             let mut hits = [u64::MAX; (WINDOW / 64) as usize];
             for (of_word, range) in lists.iter_mut().zip(&ranges) {
@@ -974,7 +1092,7 @@ pub fn all_words(
                     end,
                     &mut part_bits[range.clone()],
                     &slots[range.clone()],
-                    &lookup[range.clone()],
+                    &unset[range.clone()],
                     &mut freqs,
                     Some((
                         &scoring[range.clone()],
@@ -986,11 +1104,15 @@ pub fn all_words(
                     *h &= b;
                 }
             }
-            // A part looked up may add up to its most to any document.
-            for ((b, g), &l) in bounds.iter_mut().zip(&global).zip(&lookup) {
-                if l {
+            // A part looked up may add up to its most to any document, a
+            // part within another to any of that one's.
+            for ((b, g), &u) in bounds.iter_mut().zip(&global).zip(&unset) {
+                if u {
                     *b = *g;
                 }
+            }
+            for &(x, f, ratio) in &pairs {
+                bounds[x] = (bounds[f] * ratio).min(global[x]);
             }
             if !excluded.is_empty() {
                 let bits = word_bits(
@@ -1056,12 +1178,16 @@ pub fn all_words(
                 // with each term, so it bounds the score's sum too). A
                 // match that cannot beat the k-th best is not scored.
                 let has = |p: usize, part_bits: &[Bits]| {
+                    let p = within[p].unwrap_or(p);
                     lookup[p] || part_bits[p][i] >> (doc % 64) & 1 != 0
                 };
                 let bound = if by_mask {
                     let mut mask = assumed;
                     for (p, bits) in part_bits.iter().enumerate() {
                         mask |= ((bits[i] >> (doc % 64) & 1) as usize) << p;
+                    }
+                    for &(x, f, _) in &pairs {
+                        mask |= (mask >> f & 1) << x;
                     }
                     mask_bounds[mask]
                 } else {
@@ -1089,6 +1215,24 @@ pub fn all_words(
                                 }
                             }
                             p += 1;
+                        }
+                    }
+                }
+                // A derived part: where the part it is derived from has the
+                // document, as often as that one less its variants.
+                for (&(x, f, _), of_variants) in pairs.iter().zip(&mut variants) {
+                    if part_bits[f][i] >> (doc % 64) & 1 != 0 {
+                        let tf = slots[f].map_or(1, |k| freqs[k * WINDOW as usize + at]);
+                        let variant = if look_up(of_variants, doc) {
+                            of_variants.first().map_or(0, Postings::freq)
+                        } else {
+                            0
+                        };
+                        if variant < tf {
+                            part_bits[x][i] |= 1 << (doc % 64);
+                            if let Some(k) = slots[x] {
+                                freqs[k * WINDOW as usize + at] = tf - variant;
+                            }
                         }
                     }
                 }
@@ -1804,6 +1948,61 @@ pub(super) mod tests {
             assert!(
                 fewer * 10 < every * 9,
                 "{q}: {fewer} postings set past the cap, {every} counting every match"
+            );
+        }
+    }
+
+    /// A word's exact name term that folds to itself is never read from
+    /// its own postings: its documents and frequencies are derived from the
+    /// folded term's less its variants' (here `Jázz` is a variant of
+    /// `jazz`, `rocks` of `rock`, so the folded terms have more). Fewer
+    /// postings are set than the other parts have; the pages of these
+    /// searches equal an exhaustive sort of Tantivy's scores of the exact
+    /// term itself (above).
+    #[test]
+    fn exact_name_terms_are_derived_from_the_folded_ones_less_their_variants() {
+        let (_dir, index) = fixture();
+        let g = index.current();
+        let searcher = g.reader.searcher();
+        for word in ["jazz", "rock"] {
+            let exact = Term::from_field_text(g.fields.name, word);
+            let folded = Term::from_field_text(g.fields.name_folded, word);
+            let variants = Term::from_field_text(g.fields.name_variants.unwrap(), word);
+            let df = |t: &Term| searcher.doc_freq(t).unwrap();
+            assert!(df(&variants) > 100, "{word}");
+            assert!(df(&folded) > df(&exact) + 100, "{word}");
+        }
+        // `blues` is not derived: its folded term is `blue`.
+        for (q, n) in [("jazz blues", 1), ("night sky", 2), ("live rock", 2)] {
+            let compiled = UserQuery::parse(q)
+                .compile(&g.fields, false, &searcher)
+                .unwrap();
+            let words = compiled.words.clone().expect("every word required");
+            let derived = super::derived_parts(searcher.schema(), &words);
+            let parts: Vec<(WordPart, f32)> = words.iter().flatten().cloned().collect();
+            let mut others = 0;
+            let df = |t: &Term| searcher.doc_freq(t).unwrap() as usize;
+            for ((part, _), d) in parts.iter().zip(&derived) {
+                match (part, d) {
+                    (WordPart::Scored(term), Some((f, _))) => {
+                        assert_eq!(term.field(), g.fields.name, "{q}");
+                        assert!(
+                            matches!(&parts[*f].0, WordPart::Scored(t) if t.field() == g.fields.name_folded)
+                        );
+                    }
+                    (WordPart::Scored(term), None) => others += df(term),
+                    // The last word's prefix expansions.
+                    (WordPart::AnyOf(terms), None) => others += terms.iter().map(df).sum::<usize>(),
+                    _ => panic!("{q}: {part:?}"),
+                }
+            }
+            assert_eq!(derived.iter().flatten().count(), n, "{q}: {derived:?}");
+            SET.with(|n| n.set(0));
+            super::all_words(&searcher, &words, &[], 10, 0, None, super::COUNT_CAP).unwrap();
+            let set = SET.with(|n| n.get());
+            assert!(
+                set <= others,
+                "{q}: {set} postings set, {others} in the other parts"
             );
         }
     }
