@@ -40,6 +40,9 @@ use rocket::{Build, Rocket};
 use crate::index::CatalogIndex;
 use crate::query::Catalog;
 use crate::swarm::SwarmCache;
+
+#[doc(hidden)]
+pub use crate::indexer::Hold;
 use crate::web::{App, SecurityHeaders, Templates};
 
 pub use crate::index::IndexError;
@@ -88,7 +91,7 @@ pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error
 pub fn build_held(
     config: &Config,
     shutdown: Shutdown,
-    hold: Option<Box<dyn FnOnce() + Send>>,
+    hold: Option<Hold>,
 ) -> Result<Rocket<Build>, Error> {
     let data = config.data();
     let (index, build) = CatalogIndex::open(&data.index_dir(), config.catalog.search_threads)?;

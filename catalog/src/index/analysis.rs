@@ -39,9 +39,10 @@ pub const FOLDED: &str = "magnetar_folded";
 /// Tokenizer name of the variants analyzer: the folded tokens of the words
 /// whose folded form is not the word as written (`Amélie` and `nights`
 /// give `amelie` and `night`; `night` gives nothing). A folded name term
-/// occurs in a name as often as the same exact term and its variants
-/// together, so the exact term's documents and frequencies are the folded
-/// term's less its variants' (see `top_scores::all_words`).
+/// that folds to itself occurs in a name as often as the same exact term
+/// and its variants together, so the exact term's documents and
+/// frequencies are the folded term's less its variants' (see
+/// `top_scores::all_words`).
 pub const VARIANTS: &str = "magnetar_variants";
 /// Longest word indexed, in bytes; longer ones are not something anyone
 /// types. Measured on the word as written, by every analyzer: a name has
@@ -534,9 +535,9 @@ mod tests {
     /// both fields have one length in every document), every exact token
     /// `e` has `folded_of_exact(e)` among the folded ones, and a folded
     /// token that folds to itself occurs as often as the exact tokens
-    /// equal to it and its variants together. Checked on names built at random from the
-    /// characters that change length, case or composition when folded,
-    /// around the 64-byte limit.
+    /// equal to it and its variants together. Checked on names built at
+    /// random from the characters that change length, case or composition
+    /// when folded, around the 64-byte limit.
     #[test]
     fn folded_tokens_are_the_exact_ones_and_their_variants() {
         let pieces = [

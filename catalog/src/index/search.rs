@@ -654,8 +654,15 @@ impl Generation {
                 if let Some((words, without)) = words {
                     // Words, each required or excluded, without phrases
                     // or filters: read from their postings directly.
-                    let (page, counted) =
-                        top_scores::words(searcher, &words, &without, limit, offset, facets)?;
+                    let (page, counted) = top_scores::words(
+                        searcher,
+                        &self.fields,
+                        &words,
+                        &without,
+                        limit,
+                        offset,
+                        facets,
+                    )?;
                     return Ok((counted, strip(page)));
                 }
                 // Anything else scores every match: counting them all in

@@ -50,6 +50,7 @@ use tantivy::collector::{Collector, SegmentCollector};
 use super::count::{BoundedCount, Counted, SegmentCount, COUNT_CAP};
 use super::facets::FacetCollector;
 use super::userquery::{WordPart, WordTerms};
+use super::Fields;
 
 /// Most parts of a word searched this way (a word is looked up as written
 /// and folded in six fields at most, by prefix in three, with a typo in
@@ -63,6 +64,7 @@ pub const MAX_TERMS: usize = 16;
 /// A document that has any part of a word of `without` does not match.
 pub fn words(
     searcher: &Searcher,
+    fields: &Fields,
     words: &[WordTerms],
     without: &[WordTerms],
     limit: usize,
@@ -78,7 +80,9 @@ pub fn words(
             let counted = BoundedCount::word(searcher, word, &without, COUNT_CAP, facets)?;
             Ok((page, counted))
         }
-        _ => all_words(searcher, words, &without, limit, offset, facets, COUNT_CAP),
+        _ => all_words(
+            searcher, fields, words, &without, limit, offset, facets, COUNT_CAP,
+        ),
     }
 }
 
@@ -629,45 +633,54 @@ fn flat_parts(words: &[WordTerms]) -> tantivy::Result<Vec<(WordPart, Score)>> {
     Ok(parts)
 }
 
-/// For each part, whether its documents and frequencies are derived from
-/// another part of its word, and the term of the variants to derive them
-/// with (`None`: read from its own postings): a word's exact name term
+/// A part whose documents and frequencies are derived from another part
+/// of its word, not read from its own postings: a word's exact name term
 /// `e` that folds to itself is in a name as often as the folded name term
 /// `e` is, less the variants of `e` (`name_variants`, see
 /// `analysis::VARIANTS`): `night`, not `nights` or `Night's`... whose
-/// folded form is `night` too. Only in an index that has variants.
-fn derived_parts(
-    schema: &tantivy::schema::Schema,
-    words: &[WordTerms],
-) -> Vec<Option<(usize, Term)>> {
+/// folded form is `night` too.
+struct Derived {
+    /// The part derived (numbered in query order).
+    part: usize,
+    /// The part it is derived from.
+    from: usize,
+    /// Its weight over that one's, with a margin for the float products.
+    ratio: Score,
+    /// The term of the variants.
+    variants: Term,
+}
+
+/// The parts of `words` that can be derived ([`Derived`], with `ratio`
+/// unset): only in an index that has variants.
+fn derived_parts(fields: &Fields, words: &[WordTerms]) -> Vec<Derived> {
     let mut derived = Vec::new();
-    let fields = (
-        schema.get_field("name"),
-        schema.get_field("name_folded"),
-        schema.get_field("name_variants"),
-    );
+    let Some(variants) = fields.name_variants else {
+        return derived;
+    };
+    let mut start = 0;
     for word in words {
-        let start = derived.len();
-        derived.extend(std::iter::repeat_n(None, word.len()));
-        let (Ok(name), Ok(folded), Ok(variants)) = fields else {
-            continue;
-        };
         let scored_in = |field| {
             word.iter()
                 .position(|(part, _)| matches!(part, WordPart::Scored(t) if t.field() == field))
-        };
-        let (Some(e), Some(f)) = (scored_in(name), scored_in(folded)) else {
-            continue;
         };
         let text = |p: usize| match &word[p].0 {
             WordPart::Scored(t) => t.value().as_str().map(str::to_owned),
             _ => None,
         };
-        if let (Some(exact), Some(fold)) = (text(e), text(f)) {
-            if exact == fold && super::analysis::folded_of_exact(&exact).as_ref() == Some(&fold) {
-                derived[start + e] = Some((start + f, Term::from_field_text(variants, &exact)));
+        if let (Some(e), Some(f)) = (scored_in(fields.name), scored_in(fields.name_folded)) {
+            if let (Some(exact), Some(fold)) = (text(e), text(f)) {
+                if exact == fold && super::analysis::folded_of_exact(&exact).as_ref() == Some(&fold)
+                {
+                    derived.push(Derived {
+                        part: start + e,
+                        from: start + f,
+                        ratio: 0.0,
+                        variants: Term::from_field_text(variants, &exact),
+                    });
+                }
             }
         }
+        start += word.len();
     }
     derived
 }
@@ -890,8 +903,10 @@ type Bits = [u64; (WINDOW / 64) as usize];
 /// parts' bounds summed cannot beat it) are required, and only those are
 /// set in bit sets; the word's other parts are looked up for the
 /// documents that could still beat it (see [`required_parts`]).
+#[allow(clippy::too_many_arguments)]
 pub fn all_words(
     searcher: &Searcher,
+    fields: &Fields,
     words: &[WordTerms],
     without: &[(WordPart, Score)],
     limit: usize,
@@ -911,31 +926,19 @@ pub fn all_words(
     // the ratio of their weights (its frequency is at most the other's),
     // and its bound is the other's so multiplied (with a margin for the
     // float products); it is scored with the other's field norms.
-    let mut derived = derived_parts(searcher.schema(), words);
-    for (x, d) in derived.iter_mut().enumerate() {
-        let same_length = d
-            .as_ref()
-            .is_some_and(|(f, _)| match (&weighed[x], &weighed[*f]) {
-                (Some((_, a)), Some((_, b))) => a == b,
-                _ => false,
-            });
-        if !same_length {
-            *d = None;
+    let mut pairs = derived_parts(fields, words);
+    pairs.retain_mut(|d| match (&weighed[d.part], &weighed[d.from]) {
+        (Some((wx, a)), Some((wf, b))) if a == b => {
+            d.ratio = wx.max_score() / wf.max_score() * 1.0001;
+            true
         }
+        _ => false,
+    });
+    // Each part's: the part it is derived from.
+    let mut within: Vec<Option<usize>> = vec![None; parts.len()];
+    for d in &pairs {
+        within[d.part] = Some(d.from);
     }
-    let within: Vec<Option<usize>> = derived
-        .iter()
-        .map(|d| d.as_ref().map(|(f, _)| *f))
-        .collect();
-    let pairs: Vec<(usize, usize, Score)> = within
-        .iter()
-        .enumerate()
-        .filter_map(|(x, f)| {
-            let f = (*f)?;
-            let (wx, wf) = (weighed[x].as_ref()?, weighed[f].as_ref()?);
-            Some((x, f, wx.0.max_score() / wf.0.max_score() * 1.0001))
-        })
-        .collect();
     // Each part's buffer of frequencies in a window (scored parts only).
     let mut slots = Vec::with_capacity(parts.len());
     let mut scored = 0;
@@ -961,9 +964,9 @@ pub fn all_words(
     // Most each part adds, a part within another counted in that one's:
     // the other's absence is its absence.
     let mut most = global.clone();
-    for &(x, f, _) in &pairs {
-        most[f] += global[x];
-        most[x] = 0.0;
+    for d in &pairs {
+        most[d.from] += global[d.part];
+        most[d.part] = 0.0;
     }
     // Each word's parts set in bit sets, the largest most first (for
     // `required_parts`).
@@ -982,8 +985,8 @@ pub fn all_words(
     let mut scores = vec![0.0; parts.len()];
     // Parts only looked up in this window (past the cap).
     let mut lookup = vec![false; parts.len()];
-    // Parts not set in bit sets in this window: those and the parts within
-    // another.
+    // Parts not set in bit sets in this window: those looked up and the
+    // derived ones.
     let mut unset = vec![false; parts.len()];
     for (ord, reader) in searcher.segment_readers().iter().enumerate() {
         let ord = ord as SegmentOrdinal;
@@ -1006,9 +1009,10 @@ pub fn all_words(
         // each term's), the scored term's with frequencies.
         let mut lists = words
             .iter()
-            .map(|w| word_lists(reader, w, true))
+            .zip(&ranges)
+            .map(|(w, r)| word_lists(reader, w, true, &within[r.clone()]))
             .collect::<tantivy::Result<Vec<_>>>()?;
-        let mut excluded = word_lists(reader, without, false)?;
+        let mut excluded = word_lists(reader, without, false, &[])?;
         let mut excluded_bits = vec![[0u64; (WINDOW / 64) as usize]; without.len()];
         // Excluded parts are not scored: no frequencies kept.
         let no_slots = vec![None; without.len()];
@@ -1038,11 +1042,11 @@ pub fn all_words(
         }
         // A derived part is scored with the field norms of the part it is
         // derived from (the same lengths; one byte read for both).
-        for &(x, f, _) in &pairs {
+        for d in &pairs {
             if let (Scoring::Bm25 { weight, .. }, Scoring::Bm25 { norms, .. }) =
-                (&scoring[x], &scoring[f])
+                (&scoring[d.part], &scoring[d.from])
             {
-                scoring[x] = Scoring::Bm25 {
+                scoring[d.part] = Scoring::Bm25 {
                     norms: norms.clone(),
                     weight: weight.clone(),
                 };
@@ -1050,12 +1054,8 @@ pub fn all_words(
         }
         // The variants each derived part's frequencies are less by.
         let mut variants = Vec::with_capacity(pairs.len());
-        for &(x, _, _) in &pairs {
-            let term = derived[x].as_ref().map(|(_, t)| t);
-            let list = match term {
-                Some(t) => Source::term(reader, t, IndexRecordOption::WithFreqs)?,
-                None => None,
-            };
+        for d in &pairs {
+            let list = Source::term(reader, &d.variants, IndexRecordOption::WithFreqs)?;
             variants.push(list.map(Postings::new).into_iter().collect::<Vec<_>>());
         }
         // Most each part adds to a document of the window.
@@ -1063,18 +1063,16 @@ pub fn all_words(
         let mut mask_bounds = [0.0; 1 << MASK_PARTS];
         let alive = reader.alive_bitset();
         let mut base = 0;
-        // A word whose parts set in bit sets still have documents.
-        let live = |l: &Vec<Vec<Postings>>, r: &std::ops::Range<usize>| {
-            l.iter().zip(r.clone()).any(|(part, p)| {
-                within[p].is_none()
-                    && !part.is_empty()
-                    && part.iter().all(|p| p.doc() != TERMINATED)
-            })
+        // A word whose parts still have documents (a derived part has no
+        // postings of its own here).
+        let live = |l: &Vec<Vec<Postings>>| {
+            l.iter()
+                .any(|part| !part.is_empty() && part.iter().all(|p| p.doc() != TERMINATED))
         };
         let mut part_bits = vec![[0u64; (WINDOW / 64) as usize]; parts.len()];
         // The window's matches, for the facets (read together).
         let mut matches = Vec::with_capacity(WINDOW as usize);
-        while base < reader.max_doc() && lists.iter().zip(&ranges).all(|(l, r)| live(l, r)) {
+        while base < reader.max_doc() && lists.iter().all(live) {
             let end = base.saturating_add(WINDOW);
             let counting = budget > 0;
             lookup.fill(false);
@@ -1111,8 +1109,8 @@ pub fn all_words(
                     *b = *g;
                 }
             }
-            for &(x, f, ratio) in &pairs {
-                bounds[x] = (bounds[f] * ratio).min(global[x]);
+            for d in &pairs {
+                bounds[d.part] = (bounds[d.from] * d.ratio).min(global[d.part]);
             }
             if !excluded.is_empty() {
                 let bits = word_bits(
@@ -1186,8 +1184,8 @@ pub fn all_words(
                     for (p, bits) in part_bits.iter().enumerate() {
                         mask |= ((bits[i] >> (doc % 64) & 1) as usize) << p;
                     }
-                    for &(x, f, _) in &pairs {
-                        mask |= (mask >> f & 1) << x;
+                    for d in &pairs {
+                        mask |= (mask >> d.from & 1) << d.part;
                     }
                     mask_bounds[mask]
                 } else {
@@ -1220,7 +1218,8 @@ pub fn all_words(
                 }
                 // A derived part: where the part it is derived from has the
                 // document, as often as that one less its variants.
-                for (&(x, f, _), of_variants) in pairs.iter().zip(&mut variants) {
+                for (d, of_variants) in pairs.iter().zip(&mut variants) {
+                    let (x, f) = (d.part, d.from);
                     if part_bits[f][i] >> (doc % 64) & 1 != 0 {
                         let tf = slots[f].map_or(1, |k| freqs[k * WINDOW as usize + at]);
                         let variant = if look_up(of_variants, doc) {
@@ -1315,11 +1314,12 @@ fn look_up(of_part: &mut [Postings], doc: DocId) -> bool {
 /// required terms, each term's (none when one is missing here); of
 /// another, its own; with `freqs`, a scored term's with its frequencies.
 /// Each part keeps its place (parts are numbered in query order), empty or
-/// not.
+/// not; a part derived from another (`within`) is left empty, unread.
 fn word_lists(
     reader: &SegmentReader,
     word: &[(WordPart, Score)],
     freqs: bool,
+    within: &[Option<usize>],
 ) -> tantivy::Result<Vec<Vec<Postings>>> {
     let option = |first: bool| {
         if freqs && first {
@@ -1329,8 +1329,12 @@ fn word_lists(
         }
     };
     let mut of_word = Vec::with_capacity(word.len());
-    for (part, _) in word {
+    for (k, (part, _)) in word.iter().enumerate() {
         let mut of_part = Vec::new();
+        if within.get(k).is_some_and(Option::is_some) {
+            of_word.push(of_part);
+            continue;
+        }
         match part {
             WordPart::AllOf(terms) => {
                 of_part = term_lists(reader, terms, option(true))?.unwrap_or_default();
@@ -1844,9 +1848,16 @@ pub(super) mod tests {
             for (page, limit) in [(1, 10), (3, 25), (5, 50)] {
                 // One CJK word goes to MaxScore (`search`) and the count,
                 // several to `all_words`.
-                let (got, counted) =
-                    super::words(&searcher, &words, &without, limit, (page - 1) * limit, None)
-                        .unwrap();
+                let (got, counted) = super::words(
+                    &searcher,
+                    &g.fields,
+                    &words,
+                    &without,
+                    limit,
+                    (page - 1) * limit,
+                    None,
+                )
+                .unwrap();
                 assert_eq!((counted.total, counted.exact), (all.len(), true), "{q}");
                 let want = page_of(&all, page, limit);
                 assert_eq!(got, want, "{q}: page {page} of {limit}");
@@ -1857,6 +1868,7 @@ pub(super) mod tests {
                     let cap = all.len() / 3;
                     let (got, counted) = super::all_words(
                         &searcher,
+                        &g.fields,
                         &words,
                         &excluded_parts,
                         limit,
@@ -1875,8 +1887,16 @@ pub(super) mod tests {
             let facets = || super::FacetCollector {
                 cache: g.sort_cache.clone(),
             };
-            let (_, counted) =
-                super::words(&searcher, &words, &without, 10, 0, Some(facets())).unwrap();
+            let (_, counted) = super::words(
+                &searcher,
+                &g.fields,
+                &words,
+                &without,
+                10,
+                0,
+                Some(facets()),
+            )
+            .unwrap();
             let want = searcher.search(&compiled.query, &facets()).unwrap();
             assert!(
                 want.categories.len() >= 2,
@@ -1904,8 +1924,16 @@ pub(super) mod tests {
             let words = compiled.words.clone().expect("every word required");
             let scored = |limit: usize| {
                 SCORED.with(|n| n.set(0));
-                let (page, counted) =
-                    super::words(&searcher, &words, &compiled.without, limit, 0, None).unwrap();
+                let (page, counted) = super::words(
+                    &searcher,
+                    &g.fields,
+                    &words,
+                    &compiled.without,
+                    limit,
+                    0,
+                    None,
+                )
+                .unwrap();
                 assert_eq!(page.len(), limit, "{q}");
                 (SCORED.with(|n| n.get()), counted.total)
             };
@@ -1937,7 +1965,7 @@ pub(super) mod tests {
             let run = |cap: usize| {
                 SET.with(|n| n.set(0));
                 let (page, counted) =
-                    super::all_words(&searcher, &words, &[], 10, 0, None, cap).unwrap();
+                    super::all_words(&searcher, &g.fields, &words, &[], 10, 0, None, cap).unwrap();
                 (page, counted, SET.with(|n| n.get()))
             };
             let (page, counted, every) = run(super::COUNT_CAP);
@@ -1978,16 +2006,16 @@ pub(super) mod tests {
                 .compile(&g.fields, false, &searcher)
                 .unwrap();
             let words = compiled.words.clone().expect("every word required");
-            let derived = super::derived_parts(searcher.schema(), &words);
+            let derived = super::derived_parts(&g.fields, &words);
             let parts: Vec<(WordPart, f32)> = words.iter().flatten().cloned().collect();
             let mut others = 0;
             let df = |t: &Term| searcher.doc_freq(t).unwrap() as usize;
-            for ((part, _), d) in parts.iter().zip(&derived) {
-                match (part, d) {
-                    (WordPart::Scored(term), Some((f, _))) => {
+            for (p, (part, _)) in parts.iter().enumerate() {
+                match (part, derived.iter().find(|d| d.part == p)) {
+                    (WordPart::Scored(term), Some(d)) => {
                         assert_eq!(term.field(), g.fields.name, "{q}");
                         assert!(
-                            matches!(&parts[*f].0, WordPart::Scored(t) if t.field() == g.fields.name_folded)
+                            matches!(&parts[d.from].0, WordPart::Scored(t) if t.field() == g.fields.name_folded)
                         );
                     }
                     (WordPart::Scored(term), None) => others += df(term),
@@ -1996,9 +2024,19 @@ pub(super) mod tests {
                     _ => panic!("{q}: {part:?}"),
                 }
             }
-            assert_eq!(derived.iter().flatten().count(), n, "{q}: {derived:?}");
+            assert_eq!(derived.len(), n, "{q}");
             SET.with(|n| n.set(0));
-            super::all_words(&searcher, &words, &[], 10, 0, None, super::COUNT_CAP).unwrap();
+            super::all_words(
+                &searcher,
+                &g.fields,
+                &words,
+                &[],
+                10,
+                0,
+                None,
+                super::COUNT_CAP,
+            )
+            .unwrap();
             let set = SET.with(|n| n.get());
             assert!(
                 set <= others,
@@ -2121,7 +2159,8 @@ pub(super) mod tests {
                 cache: g.sort_cache.clone(),
             };
             let words = [terms.clone()];
-            let (_, counted) = super::words(&searcher, &words, &[], 10, 0, Some(facets())).unwrap();
+            let (_, counted) =
+                super::words(&searcher, &g.fields, &words, &[], 10, 0, Some(facets())).unwrap();
             let want = searcher.search(&compiled.query, &facets()).unwrap();
             assert!(
                 want.categories.len() >= 2,

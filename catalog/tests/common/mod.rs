@@ -78,7 +78,7 @@ pub async fn client(config: &Config) -> (Client, Shutdown) {
 pub async fn client_held(config: &Config) -> (Client, Shutdown, std::sync::mpsc::Sender<()>) {
     let shutdown = Shutdown::new();
     let (release, held) = std::sync::mpsc::channel::<()>();
-    let hold: Box<dyn FnOnce() + Send> = Box::new(move || {
+    let hold: magnetar_catalog::Hold = Box::new(move || {
         let _ = held.recv();
     });
     let rocket = magnetar_catalog::build_held(config, shutdown.clone(), Some(hold)).unwrap();
