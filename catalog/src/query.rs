@@ -550,6 +550,7 @@ impl Catalog {
             ("magnetar_catalog_result_cache_evictions_total", "counter", "Pages dropped from the result cache to make room.", self.index.results().stats.evictions.load(Relaxed)),
             ("magnetar_catalog_result_cache_pages", "gauge", "Pages in the result cache.", self.index.results().len() as u64),
             ("magnetar_catalog_result_cache_bytes", "gauge", "Bytes the result cache holds (estimated, at most 32 MiB).", self.index.results().bytes() as u64),
+            ("magnetar_catalog_dense_terms_bytes", "gauge", "Bytes of frequent terms decoded once for searches of several words (at most 128 MiB).", self.index.dense_bytes() as u64),
             ("magnetar_catalog_downloads_shed_total", "counter", "Downloads answered 503: no room in download_memory_mib within 2 s.", m.downloads_shed.load(Relaxed)),
             ("magnetar_catalog_scrape_requests_total", "counter", "UDP scrape requests sent.", s.requests.load(Relaxed)),
             ("magnetar_catalog_scrape_errors_total", "counter", "UDP scrapes that failed or timed out (scrape_timeout_ms).", s.errors.load(Relaxed)),

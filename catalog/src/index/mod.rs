@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod count;
+pub mod dense;
 pub mod facets;
 pub mod feed;
 #[cfg(test)]
@@ -433,6 +434,11 @@ impl CatalogIndex {
     /// The result cache (sized by `search_cache_entries`).
     pub fn results(&self) -> &result_cache::ResultCache {
         &self.results
+    }
+
+    /// Bytes of frequent terms decoded for searches (see [`dense`]).
+    pub fn dense_bytes(&self) -> usize {
+        self.current().sort_cache.dense.bytes()
     }
 
     /// See [`Generation::similar`].

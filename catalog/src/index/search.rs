@@ -662,6 +662,7 @@ impl Generation {
                         limit,
                         offset,
                         facets,
+                        Some(&cache.dense),
                     )?;
                     return Ok((counted, strip(page)));
                 }

@@ -35,6 +35,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::postings::BlockSegmentPostings;
@@ -48,6 +49,7 @@ use tantivy::{
 use tantivy::collector::{Collector, SegmentCollector};
 
 use super::count::{BoundedCount, Counted, SegmentCount, COUNT_CAP};
+use super::dense::{DenseCache, DenseTerm};
 use super::facets::FacetCollector;
 use super::userquery::{WordPart, WordTerms};
 use super::Fields;
@@ -62,6 +64,7 @@ pub const MAX_TERMS: usize = 16;
 /// to the cap, several by [`all_words`].
 ///
 /// A document that has any part of a word of `without` does not match.
+#[allow(clippy::too_many_arguments)]
 pub fn words(
     searcher: &Searcher,
     fields: &Fields,
@@ -70,6 +73,7 @@ pub fn words(
     limit: usize,
     offset: usize,
     facets: Option<FacetCollector>,
+    dense: Option<&DenseCache>,
 ) -> tantivy::Result<(Vec<(Score, DocAddress)>, Counted)> {
     let without = flat_parts(without)?;
     match words {
@@ -81,7 +85,7 @@ pub fn words(
             Ok((page, counted))
         }
         _ => all_words(
-            searcher, fields, words, &without, limit, offset, facets, COUNT_CAP,
+            searcher, fields, words, &without, limit, offset, facets, COUNT_CAP, dense,
         ),
     }
 }
@@ -877,10 +881,10 @@ const MASK_PARTS: usize = 8;
 /// per search at a million documents than 4 096, by hand; the tests' is
 /// smaller, so that their segments of 1 500 documents span several
 /// windows, and the same code is read across windows there).
-const WINDOW: u32 = if cfg!(test) { 512 } else { 8192 };
+pub(super) const WINDOW: u32 = if cfg!(test) { 512 } else { 8192 };
 
 /// One bit per document of a window.
-type Bits = [u64; (WINDOW / 64) as usize];
+pub(super) type Bits = [u64; (WINDOW / 64) as usize];
 
 /// The page of several words, each required (a union of its parts), and
 /// the count of their matches with facets, in one pass: per window of
@@ -913,6 +917,7 @@ pub fn all_words(
     offset: usize,
     facets: Option<FacetCollector>,
     cap: usize,
+    dense: Option<&DenseCache>,
 ) -> tantivy::Result<(Vec<(Score, DocAddress)>, Counted)> {
     let parts = flat_parts(words)?;
     let weighed = weights(searcher, &parts)?;
@@ -1005,13 +1010,6 @@ pub fn all_words(
         if budget > 0 {
             seg.read = seg.size;
         }
-        // Each word's parts' postings (a part of several required terms:
-        // each term's), the scored term's with frequencies.
-        let mut lists = words
-            .iter()
-            .zip(&ranges)
-            .map(|(w, r)| word_lists(reader, w, true, &within[r.clone()]))
-            .collect::<tantivy::Result<Vec<_>>>()?;
         let mut excluded = word_lists(reader, without, false, &[])?;
         let mut excluded_bits = vec![[0u64; (WINDOW / 64) as usize]; without.len()];
         // Excluded parts are not scored: no frequencies kept.
@@ -1052,6 +1050,31 @@ pub fn all_words(
                 };
             }
         }
+        // The parts of a single term decoded once for this segment (see
+        // `dense`): read from there, not from their postings.
+        let mut dense_of: Vec<Option<Arc<DenseTerm>>> = vec![None; parts.len()];
+        if let Some(cache) = dense {
+            for (p, ((part, _), how)) in parts.iter().zip(&scoring).enumerate() {
+                if let (WordPart::Scored(term), Scoring::Bm25 { norms, .. }, None) =
+                    (part, how, within[p])
+                {
+                    dense_of[p] = cache.get(reader, term, norms)?;
+                }
+            }
+        }
+        // Each word's parts' postings (a part of several required terms:
+        // each term's), the scored term's with frequencies; none for the
+        // parts derived or dense.
+        let unread: Vec<bool> = within
+            .iter()
+            .zip(&dense_of)
+            .map(|(w, d)| w.is_some() || d.is_some())
+            .collect();
+        let mut lists = words
+            .iter()
+            .zip(&ranges)
+            .map(|(w, r)| word_lists(reader, w, true, &unread[r.clone()]))
+            .collect::<tantivy::Result<Vec<_>>>()?;
         // The variants each derived part's frequencies are less by.
         let mut variants = Vec::with_capacity(pairs.len());
         for d in &pairs {
@@ -1064,15 +1087,16 @@ pub fn all_words(
         let alive = reader.alive_bitset();
         let mut base = 0;
         // A word whose parts still have documents (a derived part has no
-        // postings of its own here).
-        let live = |l: &Vec<Vec<Postings>>| {
-            l.iter()
-                .any(|part| !part.is_empty() && part.iter().all(|p| p.doc() != TERMINATED))
+        // postings of its own here; a dense part has them to the end).
+        let live = |l: &Vec<Vec<Postings>>, r: &std::ops::Range<usize>| {
+            dense_of[r.clone()].iter().any(Option::is_some)
+                || l.iter()
+                    .any(|part| !part.is_empty() && part.iter().all(|p| p.doc() != TERMINATED))
         };
         let mut part_bits = vec![[0u64; (WINDOW / 64) as usize]; parts.len()];
         // The window's matches, for the facets (read together).
         let mut matches = Vec::with_capacity(WINDOW as usize);
-        while base < reader.max_doc() && lists.iter().all(live) {
+        while base < reader.max_doc() && lists.iter().zip(&ranges).all(|(l, r)| live(l, r)) {
             let end = base.saturating_add(WINDOW);
             let counting = budget > 0;
             lookup.fill(false);
@@ -1091,6 +1115,7 @@ pub fn all_words(
                     &mut part_bits[range.clone()],
                     &slots[range.clone()],
                     &unset[range.clone()],
+                    &dense_of[range.clone()],
                     &mut freqs,
                     Some((
                         &scoring[range.clone()],
@@ -1120,6 +1145,7 @@ pub fn all_words(
                     &mut excluded_bits,
                     &no_slots,
                     &no_lookup,
+                    &[],
                     &mut [],
                     None,
                 );
@@ -1206,7 +1232,12 @@ pub fn all_words(
                     let mut p = 0;
                     for of_word in lists.iter_mut() {
                         for of_part in of_word.iter_mut() {
-                            if lookup[p] && look_up(of_part, doc) {
+                            let had = lookup[p]
+                                && match &dense_of[p] {
+                                    Some(d) => d.has(doc),
+                                    None => look_up(of_part, doc),
+                                };
+                            if had {
                                 part_bits[p][i] |= 1 << (doc % 64);
                                 if let (Some(k), Some(first)) = (slots[p], of_part.first()) {
                                     freqs[k * WINDOW as usize + at] = first.freq();
@@ -1221,7 +1252,7 @@ pub fn all_words(
                 for (d, of_variants) in pairs.iter().zip(&mut variants) {
                     let (x, f) = (d.part, d.from);
                     if part_bits[f][i] >> (doc % 64) & 1 != 0 {
-                        let tf = slots[f].map_or(1, |k| freqs[k * WINDOW as usize + at]);
+                        let tf = part_freq(&dense_of[f], slots[f], &freqs, at, doc);
                         let variant = if look_up(of_variants, doc) {
                             of_variants.first().map_or(0, Postings::freq)
                         } else {
@@ -1237,15 +1268,18 @@ pub fn all_words(
                 }
                 #[cfg(test)]
                 tests::SCORED.with(|n| n.set(n.get() + 1));
-                for (((s, how), slot), bits) in
-                    scores.iter_mut().zip(&scoring).zip(&slots).zip(&part_bits)
+                for ((((s, how), slot), bits), of_dense) in scores
+                    .iter_mut()
+                    .zip(&scoring)
+                    .zip(&slots)
+                    .zip(&part_bits)
+                    .zip(&dense_of)
                 {
                     // The part has the document (all its terms do).
                     *s = if bits[i] >> (doc % 64) & 1 == 0 {
                         0.0
                     } else {
-                        let tf = slot.map_or(1, |k| freqs[k * WINDOW as usize + at]);
-                        how.score(doc, tf)
+                        how.score(doc, part_freq(of_dense, *slot, &freqs, at, doc))
                     };
                 }
                 let score: Score = scores.iter().sum();
@@ -1274,6 +1308,22 @@ pub fn all_words(
         .take(limit)
         .collect();
     Ok((page, counted))
+}
+
+/// How often a part has `doc` (the `at`th of its window), which it has:
+/// from its dense term, or from its slot of the window's frequencies (1
+/// for a part without).
+fn part_freq(
+    dense: &Option<Arc<DenseTerm>>,
+    slot: Option<usize>,
+    freqs: &[u32],
+    at: usize,
+    doc: DocId,
+) -> u32 {
+    match dense {
+        Some(d) => d.freq(doc),
+        None => slot.map_or(1, |k| freqs[k * WINDOW as usize + at]),
+    }
 }
 
 /// Marks in `lookup` the parts that need not be set in bit sets once
@@ -1314,12 +1364,13 @@ fn look_up(of_part: &mut [Postings], doc: DocId) -> bool {
 /// required terms, each term's (none when one is missing here); of
 /// another, its own; with `freqs`, a scored term's with its frequencies.
 /// Each part keeps its place (parts are numbered in query order), empty or
-/// not; a part derived from another (`within`) is left empty, unread.
+/// not; a part marked `unread` (derived from another, or dense) is left
+/// empty.
 fn word_lists(
     reader: &SegmentReader,
     word: &[(WordPart, Score)],
     freqs: bool,
-    within: &[Option<usize>],
+    unread: &[bool],
 ) -> tantivy::Result<Vec<Vec<Postings>>> {
     let option = |first: bool| {
         if freqs && first {
@@ -1331,7 +1382,7 @@ fn word_lists(
     let mut of_word = Vec::with_capacity(word.len());
     for (k, (part, _)) in word.iter().enumerate() {
         let mut of_part = Vec::new();
-        if within.get(k).is_some_and(Option::is_some) {
+        if unread.get(k).copied().unwrap_or(false) {
             of_word.push(of_part);
             continue;
         }
@@ -1358,7 +1409,9 @@ fn word_lists(
 /// the window. With `bounds`, each part's most it adds to a document of
 /// the window, from how it scores and its slack here: the bounds of the
 /// blocks it read (its first term's), or its constant. A part marked in
-/// `lookup` is left out (its set empty, its postings where they are).
+/// `lookup` is left out (its set empty, its postings where they are). A
+/// part with a `dense` term is copied from it (its frequencies stay
+/// there, its bound is the window's).
 #[allow(clippy::too_many_arguments)]
 fn word_bits(
     of_word: &mut [Vec<Postings>],
@@ -1367,6 +1420,7 @@ fn word_bits(
     part_bits: &mut [Bits],
     slots: &[Option<usize>],
     lookup: &[bool],
+    dense: &[Option<Arc<DenseTerm>>],
     freqs: &mut [u32],
     mut bounds: Option<(&[Scoring], &[Score], &mut [Score])>,
 ) -> Bits {
@@ -1379,6 +1433,23 @@ fn word_bits(
     {
         *in_part = [0; (WINDOW / 64) as usize];
         if lookup.get(k).copied().unwrap_or(false) {
+            continue;
+        }
+        if let Some(d) = dense.get(k).and_then(Option::as_ref) {
+            if let Some(window) = d.window(base) {
+                *in_part = *window;
+            }
+            if let Some((how, _, out)) = &mut bounds {
+                if let (Some(how), Some(o)) = (how.get(k), out.get_mut(k)) {
+                    *o = match how {
+                        Scoring::Constant(c) => *c,
+                        Scoring::Bm25 { weight, .. } => d.bound(base, weight),
+                    };
+                }
+            }
+            for (a, b) in bits.iter_mut().zip(in_part.iter()) {
+                *a |= b;
+            }
             continue;
         }
         for (n, p) in of_part.iter_mut().enumerate() {
@@ -1845,7 +1916,13 @@ pub(super) mod tests {
                 .search(&compiled.query, &tantivy::collector::Count)
                 .unwrap();
             assert_eq!(count, all.len(), "{q}: the query's own count");
-            for (page, limit) in [(1, 10), (3, 25), (5, 50)] {
+            // Each part read from its postings, and the frequent ones from
+            // dense terms (see `dense`): the same pages and counts.
+            let cache = super::DenseCache::default();
+            for ((page, limit), dense) in [(1, 10), (3, 25), (5, 50)]
+                .into_iter()
+                .flat_map(|p| [(p, None), (p, Some(&cache))])
+            {
                 // One CJK word goes to MaxScore (`search`) and the count,
                 // several to `all_words`.
                 let (got, counted) = super::words(
@@ -1856,6 +1933,7 @@ pub(super) mod tests {
                     limit,
                     (page - 1) * limit,
                     None,
+                    dense,
                 )
                 .unwrap();
                 assert_eq!((counted.total, counted.exact), (all.len(), true), "{q}");
@@ -1875,12 +1953,19 @@ pub(super) mod tests {
                         (page - 1) * limit,
                         None,
                         cap,
+                        dense,
                     )
                     .unwrap();
                     assert_eq!(got, want, "{q}: page {page} of {limit}, counted to {cap}");
                     assert!(!counted.exact, "{q}: past the cap, an estimate");
                     assert!(counted.total >= cap, "{q}: {} estimated", counted.total);
                 }
+            }
+            if words.len() >= 2 {
+                assert!(
+                    cache.built.load(std::sync::atomic::Ordering::Relaxed) > 0,
+                    "{q}: some parts dense"
+                );
             }
             // The facets of every match equal those Tantivy's query
             // collects.
@@ -1895,6 +1980,7 @@ pub(super) mod tests {
                 10,
                 0,
                 Some(facets()),
+                Some(&cache),
             )
             .unwrap();
             let want = searcher.search(&compiled.query, &facets()).unwrap();
@@ -1932,6 +2018,7 @@ pub(super) mod tests {
                     limit,
                     0,
                     None,
+                    None,
                 )
                 .unwrap();
                 assert_eq!(page.len(), limit, "{q}");
@@ -1965,7 +2052,8 @@ pub(super) mod tests {
             let run = |cap: usize| {
                 SET.with(|n| n.set(0));
                 let (page, counted) =
-                    super::all_words(&searcher, &g.fields, &words, &[], 10, 0, None, cap).unwrap();
+                    super::all_words(&searcher, &g.fields, &words, &[], 10, 0, None, cap, None)
+                        .unwrap();
                 (page, counted, SET.with(|n| n.get()))
             };
             let (page, counted, every) = run(super::COUNT_CAP);
@@ -2035,6 +2123,7 @@ pub(super) mod tests {
                 0,
                 None,
                 super::COUNT_CAP,
+                None,
             )
             .unwrap();
             let set = SET.with(|n| n.get());
@@ -2159,8 +2248,17 @@ pub(super) mod tests {
                 cache: g.sort_cache.clone(),
             };
             let words = [terms.clone()];
-            let (_, counted) =
-                super::words(&searcher, &g.fields, &words, &[], 10, 0, Some(facets())).unwrap();
+            let (_, counted) = super::words(
+                &searcher,
+                &g.fields,
+                &words,
+                &[],
+                10,
+                0,
+                Some(facets()),
+                None,
+            )
+            .unwrap();
             let want = searcher.search(&compiled.query, &facets()).unwrap();
             assert!(
                 want.categories.len() >= 2,

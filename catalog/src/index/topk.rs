@@ -56,6 +56,8 @@ pub(super) type Decoded = Arc<[u64]>;
 pub struct SortCache {
     columns: Mutex<HashMap<(SegmentId, &'static str), Decoded>>,
     facets: Mutex<HashMap<SegmentId, Arc<super::facets::FacetColumn>>>,
+    /// Frequent terms decoded (searches of several words).
+    pub dense: super::dense::DenseCache,
 }
 
 impl SortCache {
@@ -68,6 +70,7 @@ impl SortCache {
             .collect();
         self.columns.lock().retain(|(id, _), _| live.contains(id));
         self.facets.lock().retain(|id, _| live.contains(id));
+        self.dense.retain_segments(&live);
     }
 
     pub(super) fn get(
