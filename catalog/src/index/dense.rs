@@ -172,16 +172,20 @@ impl DenseTerm {
     }
 }
 
-/// An entry: the term decoded, or `None` when it is not dense here; and
-/// when it was last asked for.
+/// A term decoded, its bytes, and when it was last asked for.
 struct Entry {
-    term: Option<Arc<DenseTerm>>,
+    term: Arc<DenseTerm>,
     used: AtomicU64,
     bytes: usize,
 }
 
-/// The entries, and the bytes they hold.
-type Entries = (HashMap<(SegmentId, Term), Entry>, usize);
+/// The terms decoded, per segment (so that a search's check for segments
+/// merged away looks at segments, not terms), and the bytes they hold.
+#[derive(Default)]
+struct Entries {
+    segments: HashMap<SegmentId, HashMap<Term, Entry>>,
+    held: usize,
+}
 
 /// Dense terms per (segment, term), within a budget of bytes.
 pub struct DenseCache {
@@ -224,63 +228,79 @@ impl DenseCache {
             return Ok(None);
         }
         let now = self.clock.fetch_add(1, Ordering::Relaxed);
-        let key = (reader.segment_id(), term.clone());
-        if let Some(e) = self.entries.lock().0.get(&key) {
+        let segment = reader.segment_id();
+        if let Some(e) = self
+            .entries
+            .lock()
+            .segments
+            .get(&segment)
+            .and_then(|terms| terms.get(term))
+        {
             e.used.store(now, Ordering::Relaxed);
-            return Ok(e.term.clone());
+            return Ok(Some(e.term.clone()));
         }
+        // A term not kept is looked up in the term dictionary again (as
+        // reading its postings does anyway).
         let frequent = match reader.inverted_index(term.field())?.get_term_info(term)? {
             Some(info) => u64::from(info.doc_freq) * u64::from(DENSITY) >= u64::from(max_doc),
             None => false,
         };
-        let term_of = if frequent {
-            #[cfg(test)]
-            self.built.fetch_add(1, Ordering::Relaxed);
-            DenseTerm::build(reader, term, norms)?.map(Arc::new)
-        } else {
-            None
+        if !frequent {
+            return Ok(None);
+        }
+        #[cfg(test)]
+        self.built.fetch_add(1, Ordering::Relaxed);
+        let Some(decoded) = DenseTerm::build(reader, term, norms)?.map(Arc::new) else {
+            return Ok(None);
         };
-        let bytes = term_of.as_ref().map_or(0, |t| t.bytes()) + 64;
+        let bytes = decoded.bytes() + 64;
         if bytes > self.budget {
             return Ok(None);
         }
         let mut guard = self.entries.lock();
-        let (entries, held) = &mut *guard;
+        let entries = &mut *guard;
         // The least recently used go until the new one fits.
-        while *held + bytes > self.budget {
-            let Some(oldest) = entries
+        while entries.held + bytes > self.budget {
+            let Some((id, oldest)) = entries
+                .segments
                 .iter()
-                .min_by_key(|(_, e)| e.used.load(Ordering::Relaxed))
-                .map(|(k, _)| k.clone())
+                .flat_map(|(id, terms)| terms.iter().map(move |(t, e)| (id, t, e)))
+                .min_by_key(|(_, _, e)| e.used.load(Ordering::Relaxed))
+                .map(|(id, t, _)| (*id, t.clone()))
             else {
                 break;
             };
-            if let Some(e) = entries.remove(&oldest) {
-                *held -= e.bytes;
+            if let Some(terms) = entries.segments.get_mut(&id) {
+                if let Some(e) = terms.remove(&oldest) {
+                    entries.held -= e.bytes;
+                }
+                if terms.is_empty() {
+                    entries.segments.remove(&id);
+                }
             }
         }
-        if let Some(old) = entries.insert(
-            key,
-            Entry {
-                term: term_of.clone(),
-                used: AtomicU64::new(now),
-                bytes,
-            },
-        ) {
-            *held -= old.bytes;
+        let entry = Entry {
+            term: decoded.clone(),
+            used: AtomicU64::new(now),
+            bytes,
+        };
+        let terms = entries.segments.entry(segment).or_default();
+        if let Some(old) = terms.insert(term.clone(), entry) {
+            entries.held -= old.bytes;
         }
-        *held += bytes;
-        Ok(term_of)
+        entries.held += bytes;
+        Ok(Some(decoded))
     }
 
     /// Forgets the terms of segments not in `live`.
     pub fn retain_segments(&self, live: &[SegmentId]) {
         let mut guard = self.entries.lock();
-        let (entries, held) = &mut *guard;
-        entries.retain(|(id, _), e| {
+        let entries = &mut *guard;
+        let held = &mut entries.held;
+        entries.segments.retain(|id, terms| {
             let keep = live.contains(id);
             if !keep {
-                *held -= e.bytes;
+                *held -= terms.values().map(|e| e.bytes).sum::<usize>();
             }
             keep
         });
@@ -288,7 +308,7 @@ impl DenseCache {
 
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        self.entries.lock().1
+        self.entries.lock().held
     }
 }
 

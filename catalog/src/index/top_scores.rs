@@ -1435,22 +1435,17 @@ fn word_bits(
         if lookup.get(k).copied().unwrap_or(false) {
             continue;
         }
+        // A dense part (only a BM25 term is) has no postings here.
         if let Some(d) = dense.get(k).and_then(Option::as_ref) {
             if let Some(window) = d.window(base) {
                 *in_part = *window;
             }
             if let Some((how, _, out)) = &mut bounds {
-                if let (Some(how), Some(o)) = (how.get(k), out.get_mut(k)) {
-                    *o = match how {
-                        Scoring::Constant(c) => *c,
-                        Scoring::Bm25 { weight, .. } => d.bound(base, weight),
-                    };
+                if let (Some(Scoring::Bm25 { weight, .. }), Some(o)) = (how.get(k), out.get_mut(k))
+                {
+                    *o = d.bound(base, weight);
                 }
             }
-            for (a, b) in bits.iter_mut().zip(in_part.iter()) {
-                *a |= b;
-            }
-            continue;
         }
         for (n, p) in of_part.iter_mut().enumerate() {
             let tf = match slot {
