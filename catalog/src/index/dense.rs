@@ -53,6 +53,10 @@ pub struct DenseTerm {
     bits: Box<[u64]>,
     /// Postings before each word of `bits`.
     rank: Box<[u32]>,
+    /// One bit per word of `bits`: set when a posting of that word has a
+    /// frequency above 1 (the others' are 1, known without `rank` and
+    /// `freqs`, whose reads miss the cache for the few documents scored).
+    several: Box<[u64]>,
     /// Each posting's frequency, in document order ([`LARGE`]: in `large`).
     freqs: Box<[u8]>,
     /// Frequencies of [`LARGE`] or more, by rank.
@@ -79,6 +83,7 @@ impl DenseTerm {
         let windows = reader.max_doc().div_ceil(WINDOW).max(1) as usize;
         let mut bits = vec![0u64; windows * WORDS];
         let mut by_window = vec![(u8::MAX, 0u32); windows];
+        let mut several = vec![0u64; bits.len().div_ceil(64)];
         let mut freqs = Vec::with_capacity(postings.doc_freq() as usize);
         let mut large = HashMap::new();
         loop {
@@ -95,6 +100,11 @@ impl DenseTerm {
                 };
                 *word |= 1 << (doc % 64);
                 let tf = tfs.get(n).copied().unwrap_or(1);
+                if tf > 1 {
+                    if let Some(w) = several.get_mut(doc as usize / 64 / 64) {
+                        *w |= 1 << (doc as usize / 64 % 64);
+                    }
+                }
                 if tf >= u32::from(LARGE) {
                     large.insert(freqs.len() as u32, tf);
                 }
@@ -115,6 +125,7 @@ impl DenseTerm {
         Ok(Some(Self {
             bits: bits.into(),
             rank: rank.into(),
+            several: several.into(),
             freqs: freqs.into(),
             large,
             windows: by_window.into(),
@@ -135,14 +146,31 @@ impl DenseTerm {
     }
 
     /// How often `doc` has the term (0: not at all).
+    #[inline]
     pub fn freq(&self, doc: DocId) -> u32 {
         let at = doc as usize / 64;
-        let (Some(&word), Some(&before)) = (self.bits.get(at), self.rank.get(at)) else {
+        let Some(&word) = self.bits.get(at) else {
             return 0;
         };
         if word >> (doc % 64) & 1 == 0 {
             return 0;
         }
+        if self
+            .several
+            .get(at / 64)
+            .is_some_and(|s| s >> (at % 64) & 1 == 0)
+        {
+            return 1;
+        }
+        self.counted(at, word, doc)
+    }
+
+    /// `freq` of a document of word `at` (`word`) that has the term, from
+    /// its rank.
+    fn counted(&self, at: usize, word: u64, doc: DocId) -> u32 {
+        let Some(&before) = self.rank.get(at) else {
+            return 0;
+        };
         let rank = before + (word & ((1u64 << (doc % 64)) - 1)).count_ones();
         match self.freqs.get(rank as usize) {
             Some(&LARGE) => self.large.get(&rank).copied().unwrap_or(u32::from(LARGE)),
@@ -165,6 +193,7 @@ impl DenseTerm {
     fn bytes(&self) -> usize {
         self.bits.len() * 8
             + self.rank.len() * 4
+            + self.several.len() * 8
             + self.freqs.len()
             + self.large.len() * 16
             + self.windows.len() * 8
