@@ -13,6 +13,16 @@ use magnetar_shared::shutdown::cancel_on_signal;
 use magnetar_shared::task;
 use magnetar_shared::Shutdown;
 
+/// mimalloc rather than the C library's allocator: a results page makes
+/// thousands of small allocations (its documents, the values its template
+/// reads, the HTML), which mimalloc serves from per-thread free lists
+/// without the locks and consolidation glibc's spends time in (a tenth of
+/// the catalog's CPU under a search load at 1M). Built without its use of
+/// transparent huge pages (`no_thp`), which kept about 100 MiB more
+/// resident than glibc's allocator under the same load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Self-hosted BitTorrent tracker, metadata crawler and search catalog.
 ///
 /// Three roles share one data directory: the tracker records every

@@ -671,9 +671,12 @@ impl Worker {
     }
 }
 
-/// Hands the heap a bulk index freed back to the system: glibc keeps it
-/// otherwise, and a cold build of a million torrents left the process
-/// several hundred MiB larger than what it serves with.
+/// Hands the heap a bulk index freed back to the system where glibc's
+/// allocator serves it (this crate's tests, a program that links the
+/// catalog without the `magnetar` binary's mimalloc, which returns freed
+/// pages by itself): glibc keeps it otherwise, and a cold build of a
+/// million torrents left the process several hundred MiB larger than what
+/// it serves with.
 fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim has no preconditions; it only returns free pages.
