@@ -1094,6 +1094,8 @@ pub fn all_words(
                     .any(|part| !part.is_empty() && part.iter().all(|p| p.doc() != TERMINATED))
         };
         let mut part_bits = vec![[0u64; (WINDOW / 64) as usize]; parts.len()];
+        // A word's documents in the window (see `word_bits`).
+        let mut word = [0u64; (WINDOW / 64) as usize];
         // The window's matches, for the facets (read together).
         let mut matches = Vec::with_capacity(WINDOW as usize);
         while base < reader.max_doc() && lists.iter().zip(&ranges).all(|(l, r)| live(l, r)) {
@@ -1108,7 +1110,8 @@ pub fn all_words(
             }
             let mut hits = [u64::MAX; (WINDOW / 64) as usize];
             for (of_word, range) in lists.iter_mut().zip(&ranges) {
-                let bits = word_bits(
+                word_bits(
+                    &mut word,
                     of_word,
                     base,
                     end,
@@ -1123,7 +1126,7 @@ pub fn all_words(
                         &mut bounds[range.clone()],
                     )),
                 );
-                for (h, b) in hits.iter_mut().zip(bits) {
+                for (h, b) in hits.iter_mut().zip(&word) {
                     *h &= b;
                 }
             }
@@ -1138,7 +1141,8 @@ pub fn all_words(
                 bounds[d.part] = (bounds[d.from] * d.ratio).min(global[d.part]);
             }
             if !excluded.is_empty() {
-                let bits = word_bits(
+                word_bits(
+                    &mut word,
                     &mut excluded,
                     base,
                     end,
@@ -1149,7 +1153,7 @@ pub fn all_words(
                     &mut [],
                     None,
                 );
-                for (h, b) in hits.iter_mut().zip(bits) {
+                for (h, b) in hits.iter_mut().zip(&word) {
                     *h &= !b;
                 }
             }
@@ -1402,8 +1406,9 @@ fn word_lists(
     Ok(of_word)
 }
 
-/// A word's documents in the window from `base` to `end` (those of any of
-/// its parts; of a part of several terms, those all its terms have), each
+/// A word's documents in the window from `base` to `end`, set in `bits`
+/// (those of any of its parts; of a part of several terms, those all its
+/// terms have), each
 /// part's set in `part_bits`, and the frequencies of a part with a slot
 /// (its first term's) in that slot of `freqs`; the postings move on past
 /// the window. With `bounds`, each part's most it adds to a document of
@@ -1414,6 +1419,7 @@ fn word_lists(
 /// there, its bound is the window's).
 #[allow(clippy::too_many_arguments)]
 fn word_bits(
+    bits: &mut Bits,
     of_word: &mut [Vec<Postings>],
     base: DocId,
     end: DocId,
@@ -1423,8 +1429,8 @@ fn word_bits(
     dense: &[Option<Arc<DenseTerm>>],
     freqs: &mut [u32],
     mut bounds: Option<(&[Scoring], &[Score], &mut [Score])>,
-) -> Bits {
-    let mut bits = [0u64; (WINDOW / 64) as usize];
+) {
+    *bits = [0; (WINDOW / 64) as usize];
     for (k, ((of_part, in_part), slot)) in of_word
         .iter_mut()
         .zip(part_bits.iter_mut())
@@ -1488,7 +1494,6 @@ fn word_bits(
             *a |= b;
         }
     }
-    bits
 }
 
 /// Sets the bits of the documents of `p` before `end`, and with `tf` their
