@@ -5,8 +5,8 @@
 # mix with CJK, Cyrillic, accent-folded, prefix and one-typo queries, search
 # page throughput with wrk (one word; the mix; 20 two-word queries, the
 # benchmark of issue #15, with 32 connections and with the issue's 16), the
-# search page's latency with its facets,
-# index size per torrent and the catalog's RSS.
+# search page's latency with its facets, index size per torrent and the
+# catalog's RSS.
 # The reference measured in the same run is the static stylesheet route
 # (the server's floor). Every figure is of searches computed (the result
 # cache off), except one last search-page throughput with the cache on,
@@ -118,7 +118,13 @@ for q in queries:
 slow.sort(reverse=True)
 print(f"[{label}] slowest queries (max of 10): " + ", ".join(f"{q!r} {ms:.1f} ms" for ms, q in slow[:5]))
 PY
-  rps() { wrk -t2 -c32 -d10s "$1" | awk '/Requests\/sec/ {print $2}'; }
+  # Requests/s of 10 s of wrk on URL: `rps URL [CONNECTIONS [wrk flags]]`
+  # (32 connections unless given; a flag such as `-s script.lua`).
+  rps() {
+    local url=$1 conns=${2:-32}
+    shift $(($# < 2 ? $# : 2))
+    wrk -t2 -c"$conns" -d10s "$@" "$url" | awk '/Requests\/sec/ {print $2}'
+  }
   local search_rps ref_rps
   search_rps=$(rps "$url/search?q=jazz")
   ref_rps=$(rps "$url/static/style.css")
@@ -133,7 +139,7 @@ paths = ", ".join('"/search?q=%s"' % urllib.parse.quote(q) for q in queries)
 open(sys.argv[1], "w").write("local paths = {%s}\nlocal i = 0\nrequest = function()\n  i = i %% #paths + 1\n  return wrk.format(\"GET\", paths[i])\nend\n" % paths)
 PY
   local mix_rps
-  mix_rps=$(wrk -t2 -c32 -d10s -s "$work/mix.lua" "$url" | awk '/Requests\/sec/ {print $2}')
+  mix_rps=$(rps "$url" 32 -s "$work/mix.lua")
   # The benchmark of issue #15 itself: 20 two-word queries (two required
   # words each, from the corpus' vocabulary), round robin.
   python3 - "$work/pairs.lua" <<'PY'
@@ -146,10 +152,10 @@ paths = ", ".join('"/search?q=%s"' % urllib.parse.quote(q) for q in pairs)
 open(sys.argv[1], "w").write("local paths = {%s}\nlocal i = 0\nrequest = function()\n  i = i %% #paths + 1\n  return wrk.format(\"GET\", paths[i])\nend\n" % paths)
 PY
   local pairs_rps
-  pairs_rps=$(wrk -t2 -c32 -d10s -s "$work/pairs.lua" "$url" | awk '/Requests\/sec/ {print $2}')
+  pairs_rps=$(rps "$url" 32 -s "$work/pairs.lua")
   # Again with the 16 connections of the issue's own table.
   local pairs16_rps
-  pairs16_rps=$(wrk -t2 -c16 -d10s -s "$work/pairs.lua" "$url" | awk '/Requests\/sec/ {print $2}')
+  pairs16_rps=$(rps "$url" 16 -s "$work/pairs.lua")
   python3 -c "print(f'[$label] search page, every search computed: {$search_rps:.0f} req/s (target >= 1000, ratio {$search_rps/1000:.2f}); reference static: {$ref_rps:.0f} req/s; search/static {$search_rps/$ref_rps:.2f}')"
   python3 -c "print(f'[$label] search page over the 25 queries above, round robin, every search computed: {$mix_rps:.0f} req/s (target >= 1000, ratio {$mix_rps/1000:.2f})')"
   python3 -c "print(f'[$label] search page over 20 two-word queries (the benchmark of issue 15), round robin, every search computed: {$pairs_rps:.0f} req/s (target >= 1000, ratio {$pairs_rps/1000:.2f})')"
