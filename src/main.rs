@@ -16,9 +16,9 @@ use magnetar_shared::Shutdown;
 /// mimalloc rather than the C library's allocator: a results page makes
 /// thousands of small allocations (its documents, the values its template
 /// reads, the HTML), which mimalloc serves from per-thread free lists
-/// without the locks and consolidation glibc's spends time in (a tenth of
-/// the catalog's CPU under a search load at 1M). Built without its use of
-/// transparent huge pages (`no_thp`), which kept about 100 MiB more
+/// without the locks and consolidation glibc's spends time in (see
+/// bench/RESULTS.md, catalog at 1M, ninth session). Built without its use
+/// of transparent huge pages (`no_thp`), with which it kept more memory
 /// resident than glibc's allocator under the same load.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -1408,15 +1408,14 @@ fn word_lists(
 
 /// A word's documents in the window from `base` to `end`, set in `bits`
 /// (those of any of its parts; of a part of several terms, those all its
-/// terms have), each
-/// part's set in `part_bits`, and the frequencies of a part with a slot
-/// (its first term's) in that slot of `freqs`; the postings move on past
-/// the window. With `bounds`, each part's most it adds to a document of
-/// the window, from how it scores and its slack here: the bounds of the
-/// blocks it read (its first term's), or its constant. A part marked in
-/// `lookup` is left out (its set empty, its postings where they are). A
-/// part with a `dense` term is copied from it (its frequencies stay
-/// there, its bound is the window's).
+/// terms have), each part's set in `part_bits`, and the frequencies of a
+/// part with a slot (its first term's) in that slot of `freqs`; the
+/// postings move on past the window. With `bounds`, each part's most it
+/// adds to a document of the window, from how it scores and its slack
+/// here: the bounds of the blocks it read (its first term's), or its
+/// constant. A part marked in `lookup` is left out (its set empty, its
+/// postings where they are). A part with a `dense` term is copied from it
+/// (its frequencies stay there, its bound is the window's).
 #[allow(clippy::too_many_arguments)]
 fn word_bits(
     bits: &mut Bits,
