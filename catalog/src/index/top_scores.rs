@@ -25,7 +25,12 @@
 //! the index is not read at all. A typo's terms one edit away are such a
 //! part too. A CJK word's part (its bigrams, all required in one field, the
 //! first scored) is read as its first bigram's postings; a candidate that
-//! could beat the threshold is then looked up in the others.
+//! could beat the threshold is then looked up in the others. The name as
+//! written, where derived from the folded name ([`Derived`]), is not read
+//! at all: the folded name's cursor scores both, and bounds a document's
+//! two scores by its own times one plus the ratio of their weights (a
+//! tight bound, where the two terms' separate bounds let most documents of
+//! a common word through).
 //!
 //! Several required words are [`all_words`]: intersected in bit sets per
 //! window of documents, their common matches counted, and scored only
@@ -79,9 +84,19 @@ pub fn words(
     match words {
         [word] => {
             // MaxScore finds the page scoring a fraction of the matches,
-            // then the count reads them without scores up to the cap.
-            let page = search(searcher, word, &without, limit, offset)?;
-            let counted = BoundedCount::word(searcher, word, &without, COUNT_CAP, facets)?;
+            // then the count reads them without scores up to the cap: not
+            // a derived part's postings, whose documents are all the
+            // other part's.
+            let page = search(searcher, fields, word, &without, limit, offset)?;
+            let derived = derived_parts(fields, words);
+            let counted_parts: WordTerms = word
+                .iter()
+                .enumerate()
+                .filter(|(p, _)| !derived.iter().any(|d| d.part == *p))
+                .map(|(_, part)| part.clone())
+                .collect();
+            let counted =
+                BoundedCount::word(searcher, &counted_parts, &without, COUNT_CAP, facets)?;
             Ok((page, counted))
         }
         _ => all_words(
@@ -92,8 +107,11 @@ pub fn words(
 
 /// The `limit` best documents of `terms` after the first `offset`, best
 /// first, ties to the lower address; none that has a part of `without`.
+/// A part derived from another ([`Derived`]) is scored with that one's
+/// cursor, its own postings never read.
 pub fn search(
     searcher: &Searcher,
+    fields: &Fields,
     terms: &[(WordPart, Score)],
     without: &[(WordPart, Score)],
     limit: usize,
@@ -109,6 +127,7 @@ pub fn search(
         return Ok(Vec::new());
     }
     let scoring = weights(searcher, terms)?;
+    let derived = derivations(fields, &[terms], &scoring);
     let mut best = Best::new(k);
     for (ord, reader) in searcher.segment_readers().iter().enumerate() {
         let mut excluded = Union::new(reader, without)?;
@@ -117,6 +136,7 @@ pub fn search(
             ord as SegmentOrdinal,
             terms,
             &scoring,
+            &derived,
             &mut excluded,
             &mut best,
         )?;
@@ -246,6 +266,21 @@ struct Cursor {
     /// postings of those after the first, which scores it; a document of
     /// the first counts only if it is in all of these.
     required: Vec<Postings>,
+    /// A part derived from this one, scored with it (its bound is in
+    /// `bound`).
+    derived: Option<Derivation>,
+}
+
+/// A part derived from a cursor's ([`Derived`]): in the cursor's documents,
+/// as often less their variants, scored with the cursor's field lengths.
+struct Derivation {
+    /// Its place in the query.
+    order: usize,
+    weight: Bm25Weight,
+    /// Most its score is over the cursor's part's.
+    ratio: Score,
+    /// The variants' postings in the segment (`None`: none there).
+    variants: Option<Postings>,
 }
 
 impl Cursor {
@@ -306,7 +341,43 @@ impl Cursor {
             bound,
             slack,
             required: others,
+            derived: None,
         }))
+    }
+
+    /// What the cursor's own part's score is multiplied by to bound it
+    /// with the derived part's.
+    fn lift(&self) -> Score {
+        self.derived.as_ref().map_or(1.0, |d| 1.0 + d.ratio)
+    }
+
+    /// The scores of `doc`, the document at the cursor, of frequency
+    /// `freq`: of the cursor's part and of the part derived from it (where
+    /// more often than its variants), each put in its place in `parts`;
+    /// their sum.
+    fn score_into(&mut self, doc: DocId, freq: u32, parts: &mut [Score; MAX_TERMS]) -> Score {
+        let own = self.scoring.score(doc, freq);
+        parts[self.order] = own;
+        let (Some(d), Scoring::Bm25 { norms, .. }) = (&mut self.derived, &self.scoring) else {
+            return own;
+        };
+        let variant = match &mut d.variants {
+            Some(v) => {
+                v.seek(doc);
+                if v.doc() == doc {
+                    v.freq()
+                } else {
+                    0
+                }
+            }
+            None => 0,
+        };
+        if variant >= freq {
+            return own;
+        }
+        let derived = d.weight.score(norms.fieldnorm_id(doc), freq - variant);
+        parts[d.order] = derived;
+        own + derived
     }
 
     /// Whether the part's other required terms have `doc` (at or after
@@ -316,10 +387,6 @@ impl Cursor {
             p.seek(doc);
             p.doc() == doc
         })
-    }
-
-    fn score(&self, doc: DocId) -> Score {
-        self.scoring.score(doc, self.postings.freq())
     }
 
     /// Most the term adds to `doc` (at or after the documents passed),
@@ -359,9 +426,10 @@ impl Cursor {
     /// pair may score more, by at most the ratio of the two averages
     /// (BM25's length term scales by it), so the bound is raised by that.
     fn block_bound(&mut self) -> Score {
+        let lift = self.lift();
         match &self.scoring {
             Scoring::Bm25 { norms, weight } => {
-                (self.postings.block_max_score(norms, weight) * self.slack).min(self.bound)
+                (self.postings.block_max_score(norms, weight) * self.slack * lift).min(self.bound)
             }
             Scoring::Constant(score) => *score,
         }
@@ -656,13 +724,14 @@ struct Derived {
 
 /// The parts of `words` that can be derived ([`Derived`], with `ratio`
 /// unset): only in an index that has variants.
-fn derived_parts(fields: &Fields, words: &[WordTerms]) -> Vec<Derived> {
+fn derived_parts<W: AsRef<[(WordPart, Score)]>>(fields: &Fields, words: &[W]) -> Vec<Derived> {
     let mut derived = Vec::new();
     let Some(variants) = fields.name_variants else {
         return derived;
     };
     let mut start = 0;
     for word in words {
+        let word = word.as_ref();
         let scored_in = |field| {
             word.iter()
                 .position(|(part, _)| matches!(part, WordPart::Scored(t) if t.field() == field))
@@ -689,17 +758,59 @@ fn derived_parts(fields: &Fields, words: &[WordTerms]) -> Vec<Derived> {
     derived
 }
 
+/// The parts of `words` derived from another ([`derived_parts`]) whose
+/// two fields have the same average length (they have the same length in
+/// every document), with their ratio set: a derived part's score is at
+/// most the other's times it (its frequency is at most the other's), a
+/// margin added for the float products.
+fn derivations<W: AsRef<[(WordPart, Score)]>>(
+    fields: &Fields,
+    words: &[W],
+    weighed: &[Weighed],
+) -> Vec<Derived> {
+    let mut pairs = derived_parts(fields, words);
+    pairs.retain_mut(|d| match (&weighed[d.part], &weighed[d.from]) {
+        (Some((wx, a)), Some((wf, b))) if a == b => {
+            d.ratio = wx.max_score() / wf.max_score() * 1.0001;
+            true
+        }
+        _ => false,
+    });
+    pairs
+}
+
 fn segment(
     reader: &SegmentReader,
     ord: SegmentOrdinal,
     terms: &[(WordPart, Score)],
     scoring: &[Weighed],
+    derived: &[Derived],
     excluded: &mut Union,
     best: &mut Best,
 ) -> tantivy::Result<()> {
     let mut cursors = Vec::with_capacity(terms.len());
     for (order, ((part, boost), scored)) in terms.iter().zip(scoring).enumerate() {
-        cursors.extend(Cursor::open(reader, order, part, *boost, scored.as_ref())?);
+        if derived.iter().any(|d| d.part == order) {
+            continue;
+        }
+        let Some(mut c) = Cursor::open(reader, order, part, *boost, scored.as_ref())? else {
+            continue;
+        };
+        if let Some(d) = derived.iter().find(|d| d.from == order) {
+            if let Some((weight, _)) = &scoring[d.part] {
+                c.bound += weight.max_score();
+                c.derived = Some(Derivation {
+                    order: d.part,
+                    weight: weight.clone(),
+                    ratio: d.ratio,
+                    variants: Source::term(reader, &d.variants, IndexRecordOption::WithFreqs)?
+                        .map(Postings::new),
+                });
+            }
+        }
+        #[cfg(test)]
+        tests::CURSORS.with(|n| n.set(n.get() + 1));
+        cursors.push(c);
     }
     if cursors.is_empty() {
         return Ok(());
@@ -756,8 +867,11 @@ fn segment(
                 break;
             }
             if scored != Some(c.postings.blocks) {
+                // (With a derived part, bounds: the sum is scored for a
+                // candidate found.)
+                let lift = c.lift();
                 for (j, (&d, s)) in docs.iter().zip(scores.iter_mut()).enumerate() {
-                    *s = c.scoring.score(d, c.postings.source.freq(j));
+                    *s = c.scoring.score(d, c.postings.source.freq(j)) * lift;
                 }
                 scored = Some(c.postings.blocks);
             }
@@ -780,6 +894,7 @@ fn segment(
                 c.postings.next_block();
                 continue;
             };
+            let freq = c.postings.source.freq(j);
             c.postings.at = j;
             c.postings.advance();
             if !c.has(d) {
@@ -787,8 +902,12 @@ fn segment(
                 continue;
             }
             doc = d;
-            parts[c.order] = s;
-            sum = s;
+            sum = if c.derived.is_some() {
+                c.score_into(d, freq, &mut parts)
+            } else {
+                parts[c.order] = s;
+                s
+            };
             matched = true;
         } else {
             // The lowest document of an essential term.
@@ -803,9 +922,8 @@ fn segment(
             for c in &mut cursors[essential..] {
                 if c.postings.doc() == doc {
                     if c.has(doc) {
-                        let s = c.score(doc);
-                        parts[c.order] = s;
-                        sum += s;
+                        let freq = c.postings.freq();
+                        sum += c.score_into(doc, freq, &mut parts);
                         matched = true;
                     }
                     c.postings.advance();
@@ -832,9 +950,8 @@ fn segment(
             if bounds[i] > 0.0 {
                 let c = &mut cursors[i];
                 if c.has(doc) {
-                    let s = c.score(doc);
-                    parts[c.order] = s;
-                    sum += s;
+                    let freq = c.postings.freq();
+                    sum += c.score_into(doc, freq, &mut parts);
                     matched = true;
                 }
                 rest -= bounds[i];
@@ -931,14 +1048,7 @@ pub fn all_words(
     // the ratio of their weights (its frequency is at most the other's),
     // and its bound is the other's so multiplied (with a margin for the
     // float products); it is scored with the other's field norms.
-    let mut pairs = derived_parts(fields, words);
-    pairs.retain_mut(|d| match (&weighed[d.part], &weighed[d.from]) {
-        (Some((wx, a)), Some((wf, b))) if a == b => {
-            d.ratio = wx.max_score() / wf.max_score() * 1.0001;
-            true
-        }
-        _ => false,
-    });
+    let pairs = derivations(fields, words, &weighed);
     // Each part's: the part it is derived from.
     let mut within: Vec<Option<usize>> = vec![None; parts.len()];
     for d in &pairs {
@@ -1704,6 +1814,8 @@ pub(super) mod tests {
         pub(super) static SCORED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
         /// Postings set in a window's bit sets.
         pub(super) static SET: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        /// Cursors [`super::search`] opened (a part's in a segment).
+        pub(super) static CURSORS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     }
 
     /// Page `page` (from 1) of `limit` items of `all`.
@@ -2236,8 +2348,25 @@ pub(super) mod tests {
                 let sum: f32 = parts[&addr].iter().sum();
                 assert!((sum - score).abs() <= 1e-5 * score, "{word} {addr:?}");
             }
+            // `jazz` as written is derived from the folded `jazz` (less
+            // `Jázz`...): its postings are never read; `blues` folds to
+            // `blue` and is read. (Every part has postings in each segment.)
+            let derived = super::derived_parts(&g.fields, &[&terms]).len();
+            match word {
+                "jazz" => assert_eq!(derived, 1),
+                "blues" => assert_eq!(derived, 0),
+                _ => {}
+            }
+            CURSORS.with(|n| n.set(0));
+            super::search(&searcher, &g.fields, &terms, &[], 10, 0).unwrap();
+            if ["jazz", "blues"].contains(&word) {
+                let segments = searcher.segment_readers().len();
+                assert_eq!(CURSORS.get(), segments * (terms.len() - derived), "{word}");
+            }
             for (page, limit) in [(1, 10), (2, 10), (9, 25), (40, 25)] {
-                let got = super::search(&searcher, &terms, &[], limit, (page - 1) * limit).unwrap();
+                let got =
+                    super::search(&searcher, &g.fields, &terms, &[], limit, (page - 1) * limit)
+                        .unwrap();
                 let want = page_of(&all, page, limit);
                 assert_eq!(got, want, "{word}: page {page} of {limit}");
             }

@@ -512,9 +512,15 @@ mod tests {
         let mut all: Vec<(f32, tantivy::DocAddress)> = all;
         all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         for (page, limit) in [(1, 50), (3, 50), (7, 100)] {
-            let got =
-                super::super::top_scores::search(&searcher, &terms, &[], limit, (page - 1) * limit)
-                    .unwrap();
+            let got = super::super::top_scores::search(
+                &searcher,
+                &generation.fields,
+                &terms,
+                &[],
+                limit,
+                (page - 1) * limit,
+            )
+            .unwrap();
             let want = super::super::top_scores::tests::page_of(&all, page, limit);
             assert_eq!(got, want, "page {page} of {limit}");
         }
