@@ -5,18 +5,31 @@
 //! [`COUNT_CAP`] of them. Past the cap the total and the facet counts are
 //! estimates: what was counted, scaled by the share of documents read
 //! (matches are assumed spread evenly over the index), and marked as such.
+//! Where every part's terms are frequent in a segment and decoded in the
+//! [`DenseCache`], the segment's matches are read from their bit sets, 64
+//! documents at a time, instead of merging the parts' postings.
+
+use std::sync::Arc;
 
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::{Searcher, SegmentOrdinal, SegmentReader};
+use tantivy::fieldnorm::FieldNormReader;
+use tantivy::{DocId, Searcher, SegmentOrdinal, SegmentReader};
 
+use super::dense::{DenseCache, DenseTerm};
 use super::facets::{FacetCollector, FacetSegment, Facets};
 use super::search::{MAX_LIMIT, MAX_OFFSET};
 use super::top_scores::Union;
-use super::userquery::WordTerms;
+use super::userquery::{WordPart, WordTerms};
 
 /// Matches counted exactly: every page that can be asked for
 /// (offset ≤ [`MAX_OFFSET`], limit ≤ [`MAX_LIMIT`]) lies inside them.
 pub const COUNT_CAP: usize = MAX_OFFSET + MAX_LIMIT;
+
+#[cfg(test)]
+thread_local! {
+    /// Segments whose matches were read from bit sets, on this thread.
+    pub(super) static FROM_BITS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 /// Matches whose facets are counted together.
 const FACET_BLOCK: usize = 256;
@@ -60,6 +73,7 @@ impl BoundedCount {
         without: &WordTerms,
         cap: usize,
         facets: Option<FacetCollector>,
+        dense: Option<&DenseCache>,
     ) -> tantivy::Result<Counted> {
         let mut count = Self {
             budget: cap,
@@ -67,7 +81,7 @@ impl BoundedCount {
         };
         let mut segments = Vec::new();
         for (ord, reader) in searcher.segment_readers().iter().enumerate() {
-            segments.push(count.segment(ord as SegmentOrdinal, reader, parts, without)?);
+            segments.push(count.segment(ord as SegmentOrdinal, reader, parts, without, dense)?);
         }
         merge(count.facets.as_ref(), segments)
     }
@@ -78,6 +92,7 @@ impl BoundedCount {
         reader: &SegmentReader,
         parts: &WordTerms,
         without: &WordTerms,
+        dense: Option<&DenseCache>,
     ) -> tantivy::Result<SegmentCount> {
         let mut seg = SegmentCount {
             counted: 0,
@@ -98,7 +113,15 @@ impl BoundedCount {
         // Facets are counted a block of matches at a time (their reads
         // then overlap).
         let mut block = Vec::with_capacity(FACET_BLOCK);
-        for doc in Union::new(reader, parts)? {
+        let docs = match dense_sets(reader, parts, dense)? {
+            Some(sets) => {
+                #[cfg(test)]
+                FROM_BITS.with(|n| n.set(n.get() + 1));
+                Docs::Bits(Bits::new(sets, reader.max_doc()))
+            }
+            None => Docs::Postings(Union::new(reader, parts)?),
+        };
+        for doc in docs {
             if alive.is_none_or(|a| a.is_alive(doc)) && !excluded.has(doc) {
                 if self.budget == 0 {
                     seg.read = u64::from(doc);
@@ -162,4 +185,112 @@ pub(super) struct SegmentCount {
     pub(super) read: u64,
     pub(super) size: u64,
     pub(super) facets: Option<FacetSegment>,
+}
+
+/// Each part's terms (all required) decoded in `dense` for this segment;
+/// `None` when a part is not a term or terms of one field, or one of them
+/// is not kept there.
+fn dense_sets(
+    reader: &SegmentReader,
+    parts: &WordTerms,
+    dense: Option<&DenseCache>,
+) -> tantivy::Result<Option<Vec<Vec<Arc<DenseTerm>>>>> {
+    let Some(cache) = dense else {
+        return Ok(None);
+    };
+    let mut sets = Vec::with_capacity(parts.len());
+    for (part, _) in parts {
+        let terms = match part {
+            WordPart::Scored(term) => std::slice::from_ref(term),
+            WordPart::AllOf(terms) => terms.as_slice(),
+            WordPart::AnyOf(_) => return Ok(None),
+        };
+        let mut set = Vec::with_capacity(terms.len());
+        for term in terms {
+            let norms = reader
+                .fieldnorms_readers()
+                .get_field(term.field())?
+                .unwrap_or_else(|| FieldNormReader::constant(reader.max_doc(), 1));
+            match cache.get(reader, term, &norms)? {
+                Some(d) => set.push(d),
+                // A term not in the segment: the part has no documents.
+                None if reader
+                    .inverted_index(term.field())?
+                    .get_term_info(term)?
+                    .is_none() =>
+                {
+                    set.clear();
+                    break;
+                }
+                None => return Ok(None),
+            }
+        }
+        if !set.is_empty() {
+            sets.push(set);
+        }
+    }
+    Ok(Some(sets))
+}
+
+/// A segment's matches in order: from the parts' postings, or their bit
+/// sets.
+enum Docs {
+    Postings(Union),
+    Bits(Bits),
+}
+
+impl Iterator for Docs {
+    type Item = DocId;
+
+    fn next(&mut self) -> Option<DocId> {
+        match self {
+            Self::Postings(u) => u.next(),
+            Self::Bits(b) => b.next(),
+        }
+    }
+}
+
+/// The documents of any part whose terms all have them, from bit sets.
+struct Bits {
+    sets: Vec<Vec<Arc<DenseTerm>>>,
+    /// The 64 documents read: their number, and those not yet returned.
+    at: usize,
+    word: u64,
+    words: usize,
+}
+
+impl Bits {
+    fn new(sets: Vec<Vec<Arc<DenseTerm>>>, max_doc: DocId) -> Self {
+        let mut bits = Self {
+            sets,
+            at: 0,
+            word: 0,
+            words: (max_doc as usize).div_ceil(64),
+        };
+        bits.word = bits.load(0);
+        bits
+    }
+
+    fn load(&self, at: usize) -> u64 {
+        self.sets.iter().fold(0, |any, set| {
+            any | set.iter().fold(u64::MAX, |all, term| all & term.word(at))
+        })
+    }
+}
+
+impl Iterator for Bits {
+    type Item = DocId;
+
+    fn next(&mut self) -> Option<DocId> {
+        while self.word == 0 {
+            self.at += 1;
+            if self.at >= self.words {
+                return None;
+            }
+            self.word = self.load(self.at);
+        }
+        let doc = (self.at * 64) as DocId + self.word.trailing_zeros();
+        self.word &= self.word - 1;
+        Some(doc)
+    }
 }

@@ -138,6 +138,13 @@ impl DenseTerm {
         self.bits.get(from..from + WORDS)?.try_into().ok()
     }
 
+    /// Documents `64 * at` to `64 * at + 63`, one bit each (none past
+    /// the segment).
+    #[inline]
+    pub fn word(&self, at: usize) -> u64 {
+        self.bits.get(at).copied().unwrap_or(0)
+    }
+
     /// Whether `doc` has the term.
     pub fn has(&self, doc: DocId) -> bool {
         self.bits

@@ -96,7 +96,7 @@ pub fn words(
                 .map(|(_, part)| part.clone())
                 .collect();
             let counted =
-                BoundedCount::word(searcher, &counted_parts, &without, COUNT_CAP, facets)?;
+                BoundedCount::word(searcher, &counted_parts, &without, COUNT_CAP, facets, dense)?;
             Ok((page, counted))
         }
         _ => all_words(
@@ -1968,6 +1968,7 @@ pub(super) mod tests {
                 .unwrap();
             let words = compiled.words.clone().expect("every word required");
             let without = compiled.without.clone();
+            super::super::count::FROM_BITS.with(|n| n.set(0));
             assert_eq!(without.len(), q.matches(" -").count(), "{q}");
             let cjk = q.starts_with('東');
             assert!(words.len() >= 2 || cjk || !without.is_empty(), "{q}");
@@ -2072,12 +2073,14 @@ pub(super) mod tests {
                     assert!(counted.total >= cap, "{q}: {} estimated", counted.total);
                 }
             }
-            if words.len() >= 2 {
-                assert!(
-                    cache.built.load(std::sync::atomic::Ordering::Relaxed) > 0,
-                    "{q}: some parts dense"
-                );
-            }
+            assert!(
+                cache.built.load(std::sync::atomic::Ordering::Relaxed) > 0,
+                "{q}: some parts dense"
+            );
+            // One word: its count read segments from the bit sets of its
+            // dense terms (and equals Tantivy's, above; facets below).
+            let from_bits = super::super::count::FROM_BITS.with(|n| n.get());
+            assert_eq!(from_bits > 0, words.len() == 1, "{q}");
             // The facets of every match equal those Tantivy's query
             // collects.
             let facets = || super::FacetCollector {
