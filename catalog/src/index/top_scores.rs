@@ -87,7 +87,7 @@ pub fn words(
             // then the count reads them without scores up to the cap: not
             // a derived part's postings, whose documents are all the
             // other part's.
-            let page = search(searcher, fields, word, &without, limit, offset)?;
+            let page = search(searcher, fields, word, &without, limit, offset, dense)?;
             let derived = derived_parts(fields, words);
             let counted_parts: WordTerms = word
                 .iter()
@@ -116,6 +116,7 @@ pub fn search(
     without: &[(WordPart, Score)],
     limit: usize,
     offset: usize,
+    dense: Option<&DenseCache>,
 ) -> tantivy::Result<Vec<(Score, DocAddress)>> {
     let k = limit + offset;
     if terms.len() > MAX_TERMS {
@@ -137,6 +138,7 @@ pub fn search(
             terms,
             &scoring,
             &derived,
+            dense,
             &mut excluded,
             &mut best,
         )?;
@@ -262,13 +264,64 @@ struct Cursor {
     slack: Score,
     /// For the block counted: its last document and its bound.
     bounded: (u64, DocId, Score),
-    /// A part of several required terms (a CJK word's bigrams): the
-    /// postings of those after the first, which scores it; a document of
-    /// the first counts only if it is in all of these.
-    required: Vec<Postings>,
+    /// A part of several required terms (a CJK word's bigrams): those
+    /// after the first, which scores it; a document of the first counts
+    /// only if it is in all of these.
+    required: Vec<Required>,
     /// A part derived from this one, scored with it (its bound is in
     /// `bound`).
     derived: Option<Derivation>,
+}
+
+/// A required term of a part: its postings, or its bit set where it is
+/// frequent and kept in the dense cache (a bit tested instead of postings
+/// sought). (Inline, as [`Source`]: read in the innermost loop.)
+#[allow(clippy::large_enum_variant)]
+enum Required {
+    Postings(Postings),
+    Dense(Arc<DenseTerm>),
+}
+
+impl Required {
+    /// Whether the term has `doc` (asked in increasing order).
+    fn has(&mut self, doc: DocId) -> bool {
+        match self {
+            Self::Postings(p) => {
+                p.seek(doc);
+                p.doc() == doc
+            }
+            Self::Dense(d) => d.has(doc),
+        }
+    }
+
+    /// The terms of `terms` in this segment, each from `dense` where kept
+    /// there; `None` when one is missing here.
+    fn open(
+        reader: &SegmentReader,
+        terms: &[Term],
+        dense: Option<&DenseCache>,
+    ) -> tantivy::Result<Option<Vec<Self>>> {
+        let mut required = Vec::with_capacity(terms.len());
+        for term in terms {
+            if let Some(cache) = dense {
+                let norms = reader
+                    .fieldnorms_readers()
+                    .get_field(term.field())?
+                    .unwrap_or_else(|| FieldNormReader::constant(reader.max_doc(), 1));
+                if let Some(d) = cache.get(reader, term, &norms)? {
+                    #[cfg(test)]
+                    tests::REQUIRED_DENSE.with(|n| n.set(n.get() + 1));
+                    required.push(Self::Dense(d));
+                    continue;
+                }
+            }
+            match Source::term(reader, term, IndexRecordOption::Basic)? {
+                Some(p) => required.push(Self::Postings(Postings::new(p))),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(required))
+    }
 }
 
 /// A part derived from a cursor's ([`Derived`]): in the cursor's documents,
@@ -293,12 +346,13 @@ impl Cursor {
         part: &WordPart,
         boost: Score,
         scored: Option<&(Bm25Weight, f64)>,
+        dense: Option<&DenseCache>,
     ) -> tantivy::Result<Option<Self>> {
         let mut others = Vec::new();
         if let WordPart::AllOf(terms) = part {
             let rest = terms.get(1..).unwrap_or_default();
-            match term_lists(reader, rest, IndexRecordOption::Basic)? {
-                Some(lists) => others = lists,
+            match Required::open(reader, rest, dense)? {
+                Some(required) => others = required,
                 None => return Ok(None),
             }
         }
@@ -383,10 +437,7 @@ impl Cursor {
     /// Whether the part's other required terms have `doc` (at or after
     /// the documents they passed).
     fn has(&mut self, doc: DocId) -> bool {
-        self.required.iter_mut().all(|p| {
-            p.seek(doc);
-            p.doc() == doc
-        })
+        self.required.iter_mut().all(|r| r.has(doc))
     }
 
     /// Most the term adds to `doc` (at or after the documents passed),
@@ -779,12 +830,14 @@ fn derivations<W: AsRef<[(WordPart, Score)]>>(
     pairs
 }
 
+#[allow(clippy::too_many_arguments)]
 fn segment(
     reader: &SegmentReader,
     ord: SegmentOrdinal,
     terms: &[(WordPart, Score)],
     scoring: &[Weighed],
     derived: &[Derived],
+    dense: Option<&DenseCache>,
     excluded: &mut Union,
     best: &mut Best,
 ) -> tantivy::Result<()> {
@@ -793,7 +846,7 @@ fn segment(
         if derived.iter().any(|d| d.part == order) {
             continue;
         }
-        let Some(mut c) = Cursor::open(reader, order, part, *boost, scored.as_ref())? else {
+        let Some(mut c) = Cursor::open(reader, order, part, *boost, scored.as_ref(), dense)? else {
             continue;
         };
         if let Some(d) = derived.iter().find(|d| d.from == order) {
@@ -1814,6 +1867,8 @@ pub(super) mod tests {
         pub(super) static SCORED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
         /// Postings set in a window's bit sets.
         pub(super) static SET: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        /// Required terms of parts read from their bit sets.
+        pub(super) static REQUIRED_DENSE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
         /// Cursors [`super::search`] opened (a part's in a segment).
         pub(super) static CURSORS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     }
@@ -1969,6 +2024,7 @@ pub(super) mod tests {
             let words = compiled.words.clone().expect("every word required");
             let without = compiled.without.clone();
             super::super::count::FROM_BITS.with(|n| n.set(0));
+            REQUIRED_DENSE.with(|n| n.set(0));
             assert_eq!(without.len(), q.matches(" -").count(), "{q}");
             let cjk = q.starts_with('東');
             assert!(words.len() >= 2 || cjk || !without.is_empty(), "{q}");
@@ -2081,6 +2137,11 @@ pub(super) mod tests {
             // dense terms (and equals Tantivy's, above; facets below).
             let from_bits = super::super::count::FROM_BITS.with(|n| n.get());
             assert_eq!(from_bits > 0, words.len() == 1, "{q}");
+            // A CJK word alone (MaxScore): its other bigrams, all required,
+            // tested in their bit sets (the pages above are still exact).
+            if cjk && words.len() == 1 {
+                assert!(REQUIRED_DENSE.with(|n| n.get()) > 0, "{q}");
+            }
             // The facets of every match equal those Tantivy's query
             // collects.
             let facets = || super::FacetCollector {
@@ -2361,15 +2422,22 @@ pub(super) mod tests {
                 _ => {}
             }
             CURSORS.with(|n| n.set(0));
-            super::search(&searcher, &g.fields, &terms, &[], 10, 0).unwrap();
+            super::search(&searcher, &g.fields, &terms, &[], 10, 0, None).unwrap();
             if ["jazz", "blues"].contains(&word) {
                 let segments = searcher.segment_readers().len();
                 assert_eq!(CURSORS.get(), segments * (terms.len() - derived), "{word}");
             }
             for (page, limit) in [(1, 10), (2, 10), (9, 25), (40, 25)] {
-                let got =
-                    super::search(&searcher, &g.fields, &terms, &[], limit, (page - 1) * limit)
-                        .unwrap();
+                let got = super::search(
+                    &searcher,
+                    &g.fields,
+                    &terms,
+                    &[],
+                    limit,
+                    (page - 1) * limit,
+                    None,
+                )
+                .unwrap();
                 let want = page_of(&all, page, limit);
                 assert_eq!(got, want, "{word}: page {page} of {limit}");
             }

@@ -519,6 +519,7 @@ mod tests {
                 &[],
                 limit,
                 (page - 1) * limit,
+                None,
             )
             .unwrap();
             let want = super::super::top_scores::tests::page_of(&all, page, limit);
