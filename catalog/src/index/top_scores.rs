@@ -271,6 +271,9 @@ struct Cursor {
     /// A part derived from this one, scored with it (its bound is in
     /// `bound`).
     derived: Option<Derivation>,
+    /// The scored term's documents, where the dense cache keeps them: a
+    /// document not there adds nothing (no block bound, no seek).
+    bits: Option<Arc<DenseTerm>>,
 }
 
 /// A required term of a part: its postings, or its bit set where it is
@@ -356,6 +359,7 @@ impl Cursor {
                 None => return Ok(None),
             }
         }
+        let mut bits = None;
         let (postings, scoring, bound, slack) = match (part.scored(), scored) {
             (Some(term), Some((weight, average))) => {
                 let field = term.field();
@@ -369,6 +373,11 @@ impl Cursor {
                     .fieldnorms_readers()
                     .get_field(field)?
                     .unwrap_or_else(|| FieldNormReader::constant(reader.max_doc(), 1));
+                if let Some(cache) = dense {
+                    bits = cache.get(reader, term, &norms)?;
+                    #[cfg(test)]
+                    tests::WITH_BITS.with(|n| n.set(n.get() + usize::from(bits.is_some())));
+                }
                 let slack = slack(&inverted, reader.max_doc(), *average);
                 let weight = weight.clone();
                 let bound = weight.max_score();
@@ -396,6 +405,7 @@ impl Cursor {
             slack,
             required: others,
             derived: None,
+            bits,
         }))
     }
 
@@ -440,9 +450,18 @@ impl Cursor {
         self.required.iter_mut().all(|r| r.has(doc))
     }
 
+    /// Whether the term's bit set says it lacks `doc` (false: it has it,
+    /// or there is no bit set).
+    fn lacks(&self, doc: DocId) -> bool {
+        self.bits.as_ref().is_some_and(|b| !b.has(doc))
+    }
+
     /// Most the term adds to `doc` (at or after the documents passed),
     /// from the bound of the block that would hold it: no posting is read.
     fn bound_at(&mut self, doc: DocId) -> Score {
+        if self.lacks(doc) {
+            return 0.0;
+        }
         if self.bounded.0 != self.postings.blocks {
             self.bounded = (
                 self.postings.blocks,
@@ -989,6 +1008,9 @@ fn segment(
         let mut rest = 0.0;
         let mut bounds = [0.0; MAX_TERMS];
         for (i, c) in cursors[..essential].iter_mut().enumerate() {
+            if c.lacks(doc) {
+                continue;
+            }
             c.postings.seek(doc);
             if c.postings.doc() == doc {
                 bounds[i] = c.block_bound();
@@ -1867,6 +1889,8 @@ pub(super) mod tests {
         pub(super) static SCORED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
         /// Postings set in a window's bit sets.
         pub(super) static SET: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        /// Cursors whose term's bit set tells the documents it lacks.
+        pub(super) static WITH_BITS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
         /// Required terms of parts read from their bit sets.
         pub(super) static REQUIRED_DENSE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
         /// Cursors [`super::search`] opened (a part's in a segment).
@@ -2427,19 +2451,22 @@ pub(super) mod tests {
                 let segments = searcher.segment_readers().len();
                 assert_eq!(CURSORS.get(), segments * (terms.len() - derived), "{word}");
             }
-            for (page, limit) in [(1, 10), (2, 10), (9, 25), (40, 25)] {
-                let got = super::search(
-                    &searcher,
-                    &g.fields,
-                    &terms,
-                    &[],
-                    limit,
-                    (page - 1) * limit,
-                    None,
-                )
-                .unwrap();
-                let want = page_of(&all, page, limit);
-                assert_eq!(got, want, "{word}: page {page} of {limit}");
+            // Each part read from its postings, and (with the cache) a
+            // document a frequent term lacks skipped by its bit set (the
+            // whole words' terms are frequent; the typo's and prefixes'
+            // listed terms are not single terms).
+            let cache = super::DenseCache::default();
+            WITH_BITS.with(|n| n.set(0));
+            for dense in [None, Some(&cache)] {
+                for (page, limit) in [(1, 10), (2, 10), (9, 25), (40, 25)] {
+                    let (offset, w) = ((page - 1) * limit, &g.fields);
+                    let got = super::search(&searcher, w, &terms, &[], limit, offset, dense);
+                    let want = page_of(&all, page, limit);
+                    assert_eq!(got.unwrap(), want, "{word}: page {page} of {limit}");
+                }
+            }
+            if ["jazz", "blues"].contains(&word) {
+                assert!(WITH_BITS.with(|n| n.get()) > 0, "{word}: frequent terms");
             }
             // The count and its facets (under the cap: exact) equal those
             // of Tantivy's query.
