@@ -934,19 +934,29 @@ fn segment(
                     c.postings.next_block();
                 }
             }
-            let docs = c.postings.docs();
-            if docs.is_empty() {
+            if c.postings.docs().is_empty() {
                 break;
             }
             if scored != Some(c.postings.blocks) {
                 // (With a derived part, bounds: the sum is scored for a
-                // candidate found.)
+                // candidate found.) Where the part cannot beat the
+                // threshold alone in this block, a document that every
+                // other part's bit set lacks cannot either: 0, skipped
+                // below (the others add no more than the threshold), its
+                // length not read.
+                let alone = c.block_bound() <= threshold && others.iter().all(|o| o.bits.is_some());
                 let lift = c.lift();
+                let docs = c.postings.docs();
                 for (j, (&d, s)) in docs.iter().zip(scores.iter_mut()).enumerate() {
-                    *s = c.scoring.score(d, c.postings.source.freq(j)) * lift;
+                    *s = if alone && others.iter().all(|o| o.lacks(d)) {
+                        0.0
+                    } else {
+                        c.scoring.score(d, c.postings.source.freq(j)) * lift
+                    };
                 }
                 scored = Some(c.postings.blocks);
             }
+            let docs = c.postings.docs();
             let mut found = None;
             for j in c.postings.at..docs.len() {
                 let (d, s) = (docs[j], scores[j]);
