@@ -8,6 +8,7 @@ pub mod count;
 pub mod dense;
 pub mod facets;
 pub mod feed;
+mod phrase;
 #[cfg(test)]
 mod relevance;
 pub mod result_cache;

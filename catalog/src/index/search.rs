@@ -372,7 +372,7 @@ impl Generation {
         let mut words = None;
         if let Some(text) = text {
             // A query with no word left after analysis (`!!!`) finds nothing.
-            let q = match text.compile(f, fuzzy, searcher) {
+            let q = match text.compile_with(f, fuzzy, searcher, Some(&self.sort_cache)) {
                 Some(c) => {
                     words = c.words.map(|w| (w, c.without));
                     c.query

@@ -1921,7 +1921,7 @@ pub(super) mod tests {
     /// `Jázz` is `jazz`) and the files in every proportion; four segments
     /// whose average lengths differ (the block bounds' slack); documents
     /// deleted in two of them.
-    fn fixture() -> (tempfile::TempDir, CatalogIndex) {
+    pub(in crate::index) fn fixture() -> (tempfile::TempDir, CatalogIndex) {
         let words = [
             "jazz",
             "Jázz",

@@ -9,6 +9,8 @@
 //! ranges, sets or regular expressions, and a prefix expands to at most
 //! [`PREFIX_EXPANSIONS`] terms.
 
+use std::sync::Arc;
+
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhrasePrefixQuery,
     PhraseQuery, Query, TermQuery, TermSetQuery,
@@ -18,8 +20,10 @@ use tantivy::tokenizer::Token;
 use tantivy::{Searcher, Term};
 
 use super::analysis::{analyze, is_cjk, Mode};
+use super::phrase::DensePhrase;
 use super::schema::Fields;
 use super::search::PREFIX_UNTIL_DOCS;
+use super::topk::SortCache;
 
 /// Most terms a prefix (the last word) expands to.
 pub const PREFIX_EXPANSIONS: u32 = 50;
@@ -363,13 +367,28 @@ impl UserQuery {
         any
     }
 
+    /// [`Self::compile_with`] without a cache: phrases are Tantivy's.
+    #[cfg(test)]
+    pub fn compile(&self, f: &Fields, fuzzy: bool, searcher: &Searcher) -> Option<Compiled> {
+        self.compile_with(f, fuzzy, searcher, None)
+    }
+
     /// The Tantivy query; `fuzzy` adds one-edit alternatives to long words.
     /// The searcher expands the last word's prefix to the terms it has.
-    pub fn compile(&self, f: &Fields, fuzzy: bool, searcher: &Searcher) -> Option<Compiled> {
+    /// With `dense`, a phrase's common documents are read from the bit
+    /// sets it keeps, where it keeps every term ([`DensePhrase`]).
+    pub fn compile_with(
+        &self,
+        f: &Fields,
+        fuzzy: bool,
+        searcher: &Searcher,
+        dense: Option<&Arc<SortCache>>,
+    ) -> Option<Compiled> {
         let cx = Cx {
             f,
             fuzzy,
             searcher,
+            dense,
             terms_only: std::cell::Cell::new(true),
             terms: std::cell::RefCell::default(),
         };
@@ -473,7 +492,7 @@ fn boosted(q: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
 }
 
 /// The tokens as a term (one) or a phrase (several) in `field`.
-fn sequence(field: Field, toks: &[Token]) -> Box<dyn Query> {
+fn sequence(field: Field, toks: &[Token], dense: Option<&Arc<SortCache>>) -> Box<dyn Query> {
     if let [one] = toks {
         return Box::new(TermQuery::new(
             Term::from_field_text(field, &one.text),
@@ -507,18 +526,20 @@ fn sequence(field: Field, toks: &[Token]) -> Box<dyn Query> {
                 .collect(),
         ));
     }
-    phrase(field, toks)
+    phrase(field, toks, dense)
 }
 
 /// The tokens as a phrase in `field`, at their positions (CJK bigrams
-/// thinned, see [`thin`]).
-fn phrase(field: Field, toks: &[Token]) -> Box<dyn Query> {
-    let toks = thin(toks);
-    Box::new(PhraseQuery::new_with_offset(
-        toks.iter()
-            .map(|t| (t.position, Term::from_field_text(field, &t.text)))
-            .collect(),
-    ))
+/// thinned, see [`thin`]); with `dense`, a [`DensePhrase`].
+fn phrase(field: Field, toks: &[Token], dense: Option<&Arc<SortCache>>) -> Box<dyn Query> {
+    let terms: Vec<(usize, Term)> = thin(toks)
+        .iter()
+        .map(|t| (t.position, Term::from_field_text(field, &t.text)))
+        .collect();
+    match dense {
+        Some(cache) if terms.len() > 1 => Box::new(DensePhrase::new(terms, cache.clone())),
+        _ => Box::new(PhraseQuery::new_with_offset(terms)),
+    }
 }
 
 /// The tokens with the last one as a prefix, in `field`.
@@ -555,6 +576,8 @@ struct Cx<'a> {
     f: &'a Fields,
     fuzzy: bool,
     searcher: &'a Searcher,
+    /// Where phrases read frequent terms' bit sets.
+    dense: Option<&'a Arc<SortCache>>,
     /// Cleared when an alternative is more than one term (a phrase, a
     /// prefix or typo expansion): the top results then need every match.
     terms_only: std::cell::Cell<bool>,
@@ -772,9 +795,9 @@ fn compile_leaf(leaf: &Leaf, cx: &Cx<'_>, positive: bool) -> Option<Box<dyn Quer
             }
         }
         Some(if leaf.quoted && toks.len() > 1 {
-            phrase(field, toks)
+            phrase(field, toks, cx.dense)
         } else {
-            sequence(field, toks)
+            sequence(field, toks, cx.dense)
         })
     };
     // Folding leaves CJK as it is: the folded name then holds the same
