@@ -9,7 +9,10 @@
 //! into what that search reads: the bit set itself (copied a window at a
 //! time, not set a posting at a time), each posting's frequency (found by
 //! rank for the few documents scored), and per window the shortest length
-//! and highest frequency among them (the window's bound).
+//! and highest frequency among them (the window's bound). One word's
+//! search reads them too: its count (`super::count`), whether a candidate
+//! has a part at all, a CJK word's other bigrams; and a phrase's common
+//! documents (`super::phrase`).
 //!
 //! [`DenseCache`] keeps them per (segment, term), only for terms in at
 //! least one document of [`DENSITY`] of a segment of at least

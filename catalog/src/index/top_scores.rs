@@ -36,7 +36,10 @@
 //! window of documents, their common matches counted, and scored only
 //! where the bounds of their parts' blocks could beat the threshold.
 //! [`Union`] walks a word's documents for the bounded count
-//! (`super::count`).
+//! (`super::count`), where its terms are not kept as bit sets. Where
+//! they are, a part whose term lacks a document adds nothing to its
+//! bound and is not sought, and a block of the essential part that cannot
+//! beat the threshold alone scores only documents another part has.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
