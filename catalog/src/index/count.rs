@@ -12,7 +12,6 @@
 use std::sync::Arc;
 
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::fieldnorm::FieldNormReader;
 use tantivy::{DocId, Searcher, SegmentOrdinal, SegmentReader};
 
 use super::dense::{DenseCache, DenseTerm};
@@ -207,11 +206,7 @@ fn dense_sets(
         };
         let mut set = Vec::with_capacity(terms.len());
         for term in terms {
-            let norms = reader
-                .fieldnorms_readers()
-                .get_field(term.field())?
-                .unwrap_or_else(|| FieldNormReader::constant(reader.max_doc(), 1));
-            match cache.get(reader, term, &norms)? {
+            match cache.get_term(reader, term)? {
                 Some(d) => set.push(d),
                 // A term not in the segment: the part has no documents.
                 None if reader

@@ -331,6 +331,20 @@ impl DenseCache {
         Ok(Some(decoded))
     }
 
+    /// [`Self::get`] with the lengths of `term`'s field in that segment
+    /// (all 1 in a field without lengths).
+    pub fn get_term(
+        &self,
+        reader: &SegmentReader,
+        term: &Term,
+    ) -> tantivy::Result<Option<Arc<DenseTerm>>> {
+        let norms = reader
+            .fieldnorms_readers()
+            .get_field(term.field())?
+            .unwrap_or_else(|| FieldNormReader::constant(reader.max_doc(), 1));
+        self.get(reader, term, &norms)
+    }
+
     /// Forgets the terms of segments not in `live`.
     pub fn retain_segments(&self, live: &[SegmentId]) {
         let mut guard = self.entries.lock();

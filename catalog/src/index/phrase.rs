@@ -93,11 +93,7 @@ impl DensePhraseWeight {
     fn bit_sets(&self, reader: &SegmentReader) -> tantivy::Result<Option<Vec<Arc<DenseTerm>>>> {
         let mut sets = Vec::with_capacity(self.terms.len());
         for (_, term) in &self.terms {
-            let norms = reader
-                .fieldnorms_readers()
-                .get_field(term.field())?
-                .unwrap_or_else(|| FieldNormReader::constant(reader.max_doc(), 1));
-            match self.cache.dense.get(reader, term, &norms)? {
+            match self.cache.dense.get_term(reader, term)? {
                 Some(set) => sets.push(set),
                 None => return Ok(None),
             }

@@ -310,11 +310,7 @@ impl Required {
         let mut required = Vec::with_capacity(terms.len());
         for term in terms {
             if let Some(cache) = dense {
-                let norms = reader
-                    .fieldnorms_readers()
-                    .get_field(term.field())?
-                    .unwrap_or_else(|| FieldNormReader::constant(reader.max_doc(), 1));
-                if let Some(d) = cache.get(reader, term, &norms)? {
+                if let Some(d) = cache.get_term(reader, term)? {
                     #[cfg(test)]
                     tests::REQUIRED_DENSE.with(|n| n.set(n.get() + 1));
                     required.push(Self::Dense(d));
