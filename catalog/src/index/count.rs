@@ -245,8 +245,9 @@ impl Iterator for Docs {
     }
 }
 
-/// The documents of any part whose terms all have them, from bit sets.
-struct Bits {
+/// The documents of any part whose terms all have them, from bit sets
+/// (of one part: those all its terms have).
+pub(super) struct Bits {
     sets: Vec<Vec<Arc<DenseTerm>>>,
     /// The 64 documents read: their number, and those not yet returned.
     at: usize,
@@ -255,7 +256,7 @@ struct Bits {
 }
 
 impl Bits {
-    fn new(sets: Vec<Vec<Arc<DenseTerm>>>, max_doc: DocId) -> Self {
+    pub(super) fn new(sets: Vec<Vec<Arc<DenseTerm>>>, max_doc: DocId) -> Self {
         let mut bits = Self {
             sets,
             at: 0,

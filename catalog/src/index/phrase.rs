@@ -22,6 +22,7 @@ use tantivy::query::{
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocId, DocSet, Score, SegmentReader, Term, TERMINATED};
 
+use super::count::Bits;
 use super::dense::DenseTerm;
 use super::topk::SortCache;
 
@@ -129,19 +130,14 @@ impl Weight for DensePhraseWeight {
         let similarity = self.similarity.as_ref().map(|w| w.boost_by(boost));
         let mut matches = Vec::new();
         let (mut common, mut next) = (Vec::new(), Vec::new());
-        let words = (reader.max_doc() as usize).div_ceil(64);
-        for at in 0..words {
-            let mut word = sets.iter().fold(u64::MAX, |all, set| all & set.word(at));
-            while word != 0 {
-                let doc = (at * 64) as DocId + word.trailing_zeros();
-                word &= word - 1;
-                let count = phrase_count(doc, &mut lists, &mut common, &mut next);
-                if count > 0 {
-                    let score = similarity
-                        .as_ref()
-                        .map_or(1.0, |w| w.score(norms.fieldnorm_id(doc), count));
-                    matches.push((doc, score));
-                }
+        // The documents every term has: one part of all of them.
+        for doc in Bits::new(vec![sets], reader.max_doc()) {
+            let count = phrase_count(doc, &mut lists, &mut common, &mut next);
+            if count > 0 {
+                let score = similarity
+                    .as_ref()
+                    .map_or(1.0, |w| w.score(norms.fieldnorm_id(doc), count));
+                matches.push((doc, score));
             }
         }
         Ok(Box::new(Listed { matches, at: 0 }))
