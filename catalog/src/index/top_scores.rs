@@ -90,7 +90,6 @@ pub fn words(
             // then the count reads them without scores up to the cap: not
             // a derived part's postings, whose documents are all the
             // other part's.
-            let page = search(searcher, fields, word, &without, limit, offset, dense)?;
             let derived = derived_parts(fields, words);
             let counted_parts: WordTerms = word
                 .iter()
@@ -98,6 +97,7 @@ pub fn words(
                 .filter(|(p, _)| !derived.iter().any(|d| d.part == *p))
                 .map(|(_, part)| part.clone())
                 .collect();
+            let page = search_with(searcher, word, derived, &without, limit, offset, dense)?;
             let counted =
                 BoundedCount::word(searcher, &counted_parts, &without, COUNT_CAP, facets, dense)?;
             Ok((page, counted))
@@ -108,14 +108,29 @@ pub fn words(
     }
 }
 
-/// The `limit` best documents of `terms` after the first `offset`, best
-/// first, ties to the lower address; none that has a part of `without`.
-/// A part derived from another ([`Derived`]) is scored with that one's
-/// cursor, its own postings never read.
+/// [`search_with`], the parts that can be derived found here.
+#[cfg(test)]
 pub fn search(
     searcher: &Searcher,
     fields: &Fields,
     terms: &[(WordPart, Score)],
+    without: &[(WordPart, Score)],
+    limit: usize,
+    offset: usize,
+    dense: Option<&DenseCache>,
+) -> tantivy::Result<Vec<(Score, DocAddress)>> {
+    let derived = derived_parts(fields, &[terms]);
+    search_with(searcher, terms, derived, without, limit, offset, dense)
+}
+
+/// The `limit` best documents of `terms` after the first `offset`, best
+/// first, ties to the lower address; none that has a part of `without`.
+/// A part derived from another (of `derived`, see [`derived_parts`]) is
+/// scored with that one's cursor, its own postings never read.
+fn search_with(
+    searcher: &Searcher,
+    terms: &[(WordPart, Score)],
+    derived: Vec<Derived>,
     without: &[(WordPart, Score)],
     limit: usize,
     offset: usize,
@@ -131,7 +146,7 @@ pub fn search(
         return Ok(Vec::new());
     }
     let scoring = weights(searcher, terms)?;
-    let derived = derivations(fields, &[terms], &scoring);
+    let derived = derivations(derived, &scoring);
     let mut best = Best::new(k);
     for (ord, reader) in searcher.segment_readers().iter().enumerate() {
         let mut excluded = Union::new(reader, without)?;
@@ -827,17 +842,12 @@ fn derived_parts<W: AsRef<[(WordPart, Score)]>>(fields: &Fields, words: &[W]) ->
     derived
 }
 
-/// The parts of `words` derived from another ([`derived_parts`]) whose
-/// two fields have the same average length (they have the same length in
-/// every document), with their ratio set: a derived part's score is at
-/// most the other's times it (its frequency is at most the other's), a
-/// margin added for the float products.
-fn derivations<W: AsRef<[(WordPart, Score)]>>(
-    fields: &Fields,
-    words: &[W],
-    weighed: &[Weighed],
-) -> Vec<Derived> {
-    let mut pairs = derived_parts(fields, words);
+/// The parts derived from another ([`derived_parts`]) whose two fields
+/// have the same average length (they have the same length in every
+/// document), with their ratio set: a derived part's score is at most the
+/// other's times it (its frequency is at most the other's), a margin added
+/// for the float products.
+fn derivations(mut pairs: Vec<Derived>, weighed: &[Weighed]) -> Vec<Derived> {
     pairs.retain_mut(|d| match (&weighed[d.part], &weighed[d.from]) {
         (Some((wx, a)), Some((wf, b))) if a == b => {
             d.ratio = wx.max_score() / wf.max_score() * 1.0001;
@@ -1132,7 +1142,7 @@ pub fn all_words(
     // the ratio of their weights (its frequency is at most the other's),
     // and its bound is the other's so multiplied (with a margin for the
     // float products); it is scored with the other's field norms.
-    let pairs = derivations(fields, words, &weighed);
+    let pairs = derivations(derived_parts(fields, words), &weighed);
     // Each part's: the part it is derived from.
     let mut within: Vec<Option<usize>> = vec![None; parts.len()];
     for d in &pairs {
