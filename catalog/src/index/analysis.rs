@@ -195,6 +195,16 @@ pub fn folded_of_exact(exact: &str) -> Option<String> {
     (!text.is_empty() && exact.len() <= MAX_WORD_BYTES).then_some(text)
 }
 
+/// The folded analyzer's token at the place of the exact analyzer's token
+/// `exact` (both make one token per word, and the same CJK tokens):
+/// `exact` folded, or itself for a CJK token.
+pub fn folded_token(exact: &str) -> Option<String> {
+    if exact.chars().any(is_cjk) {
+        return Some(exact.to_owned());
+    }
+    folded_of_exact(exact)
+}
+
 /// The analyzer state of one pass.
 struct Pass<'o> {
     mode: Mode,
@@ -559,10 +569,21 @@ mod tests {
             for _ in 0..1 + next(60) {
                 name.push_str(pieces[next(pieces.len())]);
             }
+            let (mut exact_tokens, mut folded_tokens) = (Vec::new(), Vec::new());
+            analyze(&name, Mode::EXACT_INDEX, &mut exact_tokens);
+            analyze(&name, Mode::FOLDED_INDEX, &mut folded_tokens);
+            // Token by token, in place and text (the highlighter's one pass).
+            assert_eq!(exact_tokens.len(), folded_tokens.len(), "{name:?}");
+            for (e, f) in exact_tokens.iter().zip(&folded_tokens) {
+                assert_eq!(
+                    (e.offset_from, e.offset_to, folded_token(&e.text).as_ref()),
+                    (f.offset_from, f.offset_to, Some(&f.text)),
+                    "{name:?}"
+                );
+            }
             let exact = terms(&name, Mode::EXACT_INDEX);
             let folded = terms(&name, Mode::FOLDED_INDEX);
             let variant = terms(&name, Mode::VARIANTS_INDEX);
-            assert_eq!(exact.len(), folded.len(), "{name:?}: {exact:?} {folded:?}");
             let count = |of: &[String], t: &str| of.iter().filter(|x| *x == t).count();
             for e in exact.iter().filter(|e| !e.chars().any(is_cjk)) {
                 let f = folded_of_exact(e).unwrap_or_else(|| panic!("{name:?}: {e:?}"));
