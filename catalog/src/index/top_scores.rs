@@ -1108,6 +1108,10 @@ pub(super) type Bits = [u64; (WINDOW / 64) as usize];
 /// each block of postings is decoded once, and most matches of a common
 /// pair of words (which lack a word in the name, say) never read a field
 /// norm. A document's score is the sum of its parts' in query order.
+/// Before that, a window's matches are sieved with whole words of the bit
+/// sets: those that lack a part without which the others' bounds cannot
+/// beat the k-th best (the name of either word, once the page holds
+/// documents with both in their names) are not bounded one by one.
 /// Tantivy's intersection of unions merged each union's scored postings
 /// into windows and then sought through them.
 ///
@@ -1361,18 +1365,18 @@ pub fn all_words(
                     *h &= !b;
                 }
             }
-            matches.clear();
-            for (i, mut word) in hits.into_iter().enumerate() {
-                while word != 0 {
-                    let doc = base + i as u32 * 64 + word.trailing_zeros();
-                    word &= word - 1;
-                    if alive.is_some_and(|a| !a.is_alive(doc)) {
-                        continue;
-                    }
-                    matches.push(doc);
-                }
-            }
             if counting {
+                matches.clear();
+                for (i, mut word) in hits.into_iter().enumerate() {
+                    while word != 0 {
+                        let doc = base + i as u32 * 64 + word.trailing_zeros();
+                        word &= word - 1;
+                        if alive.is_some_and(|a| !a.is_alive(doc)) {
+                            continue;
+                        }
+                        matches.push(doc);
+                    }
+                }
                 let n = matches.len().min(budget);
                 budget -= n;
                 seg.counted += n;
@@ -1402,7 +1406,43 @@ pub fn all_words(
                 .iter()
                 .enumerate()
                 .fold(0usize, |m, (p, &l)| m | usize::from(l) << p);
-            for &doc in &matches {
+            // The matches that could beat the k-th best: those that have
+            // every part set here without which the others' bounds (a part
+            // derived from it goes with it), summed as below, cannot. A
+            // document without such a part has at most those bounds (a
+            // float sum of the same terms in the same order, fewer of
+            // them), so it fails the test below anyway; the rest of the
+            // window's matches are not looked at one by one.
+            let mut sieve = hits;
+            let threshold = best.threshold();
+            for (p, &u) in unset.iter().enumerate() {
+                if u {
+                    continue;
+                }
+                let mut rest: Score = 0.0;
+                for (q, b) in bounds.iter().enumerate() {
+                    if q != p && within[q] != Some(p) {
+                        rest += b;
+                    }
+                }
+                if rest <= threshold {
+                    for (s, b) in sieve.iter_mut().zip(&part_bits[p]) {
+                        *s &= b;
+                    }
+                }
+            }
+            let candidates = sieve.iter().enumerate().flat_map(|(i, &word)| {
+                std::iter::successors(Some(word).filter(|&w| w != 0), |&w| {
+                    Some(w & (w - 1)).filter(|&w| w != 0)
+                })
+                .map(move |w| base + i as u32 * 64 + w.trailing_zeros())
+            });
+            for doc in candidates {
+                if alive.is_some_and(|a| !a.is_alive(doc)) {
+                    continue;
+                }
+                #[cfg(test)]
+                tests::BOUNDED.with(|n| n.set(n.get() + 1));
                 let i = ((doc - base) / 64) as usize;
                 let at = (doc - base) as usize;
                 // Most the document can score: its parts' bounds, summed
@@ -1906,6 +1946,8 @@ pub(super) mod tests {
     thread_local! {
         /// Matches [`super::all_words`] scored exactly on this thread.
         pub(super) static SCORED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        /// Matches of several words whose bound was summed.
+        pub(super) static BOUNDED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
         /// Postings set in a window's bit sets.
         pub(super) static SET: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
         /// Cursors whose term's bit set tells the documents it lacks.
@@ -2228,6 +2270,7 @@ pub(super) mod tests {
             let words = compiled.words.clone().expect("every word required");
             let scored = |limit: usize| {
                 SCORED.with(|n| n.set(0));
+                BOUNDED.with(|n| n.set(0));
                 let (page, counted) = super::words(
                     &searcher,
                     &g.fields,
@@ -2240,15 +2283,22 @@ pub(super) mod tests {
                 )
                 .unwrap();
                 assert_eq!(page.len(), limit, "{q}");
-                (SCORED.with(|n| n.get()), counted.total)
+                let bounded = BOUNDED.with(|n| n.get());
+                (SCORED.with(|n| n.get()), bounded, counted.total)
             };
-            let (first, total) = scored(10);
+            let (first, bounded, total) = scored(10);
             assert!(total > 100, "{q}: {total} matches");
             assert!(
                 first * 10 < total * 9,
                 "{q}: {first} of {total} matches scored for the first 10"
             );
-            let (deep, _) = scored(100);
+            // Matches without a part they need are not even bounded one
+            // by one.
+            assert!(
+                bounded * 10 < total * 9 && bounded >= first,
+                "{q}: {bounded} of {total} matches bounded for the first 10"
+            );
+            let (deep, _, _) = scored(100);
             assert!(deep > first, "{q}: a deeper page scores more ({deep})");
         }
     }
