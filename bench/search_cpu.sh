@@ -14,10 +14,19 @@
 # alternating RUNS times (default 5) on the same index, and each run's mean
 # and the median of each binary's means are printed: the A/B comparison of
 # two versions in one run, on a host whose speed drifts.
+# With INSTRUCTIONS=1 (needs valgrind), each query set's instructions per
+# search are counted too, under callgrind: a count that does not drift
+# with the host (though it weighs a cache miss like any instruction). Two
+# runs of each binary, of 1 and 6 rounds; their difference over 5 rounds
+# of the set, so that what is built once (facet columns, dense terms) is
+# left out. ~30 s per binary and set.
 # Builds the index of the cached corpus of bench/catalog.sh (N torrents,
 # default 1 000 000) with the catalog, or reuses INDEX=dir. Not a test.
-# Usage: bench/search_cpu.sh [N]    INDEX=data/index ROUNDS=20 BASE= RUNS=5
+# Usage: bench/search_cpu.sh [N]    INDEX=data/index ROUNDS=20 BASE= RUNS=5 INSTRUCTIONS=
 set -euo pipefail
+if [ -n "${INSTRUCTIONS:-}" ] && ! command -v valgrind > /dev/null; then
+  echo "INSTRUCTIONS=1 needs valgrind (apt-get install valgrind)" >&2; exit 1
+fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 N=${1:-1000000}
 ROUNDS=${ROUNDS:-20}
@@ -47,10 +56,35 @@ if [ -z "${INDEX:-}" ]; then
   INDEX="$work/data/index"
 fi
 echo "index: $INDEX ($(du -sh "$INDEX" | cut -f1)), $ROUNDS rounds, commit $(git -C "$root" rev-parse --short HEAD)"
+# Instructions per search of binary $1 over the queries after it (see
+# INSTRUCTIONS above).
+instructions() {
+  local bin=$1 one six; shift
+  count() {
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect='*search_on*' \
+      "$bin" "$INDEX" "$1" "${@:2}" 2>&1 | awk '/Collected :/ {print $NF}'
+  }
+  one=$(count 1 "$@"); six=$(count 6 "$@")
+  if [ -z "$one" ] || [ -z "$six" ] || [ "$six" -le "$one" ]; then
+    echo "callgrind counted nothing for $bin (no function named *search_on*?)" >&2; return 1
+  fi
+  echo $(( (six - one) / (5 * $#) ))
+}
 # Each query set once through the new binary (each query's line), then,
-# with BASE, RUNS alternating runs of both.
+# with BASE, RUNS alternating runs of both; with INSTRUCTIONS, the
+# instructions per search of each.
 measure() {
   "$probe" "$INDEX" "$ROUNDS" "$@"
+  if [ -n "${INSTRUCTIONS:-}" ]; then
+    local n b
+    n=$(instructions "$probe" "$@")
+    if [ -n "${BASE:-}" ]; then
+      b=$(instructions "$BASE" "$@")
+      python3 -c "print(f'instructions per search: new {$n:,}, base {$b:,}, new/base {$n / $b:.3f}')"
+    else
+      echo "instructions per search: $n"
+    fi
+  fi
   [ -n "${BASE:-}" ] || return 0
   local runs=${RUNS:-5} i new=() base=() m
   for i in $(seq "$runs"); do
