@@ -119,10 +119,14 @@ slow.sort(reverse=True)
 print(f"[{label}] slowest queries (max of 10): " + ", ".join(f"{q!r} {ms:.1f} ms" for ms, q in slow[:5]))
 PY
   # Requests/s of 10 s of wrk on URL: `rps URL [CONNECTIONS [wrk flags]]`
-  # (32 connections unless given; a flag such as `-s script.lua`).
+  # (32 connections unless given; a flag such as `-s script.lua`), after
+  # 2 s of the same load not counted: a server that has run a while has
+  # its queries' frequent terms decoded (the dense cache) and its caches
+  # filled, and a fresh one spends its first seconds on that.
   rps() {
     local url=$1 conns=${2:-32}
     shift $(($# < 2 ? $# : 2))
+    wrk -t2 -c"$conns" -d2s "$@" "$url" > /dev/null
     wrk -t2 -c"$conns" -d10s "$@" "$url" | awk '/Requests\/sec/ {print $2}'
   }
   local search_rps ref_rps
