@@ -540,8 +540,7 @@ impl Generation {
         let mut keyed: Vec<_> = top
             .into_iter()
             .filter_map(|(_, addr)| {
-                let doc = searcher.doc::<tantivy::TantivyDocument>(addr).ok()?;
-                let t = self.torrent_of(&doc)?;
+                let t = self.load(&searcher, addr)?;
                 let r = t.release();
                 Some(((r.episodes, std::cmp::Reverse(r.resolution)), t))
             })
@@ -591,10 +590,10 @@ impl Generation {
         let highlighter = text.as_ref().map(|t| t.highlighter(fuzzy));
         let mut hits = Vec::with_capacity(addrs.len());
         for addr in addrs {
-            let Ok(doc) = searcher.doc::<tantivy::TantivyDocument>(addr) else {
+            let Ok(mut doc) = searcher.doc::<super::Stored>(addr) else {
                 continue;
             };
-            let Some(torrent) = self.torrent_of(&doc) else {
+            let Some(torrent) = self.torrent_of(&mut doc) else {
                 continue;
             };
             let (mut name_html, mut file_html) = (None, None);
@@ -605,7 +604,7 @@ impl Generation {
                 // fifth of a results page's cost.
                 if name_html.is_none() {
                     file_html = doc
-                        .get_first(self.fields.file)
+                        .first(self.fields.file)
                         .and_then(|v| v.as_str())
                         .and_then(|files| h.snippet(files));
                 }
