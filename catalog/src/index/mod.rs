@@ -140,7 +140,7 @@ impl IndexedTorrent {
 /// `TantivyDocument` is), and their texts moved, not copied, into an
 /// [`IndexedTorrent`] (about 2 % fewer instructions per search of the
 /// two-word benchmark, 50 hits a page).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stored(Vec<(Field, OwnedValue)>);
 
 impl DocumentDeserialize for Stored {
@@ -164,27 +164,24 @@ impl Stored {
 
     /// The first text of `field`, moved out (a second call finds none).
     pub fn take_text(&mut self, field: Field) -> Option<String> {
-        let (_, value) = self
-            .0
-            .iter_mut()
-            .find(|(f, v)| *f == field && matches!(v, OwnedValue::Str(_)))?;
-        match std::mem::replace(value, OwnedValue::Null) {
-            OwnedValue::Str(text) => Some(text),
-            _ => None,
-        }
+        self.texts_of(field).next()
     }
 
     /// Every text of `field`, in order, moved out.
     pub fn take_texts(&mut self, field: Field) -> Vec<String> {
-        let mut out = Vec::new();
-        for (f, value) in &mut self.0 {
-            if *f == field && matches!(value, OwnedValue::Str(_)) {
-                if let OwnedValue::Str(text) = std::mem::replace(value, OwnedValue::Null) {
-                    out.push(text);
-                }
-            }
-        }
-        out
+        self.texts_of(field).collect()
+    }
+
+    /// The texts of `field`, each moved out as it is taken (other values
+    /// stay as they are).
+    fn texts_of(&mut self, field: Field) -> impl Iterator<Item = String> + '_ {
+        self.0
+            .iter_mut()
+            .filter(move |(f, v)| *f == field && matches!(v, OwnedValue::Str(_)))
+            .filter_map(|(_, v)| match std::mem::replace(v, OwnedValue::Null) {
+                OwnedValue::Str(text) => Some(text),
+                _ => None,
+            })
     }
 }
 
