@@ -132,29 +132,28 @@ PY
   local search_rps ref_rps
   search_rps=$(rps "$url/search?q=jazz")
   ref_rps=$(rps "$url/static/style.css")
-  # The same 25 queries as the latency figures, round robin: common and
-  # rare words, phrases, CJK, prefixes, typos.
-  python3 - "$work/mix.lua" <<'PY'
+  # `round_robin FILE QUERY...`: a wrk script in FILE asking the search
+  # page for each QUERY in turn.
+  round_robin() {
+    python3 - "$@" <<'PY'
 import sys, urllib.parse
-queries = ["jazz", "night sky", "ubuntu studio", "\"live concert\"", "album -jazz", "name:aurora", "file:flac",
-    "season episode", "collection 42", "巨人", "進撃", "ファイナル", "东京", "爱情故事", "기생충",
-    "маргариты", "предки", "забуті", "amelie", "beyonce strasse", "ubunt", "documen", "documantary", "soundtrak", "zzzz"]
-paths = ", ".join('"/search?q=%s"' % urllib.parse.quote(q) for q in queries)
+paths = ", ".join('"/search?q=%s"' % urllib.parse.quote(q) for q in sys.argv[2:])
 open(sys.argv[1], "w").write("local paths = {%s}\nlocal i = 0\nrequest = function()\n  i = i %% #paths + 1\n  return wrk.format(\"GET\", paths[i])\nend\n" % paths)
 PY
+  }
+  # The same 25 queries as the latency figures, round robin: common and
+  # rare words, phrases, CJK, prefixes, typos.
+  round_robin "$work/mix.lua" "jazz" "night sky" "ubuntu studio" '"live concert"' "album -jazz" "name:aurora" "file:flac" \
+    "season episode" "collection 42" "巨人" "進撃" "ファイナル" "东京" "爱情故事" "기생충" \
+    "маргариты" "предки" "забуті" "amelie" "beyonce strasse" "ubunt" "documen" "documantary" "soundtrak" "zzzz"
   local mix_rps
   mix_rps=$(rps "$url" 32 -s "$work/mix.lua")
   # The benchmark of issue #15 itself: 20 two-word queries (two required
   # words each, from the corpus' vocabulary), round robin.
-  python3 - "$work/pairs.lua" <<'PY'
-import sys, urllib.parse
-pairs = ["aurora borealis", "jazz standards", "rust book", "night sky", "ubuntu studio", "live concert",
-    "documentary series", "season episode", "remastered collection", "lecture notes", "album soundtrack",
-    "archive photos", "trip mountains", "ocean city", "history science", "jazz album", "night concert",
-    "studio live", "book series", "photos ocean"]
-paths = ", ".join('"/search?q=%s"' % urllib.parse.quote(q) for q in pairs)
-open(sys.argv[1], "w").write("local paths = {%s}\nlocal i = 0\nrequest = function()\n  i = i %% #paths + 1\n  return wrk.format(\"GET\", paths[i])\nend\n" % paths)
-PY
+  round_robin "$work/pairs.lua" "aurora borealis" "jazz standards" "rust book" "night sky" "ubuntu studio" "live concert" \
+    "documentary series" "season episode" "remastered collection" "lecture notes" "album soundtrack" \
+    "archive photos" "trip mountains" "ocean city" "history science" "jazz album" "night concert" \
+    "studio live" "book series" "photos ocean"
   local pairs_rps
   pairs_rps=$(rps "$url" 32 -s "$work/pairs.lua")
   # Again with the 16 connections of the issue's own table.
