@@ -182,7 +182,12 @@ fn main() -> anyhow::Result<()> {
         _ => {}
     }
 
+    // Colours only on a terminal (a log file or a pipe gets plain text),
+    // and never with NO_COLOR set (https://no-color.org).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
+        .with_ansi(colour)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
                 tracing_subscriber::EnvFilter::new("info,rocket=error,tantivy=warn")

@@ -87,3 +87,62 @@ fn readme_config_reference_matches_print_config() {
         "regenerate the README block with `magnetar print-config`"
     );
 }
+
+/// A log read through a pipe (a file, journald, `| grep`) is plain text:
+/// no terminal colour codes around its levels and fields.
+#[test]
+fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
+    let mut child = magnetar()
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "tracker",
+            "--bind",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (send, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let found = loop {
+        match lines.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(line) => {
+                let listening = line.contains("tracker listening");
+                seen.push(line);
+                if listening {
+                    break true;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(found, "no 'tracker listening' line: {seen:?}");
+    assert!(
+        seen.iter().all(|l| !l.contains('\u{1b}')),
+        "colour codes in a piped log: {seen:?}"
+    );
+    assert!(seen.iter().any(|l| l.contains(" INFO ")), "{seen:?}");
+}
