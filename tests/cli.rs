@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+mod common;
+
 fn magnetar() -> Command {
     Command::new(env!("CARGO_BIN_EXE_magnetar"))
 }
@@ -94,18 +96,7 @@ fn readme_config_reference_matches_print_config() {
 fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.local_addr().unwrap().port()
-    };
-    let mut child = magnetar()
-        .args([
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "tracker",
-            "--bind",
-        ])
-        .arg(format!("127.0.0.1:{port}"))
+    let mut child = common::tracker_command(dir.path(), common::free_udp_port())
         .env("RUST_LOG", "info")
         .env_remove("NO_COLOR")
         .stdout(std::process::Stdio::piped())

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use magnetar_shared::infohash_file::{read_infohash_file, write_sorted_unique};
@@ -38,14 +38,7 @@ fn kill_9_during_dumps_never_leaves_a_torn_file() {
 
     for round in 0..20u8 {
         let port = common::free_udp_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_magnetar"))
-            .args([
-                "--data-dir",
-                dir.path().to_str().unwrap(),
-                "tracker",
-                "--bind",
-            ])
-            .arg(format!("127.0.0.1:{port}"))
+        let mut child = common::tracker_command(dir.path(), port)
             .env("MAGNETAR_TRACKER__DUMP_INTERVAL", "1")
             .env("MAGNETAR_TRACKER__WORKERS", "1")
             .env("RUST_LOG", "warn")

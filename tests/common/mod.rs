@@ -44,3 +44,14 @@ pub fn free_tcp_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// `magnetar --data-dir DIR tracker --bind 127.0.0.1:PORT`, to spawn.
+pub fn tracker_command(dir: &std::path::Path, port: u16) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_magnetar"));
+    command
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["tracker", "--bind"])
+        .arg(format!("127.0.0.1:{port}"));
+    command
+}
