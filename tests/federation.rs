@@ -3,35 +3,16 @@
 //! catalog (hash-verified), learned from A; a sync with nothing new
 //! transfers no body.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+mod common;
 
-use magnetar::{up, Ready, UpOptions};
+use std::net::SocketAddr;
+
+use common::{eventually, http_get_with, start_up, stop_up};
 use magnetar_crawler::seeder::Seeder;
-use magnetar_shared::{Config, Shutdown};
-
-/// The head and body of a GET with extra header lines.
-fn get(addr: SocketAddr, path: &str, headers: &str) -> (String, Vec<u8>) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: test\r\n{headers}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let split = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(out.len(), |i| i + 4);
-    let body = out.split_off(split);
-    (String::from_utf8_lossy(&out).into_owned(), body)
-}
+use magnetar_shared::Config;
 
 fn body(addr: SocketAddr, path: &str) -> String {
-    String::from_utf8_lossy(&get(addr, path, "").1).into_owned()
+    String::from_utf8_lossy(&http_get_with(addr, path, "").1).into_owned()
 }
 
 fn header(head: &str, name: &str) -> Option<String> {
@@ -39,14 +20,6 @@ fn header(head: &str, name: &str) -> Option<String> {
         let (k, v) = l.split_once(':')?;
         k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
     })
-}
-
-async fn eventually(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn config(data: &std::path::Path) -> Config {
@@ -63,33 +36,6 @@ fn config(data: &std::path::Path) -> Config {
     config
 }
 
-async fn start(config: Config) -> (Ready, Shutdown, tokio::task::JoinHandle<anyhow::Result<()>>) {
-    let shutdown = Shutdown::new();
-    let (tx, rx) = tokio::sync::oneshot::channel::<Ready>();
-    let running = tokio::spawn(up(
-        config,
-        shutdown.clone(),
-        UpOptions {
-            demo: false,
-            ready: Some(tx),
-        },
-    ));
-    let ready = tokio::time::timeout(Duration::from_secs(30), rx)
-        .await
-        .unwrap()
-        .unwrap();
-    (ready, shutdown, running)
-}
-
-async fn stop(shutdown: Shutdown, running: tokio::task::JoinHandle<anyhow::Result<()>>) {
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), running)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-}
-
 /// B's crawler status (`federation` counters).
 fn federation_status(data: &std::path::Path) -> serde_json::Value {
     std::fs::read(data.join("crawler/status.json"))
@@ -102,7 +48,7 @@ fn federation_status(data: &std::path::Path) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b_lists_a_s_torrents_after_a_s_seeders_are_gone() {
     let a_dir = tempfile::tempdir().unwrap();
-    let (a, a_stop, a_running) = start(config(a_dir.path())).await;
+    let (a, a_stop, a_running) = start_up(config(a_dir.path())).await;
     let tracker = a.trackers[0];
 
     let seed_dir = tempfile::tempdir().unwrap();
@@ -125,18 +71,18 @@ async fn b_lists_a_s_torrents_after_a_s_seeders_are_gone() {
 
     // A's export: its tracker's infohash.bin, raw, with validators that
     // answer 304; and its list of torrents.
-    let (head, raw) = get(a.catalog, "/infohash.bin", "");
+    let (head, raw) = http_get_with(a.catalog, "/infohash.bin", "");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(raw.len() % 20 == 0 && raw.chunks(20).any(|c| c == hash.as_bytes()));
     let etag = header(&head, "etag").expect("an ETag");
     let modified = header(&head, "last-modified").expect("a Last-Modified");
-    let (head, raw) = get(
+    let (head, raw) = http_get_with(
         a.catalog,
         "/infohash.bin",
         &format!("If-None-Match: {etag}\r\n"),
     );
     assert!(head.starts_with("HTTP/1.1 304") && raw.is_empty(), "{head}");
-    let (head, _) = get(
+    let (head, _) = http_get_with(
         a.catalog,
         "/infohash.bin",
         &format!("If-Modified-Since: {modified}\r\n"),
@@ -157,7 +103,7 @@ async fn b_lists_a_s_torrents_after_a_s_seeders_are_gone() {
         serde_json::json!([]),
         "nothing after the last"
     );
-    let (head, _) = get(a.catalog, "/federation/v1/torrents?after=junk", "");
+    let (head, _) = http_get_with(a.catalog, "/federation/v1/torrents?after=junk", "");
     assert!(head.starts_with("HTTP/1.1 400"), "{head}");
     assert!(
         body(a.catalog, &format!("/api/v1/torrent/{hash}"))
@@ -173,7 +119,7 @@ async fn b_lists_a_s_torrents_after_a_s_seeders_are_gone() {
     b_config.federation.peers = vec![a_base.clone()];
     b_config.federation.sync_interval = 1;
     b_config.federation.swarm_timeout = 1;
-    let (b, b_stop, b_running) = start(b_config).await;
+    let (b, b_stop, b_running) = start_up(b_config).await;
     eventually("B lists A's torrent", 60, || {
         body(b.catalog, "/search?q=glacier").contains(&hash.to_hex())
     })
@@ -196,7 +142,7 @@ async fn b_lists_a_s_torrents_after_a_s_seeders_are_gone() {
     );
     assert!(body(b.catalog, &by_peer).contains(&hash.to_hex()));
     assert!(!body(b.catalog, "/api/v1/search?origin=tracker").contains(&hash.to_hex()));
-    let (head, _) = get(b.catalog, "/api/v1/search?origin=dht", "");
+    let (head, _) = http_get_with(b.catalog, "/api/v1/search?origin=dht", "");
     assert!(head.starts_with("HTTP/1.1 400"), "{head}");
     let page = body(b.catalog, &format!("/{hash}"));
     assert!(
@@ -236,6 +182,6 @@ async fn b_lists_a_s_torrents_after_a_s_seeders_are_gone() {
     );
     assert_eq!(after["errors"], before["errors"], "no sync failed");
 
-    stop(b_stop, b_running).await;
-    stop(a_stop, a_running).await;
+    stop_up(b_stop, b_running).await;
+    stop_up(a_stop, a_running).await;
 }

@@ -1,35 +1,14 @@
 //! The whole pipeline in one process: a librqbit seeder announces to the
 //! tracker, the crawler resolves the hash, the catalog serves it.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+mod common;
 
-use magnetar::{up, Ready, UpOptions};
+use std::time::Duration;
+
+use common::{eventually, http_get, start_up, stop_up};
 use magnetar_crawler::seeder::Seeder;
 use magnetar_shared::infohash_file::read_infohash_file;
-use magnetar_shared::{Config, Shutdown};
-
-fn http_get(addr: SocketAddr, path: &str) -> String {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
-
-async fn eventually(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+use magnetar_shared::Config;
 
 /// A loopback config for `up`: tracker on `tracker_binds`, catalog on
 /// `catalog_bind`, DHT off, quick dumps and polls.
@@ -45,37 +24,6 @@ fn up_config(data: &std::path::Path, tracker_binds: &[&str], catalog_bind: &str)
     // The test polls searches faster than one client may.
     config.catalog.client_requests_per_sec = 0.0;
     config
-}
-
-/// Starts `up` and waits (bounded) until it is serving.
-async fn start_up(
-    config: Config,
-) -> (Ready, Shutdown, tokio::task::JoinHandle<anyhow::Result<()>>) {
-    let shutdown = Shutdown::new();
-    let (tx, rx) = tokio::sync::oneshot::channel::<Ready>();
-    let running = tokio::spawn(up(
-        config,
-        shutdown.clone(),
-        UpOptions {
-            demo: false,
-            ready: Some(tx),
-        },
-    ));
-    let ready = tokio::time::timeout(Duration::from_secs(30), rx)
-        .await
-        .unwrap()
-        .unwrap();
-    (ready, shutdown, running)
-}
-
-/// Stops `up` and waits (bounded) for it to finish cleanly.
-async fn stop_up(shutdown: Shutdown, running: tokio::task::JoinHandle<anyhow::Result<()>>) {
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), running)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -55,3 +55,83 @@ pub fn tracker_command(dir: &std::path::Path, port: u16) -> std::process::Comman
         .arg(format!("127.0.0.1:{port}"));
     command
 }
+
+/// The head and body of a GET of `path` from `addr`, with extra header
+/// lines (`headers`: each ending in `\r\n`; empty for none).
+pub fn http_get_with(addr: std::net::SocketAddr, path: &str, headers: &str) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let timeout = std::time::Duration::from_secs(5);
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout).unwrap();
+    s.set_read_timeout(Some(2 * timeout)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: test\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(out.len(), |i| i + 4);
+    let body = out.split_off(split);
+    (String::from_utf8_lossy(&out).into_owned(), body)
+}
+
+/// The whole answer to a GET of `path` (head and body) as text.
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    let (head, body) = http_get_with(addr, path, "");
+    head + &String::from_utf8_lossy(&body)
+}
+
+/// Waits (polling every 200 ms, at most `secs`) until `check` holds;
+/// fails the test naming `what` otherwise.
+pub async fn eventually(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// `magnetar up` running in this process, with what stops it.
+pub type Running = (
+    magnetar::Ready,
+    magnetar_shared::Shutdown,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+);
+
+/// Starts `up` in this process and waits (bounded) until it is serving.
+pub async fn start_up(config: magnetar_shared::Config) -> Running {
+    let shutdown = magnetar_shared::Shutdown::new();
+    let (tx, rx) = tokio::sync::oneshot::channel::<magnetar::Ready>();
+    let running = tokio::spawn(magnetar::up(
+        config,
+        shutdown.clone(),
+        magnetar::UpOptions {
+            demo: false,
+            ready: Some(tx),
+        },
+    ));
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(30), rx)
+        .await
+        .unwrap()
+        .unwrap();
+    (ready, shutdown, running)
+}
+
+/// Stops `up` and waits (bounded) for it to finish cleanly.
+pub async fn stop_up(
+    shutdown: magnetar_shared::Shutdown,
+    running: tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    shutdown.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(30), running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
