@@ -10,7 +10,6 @@ use std::path::Path;
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use magnetar_shared::InfoHash;
 use magnetar_tracker::client::{ClientError, TrackerClient};
 use magnetar_tracker::protocol::{Event, PeerId};
 
@@ -39,20 +38,6 @@ client_requests_per_sec = 0
     )
     .unwrap();
     file
-}
-
-fn seed(data: &Path, name: &str) -> InfoHash {
-    let info = format!(
-        "d6:lengthi1000e4:name{}:{name}12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae",
-        name.len()
-    );
-    let torrent =
-        magnetar_shared::metainfo::build_torrent_file(info.as_bytes(), &[], None, None, None);
-    let meta = magnetar_shared::TorrentMeta::from_torrent_bytes(&torrent).unwrap();
-    let preload = data.join("preload");
-    std::fs::create_dir_all(&preload).unwrap();
-    std::fs::write(preload.join(format!("{}.torrent", meta.info_hash)), torrent).unwrap();
-    meta.info_hash
 }
 
 fn magnetar(config: &Path, args: &[&str]) -> Output {
@@ -84,18 +69,6 @@ fn total(port: u16, q: &str) -> Option<u64> {
     serde_json::from_str::<serde_json::Value>(&body).ok()?["total"].as_u64()
 }
 
-fn within(secs: u64, what: &str, log: &Path, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(
-            Instant::now() < deadline,
-            "not within {secs} s: {what}; log:\n{}",
-            common::logs(log)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 struct Running(Child);
 
 impl Drop for Running {
@@ -120,8 +93,8 @@ fn block_and_unblock_apply_to_a_running_instance_within_seconds() {
     let (tracker, catalog) = common::free_tracker_and_catalog_ports();
     let config = write_config(dir.path(), tracker, catalog);
     let data = dir.path().join("data");
-    let target = seed(&data, "Takedown.Target.iso");
-    let other = seed(&data, "Other.Target.Words.iso");
+    let target = common::seed_preload(&data, "Takedown.Target.iso");
+    let other = common::seed_preload(&data, "Other.Target.Words.iso");
     let log = dir.path().join("up.log");
     let _up = Running(
         Command::new(env!("CARGO_BIN_EXE_magnetar"))
@@ -131,7 +104,7 @@ fn block_and_unblock_apply_to_a_running_instance_within_seconds() {
             .spawn()
             .unwrap(),
     );
-    within(60, "both torrents indexed", &log, || {
+    common::within(60, "both torrents indexed", &log, || {
         total(catalog, "target") == Some(2)
     });
     let mut c = TrackerClient::new(
@@ -139,7 +112,7 @@ fn block_and_unblock_apply_to_a_running_instance_within_seconds() {
         Duration::from_millis(300),
     )
     .unwrap();
-    within(30, "the tracker answers", &log, || {
+    common::within(30, "the tracker answers", &log, || {
         c.announce(target, PeerId([1; 20]), 6881, 0, Event::Started, -1)
             .is_ok()
     });
@@ -153,20 +126,20 @@ fn block_and_unblock_apply_to_a_running_instance_within_seconds() {
     let out = magnetar(&config, &["block", &magnet, "--reason", "court order 7"]);
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("blocked info-hash {target}")));
-    within(5, "the page turns 410", &log, || {
+    common::within(5, "the page turns 410", &log, || {
         let (status, body) = get(catalog, &format!("/{target}"));
         status == 410 && body.contains("court order 7")
     });
-    within(5, "the search hit disappears", &log, || {
+    common::within(5, "the search hit disappears", &log, || {
         total(catalog, "takedown") == Some(0)
     });
-    within(5, "the tracker refuses the hash", &log, || {
+    common::within(5, "the tracker refuses the hash", &log, || {
         matches!(
             c.announce(target, PeerId([2; 20]), 6882, 0, Event::Started, -1),
             Err(ClientError::Tracker(m)) if m.contains("blocked")
         )
     });
-    within(5, "the blocked torrent leaves the index", &log, || {
+    common::within(5, "the blocked torrent leaves the index", &log, || {
         let (_, stats) = get(catalog, "/api/v1/stats");
         serde_json::from_str::<serde_json::Value>(&stats)
             .is_ok_and(|v| v["torrents"].as_u64() == Some(1))
@@ -182,7 +155,7 @@ fn block_and_unblock_apply_to_a_running_instance_within_seconds() {
         stdout.contains("it hides 1 of the 1 indexed torrents"),
         "{stdout}"
     );
-    within(5, "the name rule hides the other torrent", &log, || {
+    common::within(5, "the name rule hides the other torrent", &log, || {
         get(catalog, &format!("/{other}")).0 == 410 && total(catalog, "target") == Some(0)
     });
 
@@ -194,7 +167,7 @@ fn block_and_unblock_apply_to_a_running_instance_within_seconds() {
         let out = magnetar(&config, &args);
         assert!(out.status.success(), "{out:?}");
     }
-    within(5, "both torrents come back", &log, || {
+    common::within(5, "both torrents come back", &log, || {
         get(catalog, &format!("/{target}")).0 == 200 && total(catalog, "target") == Some(2)
     });
     let missing = magnetar(&config, &["unblock", &target.to_string()]);

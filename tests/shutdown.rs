@@ -55,18 +55,6 @@ fn start(config: &Path, role: &str, log: &Path) -> Child {
         .unwrap()
 }
 
-fn wait_until(what: &str, log: &Path, secs: u64, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ready() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; log:\n{}",
-            common::logs(log)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// True when `/healthz` answers 200: the first reconcile is committed.
 fn healthy(port: u16) -> bool {
     use std::io::{Read, Write};
@@ -123,26 +111,11 @@ fn announce(port: u16, hash: InfoHash, log: &Path) {
         Duration::from_millis(200),
     )
     .unwrap();
-    wait_until("the tracker to answer", log, 30, || {
+    common::within(30, "the tracker to answer", log, || {
         client
             .announce(hash, PeerId([7; 20]), 6881, 100, Event::Started, -1)
             .is_ok()
     });
-}
-
-fn seed_preload(data: &Path) -> InfoHash {
-    let torrent = magnetar_shared::metainfo::build_torrent_file(
-        b"d6:lengthi1000e4:name8:demo.bin12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae",
-        &[],
-        None,
-        None,
-        None,
-    );
-    let meta = magnetar_shared::TorrentMeta::from_torrent_bytes(&torrent).unwrap();
-    let preload = data.join("preload");
-    std::fs::create_dir_all(&preload).unwrap();
-    std::fs::write(preload.join(format!("{}.torrent", meta.info_hash)), torrent).unwrap();
-    meta.info_hash
 }
 
 #[test]
@@ -152,15 +125,15 @@ fn up_stops_cleanly_on_sigint_and_sigterm() {
         let (tracker, catalog) = common::free_tracker_and_catalog_ports();
         let config = write_config(dir.path(), tracker, catalog);
         let data = dir.path().join("data");
-        seed_preload(&data);
+        common::seed_preload(&data, "demo.bin");
         let log = dir.path().join("up.log");
         let child = start(&config, "up", &log);
         let hash = InfoHash([0x5a; 20]);
         announce(tracker, hash, &log);
-        wait_until("the crawler to queue the hash", &log, 30, || {
+        common::within(30, "the crawler to queue the hash", &log, || {
             log_has(&log, "crawler started")
         });
-        wait_until("the first index commit", &log, 60, || healthy(catalog));
+        common::within(60, "the first index commit", &log, || healthy(catalog));
         stop(child, signal, &log);
 
         // The final dump holds the hash announced after the last timed dump.
@@ -176,7 +149,7 @@ fn up_stops_cleanly_on_sigint_and_sigterm() {
         // The index opens again as it is: no rebuild, the torrent still there.
         let log2 = dir.path().join("catalog.log");
         let again = start(&config, "catalog", &log2);
-        wait_until("the catalog to start again", &log2, 60, || {
+        common::within(60, "the catalog to start again", &log2, || {
             log_has(&log2, "catalog listening")
         });
         stop(again, "TERM", &log2);
@@ -211,7 +184,7 @@ fn each_role_alone_stops_cleanly() {
 
     let log = dir.path().join("crawler.log");
     let child = start(&config, "crawler", &log);
-    wait_until("the crawler to start", &log, 60, || {
+    common::within(60, "the crawler to start", &log, || {
         log_has(&log, "crawler started")
     });
     stop(child, "INT", &log);
@@ -220,10 +193,10 @@ fn each_role_alone_stops_cleanly() {
     assert_eq!(status["known"], 1, "the crawler read the dump: {status}");
     assert!(log_has(&log, "crawler stopped"));
 
-    seed_preload(&data);
+    common::seed_preload(&data, "demo.bin");
     let log = dir.path().join("catalog.log");
     let child = start(&config, "catalog", &log);
-    wait_until("the catalog to start", &log, 60, || {
+    common::within(60, "the catalog to start", &log, || {
         log_has(&log, "catalog listening")
     });
     stop(child, "INT", &log);

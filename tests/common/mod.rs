@@ -135,3 +135,33 @@ pub async fn stop_up(
         .unwrap()
         .unwrap();
 }
+
+/// Writes a `.torrent` of one 1 000-byte file called `name` into
+/// `data/preload/` and returns its info-hash.
+pub fn seed_preload(data: &std::path::Path, name: &str) -> magnetar_shared::InfoHash {
+    let info = format!(
+        "d6:lengthi1000e4:name{}:{name}12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae",
+        name.len()
+    );
+    let torrent =
+        magnetar_shared::metainfo::build_torrent_file(info.as_bytes(), &[], None, None, None);
+    let meta = magnetar_shared::TorrentMeta::from_torrent_bytes(&torrent).unwrap();
+    let preload = data.join("preload");
+    std::fs::create_dir_all(&preload).unwrap();
+    std::fs::write(preload.join(format!("{}.torrent", meta.info_hash)), torrent).unwrap();
+    meta.info_hash
+}
+
+/// Waits (polling every 50 ms, at most `secs`) until `ok` holds; fails
+/// the test naming `what`, with the process's `log`, otherwise.
+pub fn within(secs: u64, what: &str, log: &std::path::Path, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {secs} s: {what}; log:\n{}",
+            logs(log)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
