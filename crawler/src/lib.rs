@@ -125,18 +125,7 @@ fn watch_sources(
         .filter_map(|p| p.file_name().map(|n| n.to_owned()))
         .collect();
     let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
-        let relevant = match &e {
-            // Our own reads raise access events; only changes matter.
-            Ok(ev) if ev.kind.is_access() => false,
-            Ok(ev) => {
-                ev.need_rescan()
-                    || ev
-                        .paths
-                        .iter()
-                        .any(|p| p.file_name().is_some_and(|n| names.iter().any(|x| x == n)))
-            }
-            Err(_) => true,
-        };
+        let relevant = magnetar_shared::watch::concerns(&e, |n| names.iter().any(|x| x == n));
         if relevant {
             let _ = tx.send(());
         }

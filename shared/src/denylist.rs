@@ -603,17 +603,7 @@ impl Moderation {
         use notify::{RecursiveMode, Watcher};
         let weak = Arc::downgrade(self);
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let relevant = match &event {
-                Ok(ev) if ev.kind.is_access() => false,
-                Ok(ev) => {
-                    ev.need_rescan()
-                        || ev
-                            .paths
-                            .iter()
-                            .any(|p| p.file_name().is_some_and(|n| n == FILE_NAME))
-                }
-                Err(_) => true,
-            };
+            let relevant = crate::watch::concerns(&event, |n| n == FILE_NAME);
             if let (true, Some(m)) = (relevant, weak.upgrade()) {
                 if let Err(e) = m.reload() {
                     tracing::warn!(path = %m.path.display(), "denylist reload failed: {e}");

@@ -16,6 +16,7 @@ pub mod path;
 pub mod shutdown;
 pub mod task;
 pub mod telemetry;
+pub mod watch;
 
 pub use atomic::{write_atomic, write_atomic_with};
 pub use config::Config;

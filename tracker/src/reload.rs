@@ -60,15 +60,8 @@ fn watch_file(shared: Arc<Shared>) -> Option<notify::RecommendedWatcher> {
     let path = shared.access.path()?.to_owned();
     let target = path.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event {
-            if event
-                .paths
-                .iter()
-                .any(|p| p.file_name() == target.file_name())
-                && !event.kind.is_access()
-            {
-                reload(&shared);
-            }
+        if magnetar_shared::watch::concerns(&event, |n| Some(n) == target.file_name()) {
+            reload(&shared);
         }
     })
     .map_err(|e| tracing::warn!("cannot watch access list: {e}"))
