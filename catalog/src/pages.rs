@@ -589,9 +589,43 @@ struct StatsView {
     total_size: String,
     categories: Vec<(String, u64)>,
     index_size: String,
-    crawler: Option<serde_json::Value>,
+    crawler: Option<Vec<(String, String)>>,
     tracker: Option<Vec<(String, String)>>,
 }
+
+/// The crawler's status as label and value pairs: a nested object's
+/// fields under its name ("federation syncs"), underscores as spaces;
+/// at most [`MAX_FACTS`] of them, three levels deep.
+fn status_facts(status: &serde_json::Value) -> Vec<(String, String)> {
+    fn walk(prefix: &str, value: &serde_json::Value, depth: u8, out: &mut Vec<(String, String)>) {
+        use serde_json::Value;
+        match value {
+            Value::Object(fields) if depth < 3 => {
+                for (key, value) in fields {
+                    if out.len() >= MAX_FACTS {
+                        return;
+                    }
+                    let label = key.replace('_', " ");
+                    let label = if prefix.is_empty() {
+                        label
+                    } else {
+                        format!("{prefix} {label}")
+                    };
+                    walk(&label, value, depth + 1, out);
+                }
+            }
+            Value::Null => {}
+            Value::String(text) => out.push((prefix.to_owned(), text.clone())),
+            other => out.push((prefix.to_owned(), other.to_string())),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", status, 0, &mut out);
+    out
+}
+
+/// Most lines of the crawler's status on `/stats`.
+const MAX_FACTS: usize = 100;
 
 #[get("/stats")]
 async fn stats(app: &State<App>, lang: Lang) -> Result<RawHtml<String>, PageError> {
@@ -603,7 +637,7 @@ async fn stats(app: &State<App>, lang: Lang) -> Result<RawHtml<String>, PageErro
         total_size: app.i18n.size(lang.index, s.total_size),
         categories: s.categories.into_iter().collect(),
         index_size: app.i18n.size(lang.index, s.index_bytes),
-        crawler: s.crawler,
+        crawler: s.crawler.as_ref().map(status_facts),
         tracker: s.tracker.map(|m| {
             m.into_iter()
                 .map(|(k, v)| (k.replace('_', " "), format!("{v}")))
@@ -618,4 +652,27 @@ async fn stats(app: &State<App>, lang: Lang) -> Result<RawHtml<String>, PageErro
 #[get("/static/style.css")]
 fn style() -> (ContentType, &'static str) {
     (ContentType::CSS, STYLE_CSS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{status_facts, MAX_FACTS};
+
+    /// However large or deep the status file, `/stats` shows at most
+    /// [`MAX_FACTS`] lines, and nothing below the third level.
+    #[test]
+    fn status_facts_are_bounded_in_number_and_depth() {
+        let wide: serde_json::Map<String, serde_json::Value> = (0..1000)
+            .map(|i| (format!("k{i:04}"), serde_json::json!(i)))
+            .collect();
+        assert_eq!(status_facts(&wide.into()).len(), MAX_FACTS);
+        let deep = serde_json::json!({"a": {"b": {"c": {"d": 1}}, "e": 2}, "f": null});
+        assert_eq!(
+            status_facts(&deep),
+            vec![
+                ("a b c".to_owned(), r#"{"d":1}"#.to_owned()),
+                ("a e".to_owned(), "2".to_owned())
+            ]
+        );
+    }
 }

@@ -109,9 +109,28 @@ async fn home_search_detail_and_download() {
         Some(format!("/{hash}").as_str())
     );
 
+    // The crawler's status, a nested object included, as the crawler
+    // writes it (read anew on each request).
+    let crawler = dir.path().join("crawler");
+    std::fs::create_dir_all(&crawler).unwrap();
+    std::fs::write(
+        crawler.join("status.json"),
+        r#"{"known":7,"rate_per_minute":1.5,"federation":{"syncs":12,"not_modified":3},"updated":"2026-12-06T18:00:00Z"}"#,
+    )
+    .unwrap();
     let (status, body) = get(&c, "/stats").await;
     assert_eq!(status, 200);
     assert!(body.contains("Torrents indexed</dt><dd>2"));
+    for fact in [
+        "<dt>known</dt><dd>7</dd>",
+        "<dt>rate per minute</dt><dd>1.5</dd>",
+        "<dt>federation syncs</dt><dd>12</dd>",
+        "<dt>federation not modified</dt><dd>3</dd>",
+        "<dt>updated</dt><dd>2026-12-06T18:00:00Z</dd>",
+    ] {
+        assert!(body.contains(fact), "{fact} in {body}");
+    }
+    assert!(!body.contains("[object]"), "{body}");
 }
 
 #[tokio::test]
