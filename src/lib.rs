@@ -93,6 +93,9 @@ pub async fn up(mut config: Config, shutdown: Shutdown, options: UpOptions) -> a
 
     let shared = tracker.shared().clone();
     let peer_source: magnetar_crawler::PeerSource = Arc::new(move |h| shared.peers_of(h));
+    let shared = tracker.shared().clone();
+    let tracker_metrics: magnetar_catalog::MetricsText =
+        Arc::new(move || shared.stats.snapshot().prometheus());
     let _demo = match (
         options.demo,
         local.iter().find(|a| a.is_ipv4()).or(local.first()),
@@ -127,7 +130,14 @@ pub async fn up(mut config: Config, shutdown: Shutdown, options: UpOptions) -> a
             &shutdown
         ),
         guard(
-            magnetar_catalog::run_with(config.clone(), shutdown.clone(), Some(bound_tx)),
+            magnetar_catalog::run_with(
+                config.clone(),
+                shutdown.clone(),
+                magnetar_catalog::Options {
+                    bound: Some(bound_tx),
+                    tracker_metrics: Some(tracker_metrics),
+                }
+            ),
             &shutdown
         ),
         announce,

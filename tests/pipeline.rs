@@ -141,6 +141,15 @@ async fn seeded_torrent_flows_from_tracker_to_catalog() {
         page.contains("udp%3A%2F%2F%5B200%3A1%3A%3A2%5D%3A6969%2Fannounce"),
         "instance tracker in magnet"
     );
+    // /stats shows the counters of the tracker in the same process,
+    // without a tracker_metrics_url: it has answered this test's seeder.
+    let stats = http_get(catalog, "/stats");
+    let requests = stats
+        .split("<dt>requests total</dt><dd>")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .and_then(|n| n.parse::<f64>().ok());
+    assert!(requests.is_some_and(|n| n >= 1.0), "{stats}");
 
     stop_up(shutdown, running).await;
     seeder.stop().await;

@@ -25,6 +25,8 @@ pub mod release;
 mod server;
 mod swarm;
 mod tracker_metrics;
+
+pub use tracker_metrics::MetricsText;
 mod view;
 mod web;
 
@@ -82,7 +84,7 @@ pub fn count_name_matches(
 /// Opens (or rebuilds) the index, starts the indexer and returns the web app.
 /// The indexer stops when `shutdown` is cancelled or Rocket shuts down.
 pub fn build(config: &Config, shutdown: Shutdown) -> Result<Rocket<Build>, Error> {
-    build_held(config, shutdown, None)
+    build_with(config, shutdown, None, None)
 }
 
 /// [`build`], with `hold` called on the indexer's thread before its first
@@ -92,6 +94,15 @@ pub fn build_held(
     config: &Config,
     shutdown: Shutdown,
     hold: Option<Hold>,
+) -> Result<Rocket<Build>, Error> {
+    build_with(config, shutdown, hold, None)
+}
+
+fn build_with(
+    config: &Config,
+    shutdown: Shutdown,
+    hold: Option<Hold>,
+    local_tracker: Option<MetricsText>,
 ) -> Result<Rocket<Build>, Error> {
     let data = config.data();
     let (index, build) = CatalogIndex::open(&data.index_dir(), config.catalog.search_threads)?;
@@ -131,7 +142,7 @@ pub fn build_held(
         Duration::from_secs(config.catalog.swarm_ttl.max(5)),
     );
     let app = App {
-        catalog: Catalog::new(config, index, indexer, swarm, moderation),
+        catalog: Catalog::new(config, index, indexer, swarm, moderation, local_tracker),
         templates,
         i18n,
     };
@@ -189,14 +200,23 @@ fn listen_addr(configured: SocketAddr) -> SocketAddr {
     configured
 }
 
-/// Serves the catalog until `shutdown` is cancelled. `bound` receives the
-/// actual address once listening (useful with port 0). Connections are
+/// What a caller may give the catalog beside its config.
+#[derive(Default)]
+pub struct Options {
+    /// Receives the actual address once listening (useful with port 0).
+    pub bound: Option<rocket::tokio::sync::oneshot::Sender<SocketAddr>>,
+    /// The Prometheus text of a tracker in this process (`magnetar up`):
+    /// `/stats` shows its counters when `tracker_metrics_url` is unset.
+    pub tracker_metrics: Option<MetricsText>,
+}
+
+/// Serves the catalog until `shutdown` is cancelled. Connections are
 /// accepted by [`server`] (header timeout, connection budget), requests
 /// handled by the Rocket app.
 pub async fn run_with(
     mut config: Config,
     shutdown: Shutdown,
-    bound: Option<rocket::tokio::sync::oneshot::Sender<SocketAddr>>,
+    options: Options,
 ) -> Result<(), Error> {
     config.catalog.bind = listen_addr(config.catalog.bind);
     let fd_limit = server::raise_fd_limit();
@@ -218,7 +238,7 @@ pub async fn run_with(
             source,
         })?;
     let addr = listener.local_addr().unwrap_or(config.catalog.bind);
-    let rocket = build(&config, shutdown.clone())?;
+    let rocket = build_with(&config, shutdown.clone(), None, options.tracker_metrics)?;
     // Ignites the app and runs its liftoff fairings (the swarm refresher).
     let client = rocket::local::asynchronous::Client::untracked(rocket)
         .await
@@ -239,7 +259,7 @@ pub async fn run_with(
             )
         });
     tracing::info!("catalog listening on http://{addr}/");
-    if let Some(tx) = bound {
+    if let Some(tx) = options.bound {
         let _ = tx.send(addr);
     }
     let client = Arc::new(client);
@@ -272,5 +292,5 @@ pub async fn run_with(
 
 /// Serves the catalog until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), Error> {
-    run_with(config, shutdown, None).await
+    run_with(config, shutdown, Options::default()).await
 }

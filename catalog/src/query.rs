@@ -98,7 +98,8 @@ pub struct CatalogStats {
     pub ready: bool,
     /// The crawler's `status.json`, when present.
     pub crawler: Option<serde_json::Value>,
-    /// The tracker's counters from `tracker_metrics_url`, when reachable.
+    /// The tracker's counters (from `tracker_metrics_url`, or from the
+    /// tracker in this process), when readable.
     pub tracker: Option<BTreeMap<String, f64>>,
 }
 
@@ -162,9 +163,11 @@ impl Catalog {
         indexer: Indexer,
         swarm: Arc<SwarmCache>,
         moderation: Arc<magnetar_shared::Moderation>,
+        local_tracker: Option<crate::tracker_metrics::MetricsText>,
     ) -> Self {
         let c = &config.catalog;
-        let tracker_metrics = c.tracker_metrics_url.as_deref().and_then(|url| {
+        // A configured URL is read even beside a tracker in this process.
+        let configured = c.tracker_metrics_url.as_deref().and_then(|url| {
             TrackerMetrics::new(
                 url,
                 Duration::from_millis(c.tracker_metrics_timeout_ms.max(1)),
@@ -173,6 +176,7 @@ impl Catalog {
             .map_err(|e| tracing::warn!("cannot use tracker_metrics_url {url:?}: {e}"))
             .ok()
         });
+        let tracker_metrics = configured.or_else(|| local_tracker.map(TrackerMetrics::local));
         Self {
             config: c.clone(),
             preload: config.data().preload(),
@@ -605,7 +609,7 @@ mod tests {
             None,
         )
         .unwrap();
-        let catalog = Catalog::new(&config, index, indexer, swarm, config.moderation());
+        let catalog = Catalog::new(&config, index, indexer, swarm, config.moderation(), None);
         let params = catalog.params(&RawSearch::default()).unwrap();
         assert!(catalog.search(params.clone()).await.is_ok(), "a free turn");
         // Every turn taken (as by long searches): the next one is shed.

@@ -1,16 +1,30 @@
 //! The tracker's counters for `/stats`, read from its Prometheus endpoint
 //! (`tracker_metrics_url`) with a bounded HTTP client: one timeout for the
-//! whole exchange and a cap on the bytes read.
+//! whole exchange and a cap on the bytes read; or, under `magnetar up`,
+//! from the tracker in the same process.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-/// A client for one tracker metrics URL.
+/// The Prometheus text of a tracker in this process.
+pub type MetricsText = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Where the tracker's counters are read.
+enum Source {
+    /// Its metrics URL.
+    Http {
+        url: String,
+        client: reqwest::Client,
+        max_bytes: u64,
+    },
+    /// The tracker beside the catalog in this process.
+    Local(MetricsText),
+}
+
+/// A reader of one tracker's counters.
 pub struct TrackerMetrics {
-    url: String,
-    client: reqwest::Client,
-    max_bytes: u64,
+    source: Source,
     /// Fetches that failed (timeout, error status, too large, unreachable).
     pub errors: AtomicU64,
 }
@@ -19,14 +33,24 @@ impl TrackerMetrics {
     /// A client for `url` with a total `timeout` and a body cap of `max_bytes`.
     pub fn new(url: &str, timeout: Duration, max_bytes: u64) -> Result<Self, reqwest::Error> {
         Ok(Self {
-            url: url.to_owned(),
-            client: reqwest::Client::builder()
-                .timeout(timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()?,
-            max_bytes,
+            source: Source::Http {
+                url: url.to_owned(),
+                client: reqwest::Client::builder()
+                    .timeout(timeout)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()?,
+                max_bytes,
+            },
             errors: AtomicU64::new(0),
         })
+    }
+
+    /// The counters of the tracker in this process, from its `text`.
+    pub fn local(text: MetricsText) -> Self {
+        Self {
+            source: Source::Local(text),
+            errors: AtomicU64::new(0),
+        }
     }
 
     /// The `magnetar_tracker_*` samples, labelled ones summed per metric
@@ -36,30 +60,37 @@ impl TrackerMetrics {
             Ok(body) => Some(parse(&body)).filter(|m| !m.is_empty()),
             Err(e) => {
                 self.errors.fetch_add(1, Relaxed);
-                tracing::debug!(url = self.url, "cannot read tracker metrics: {e}");
+                tracing::debug!("cannot read tracker metrics: {e}");
                 None
             }
         }
     }
 
     async fn body(&self) -> Result<String, String> {
-        let mut resp = self
-            .client
-            .get(&self.url)
+        let (url, client, max_bytes) = match &self.source {
+            Source::Local(text) => return Ok(text()),
+            Source::Http {
+                url,
+                client,
+                max_bytes,
+            } => (url, client, *max_bytes),
+        };
+        let mut resp = client
+            .get(url)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("{url}: {e}"))?;
         if !resp.status().is_success() {
-            return Err(format!("HTTP {}", resp.status()));
+            return Err(format!("{url}: HTTP {}", resp.status()));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
-            if body.len() as u64 + chunk.len() as u64 > self.max_bytes {
-                return Err(format!("larger than {} bytes", self.max_bytes));
+        while let Some(chunk) = resp.chunk().await.map_err(|e| format!("{url}: {e}"))? {
+            if body.len() as u64 + chunk.len() as u64 > max_bytes {
+                return Err(format!("{url}: larger than {max_bytes} bytes"));
             }
             body.extend_from_slice(&chunk);
         }
-        String::from_utf8(body).map_err(|e| e.to_string())
+        String::from_utf8(body).map_err(|e| format!("{url}: {e}"))
     }
 }
 

@@ -16,9 +16,16 @@ async fn serve(config: Config) -> (SocketAddr, Shutdown, tokio::task::JoinHandle
     let (tx, rx) = tokio::sync::oneshot::channel();
     let s = shutdown.clone();
     let task = tokio::spawn(async move {
-        magnetar_catalog::run_with(config, s, Some(tx))
-            .await
-            .unwrap();
+        magnetar_catalog::run_with(
+            config,
+            s,
+            magnetar_catalog::Options {
+                bound: Some(tx),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     });
     (rx.await.unwrap(), shutdown, task)
 }

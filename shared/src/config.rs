@@ -370,7 +370,8 @@ pub struct CatalogConfig {
     pub templates_dir: Option<PathBuf>,
     /// Torznab API key; when set, `/api` requires `apikey=`.
     pub torznab_apikey: Option<String>,
-    /// Prometheus URL of the tracker, shown on /stats.
+    /// Prometheus URL of the tracker, shown on /stats (unset under `up`:
+    /// the tracker in the same process).
     pub tracker_metrics_url: Option<String>,
     /// Longest wait for the tracker's metrics on /stats, milliseconds
     /// (failures: `magnetar_catalog_tracker_metrics_errors_total`).
