@@ -1312,6 +1312,8 @@ pub fn all_words(
             lookup.fill(false);
             if !counting {
                 required_parts(&most, &by_most, best.threshold(), &mut lookup);
+                #[cfg(test)]
+                tests::LOOKED_UP.with(|n| n.set(n.get() + lookup.iter().filter(|&&l| l).count()));
             }
             for ((u, l), w) in unset.iter_mut().zip(&lookup).zip(&within) {
                 *u = *l || w.is_some();
@@ -1948,6 +1950,8 @@ pub(super) mod tests {
         pub(super) static SCORED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
         /// Matches of several words whose bound was summed.
         pub(super) static BOUNDED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        /// Parts looked up, not set in bit sets, summed over windows.
+        pub(super) static LOOKED_UP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
         /// Postings set in a window's bit sets.
         pub(super) static SET: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
         /// Cursors whose term's bit set tells the documents it lacks.
@@ -2334,6 +2338,79 @@ pub(super) mod tests {
                 "{q}: {fewer} postings set past the cap, {every} counting every match"
             );
         }
+    }
+
+    /// Past the cap, a part that is looked up (not set in bit sets) is never
+    /// what a window's matches are sieved by, even where the other parts'
+    /// bounds cannot beat the k-th best without it. Here the words are as
+    /// common in file names as in names, so past the cap each word's file
+    /// part is looked up (the names alone decide whether a torrent can
+    /// reach the page); in the last window every name with both words is
+    /// of middling length, too long to reach the page by the name alone,
+    /// and one torrent gets there by its short file name.
+    #[test]
+    fn past_the_cap_a_part_looked_up_does_not_sieve_a_window() {
+        const NAME_LONG: usize = 12;
+        const FILE_LONG: usize = 10;
+        const NAME_MIDDLE: usize = 4;
+        let dir = tempfile::tempdir().unwrap();
+        let (index, _) = CatalogIndex::open(&dir.path().join("index"), 1).unwrap();
+        let g = index.current();
+        let mut writer: tantivy::IndexWriter =
+            g.index.writer_with_num_threads(1, 50_000_000).unwrap();
+        let when = Utc.timestamp_opt(1_600_000_000, 0).unwrap();
+        let filler = |n: usize, from: usize| -> Vec<String> {
+            (from..from + n).map(|k| format!("w{}", k % 97)).collect()
+        };
+        let both = || vec!["alpha".to_owned(), "beta".to_owned()];
+        let window = super::WINDOW as usize;
+        let special = 3 * window - 7;
+        for i in 0..3 * window {
+            let mut name = filler(NAME_LONG, i);
+            let mut file = filler(FILE_LONG, i);
+            if i == special {
+                file = both();
+            } else if i % 4 == 2 {
+                file.extend(both());
+            }
+            if i / window < 2 && i % 4 == 0 {
+                // Both words in short names: a few of two words (the name
+                // alone can beat the page's last), the rest of three.
+                name = filler(usize::from(i >= 20), i);
+                name.extend(both());
+            } else if i / window == 2 && (i % 8 == 0 || i == special) {
+                name = filler(NAME_MIDDLE, i);
+                name.extend(both());
+            }
+            let file = format!("{}.flac", file.join(" "));
+            let meta = sample(i, &name.join(" "), &[&file]);
+            writer.add_document(g.document(&meta, when, &[])).unwrap();
+        }
+        writer.commit().unwrap();
+        g.reader.reload().unwrap();
+        let searcher = g.reader.searcher();
+        assert_eq!(searcher.segment_readers().len(), 1);
+        let compiled = UserQuery::parse("alpha beta")
+            .compile(&g.fields, false, &searcher)
+            .unwrap();
+        let words = compiled.words.clone().expect("every word required");
+        let run = |cap: usize| {
+            super::all_words(&searcher, &g.fields, &words, &[], 10, 0, None, cap, None).unwrap()
+        };
+        let (page, counted) = run(super::COUNT_CAP);
+        assert!(counted.exact, "{counted:?}");
+        let special_doc = DocAddress::new(0, special as u32);
+        assert!(
+            page.iter().any(|&(_, a)| a == special_doc),
+            "the file match is on the page: {page:?}"
+        );
+        LOOKED_UP.with(|n| n.set(0));
+        let (capped, estimated) = run(20);
+        assert!(!estimated.exact, "past the cap");
+        // Both words' file parts, in each of the two windows past the cap
+        // (counting stops in the first): the case this test is for.
+        assert_eq!(LOOKED_UP.with(|n| n.get()), 4);
+        assert_eq!(capped, page);
     }
 
     /// A word's exact name term that folds to itself is never read from
