@@ -124,9 +124,10 @@ fn item(doc: &mut Doc, links: &Links, t: &IndexedTorrent, torznab: bool) {
     doc.text(
         "description",
         &format!(
-            "{} · {} files · {}",
+            "{} · {} {} · {}",
             crate::view::human_size(t.size),
             t.file_count,
+            if t.file_count == 1 { "file" } else { "files" },
             t.category
         ),
     );

@@ -97,6 +97,15 @@ async fn rss_feeds_newest_and_saved_searches() {
     );
     let (_, audio) = get(&c, "/rss?category=audio").await;
     assert!(audio.contains("Jazz Standards") && !audio.contains("Rust Book"));
+    // One file, two files.
+    assert!(
+        xml.contains("<description>4.8 MiB · 1 file · video</description>"),
+        "{xml}"
+    );
+    assert!(
+        audio.contains(" · 2 files · audio</description>"),
+        "{audio}"
+    );
     let (status, err) = get(&c, "/rss?page=0").await;
     assert_eq!(status, 400);
     assert!(roxmltree::Document::parse(&err)
