@@ -53,13 +53,21 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the BEP 15 UDP tracker; it dumps every announced info-hash to infohash.bin.
+    /// Run the tracker (UDP, BEP 15, and HTTP on the same ports); it dumps every announced info-hash to infohash.bin.
+    ///
+    /// By default it listens on 0.0.0.0:6969 and [::]:6969, UDP and TCP
+    /// (`tracker.bind`, `tracker.http`).
     Tracker(TrackerArgs),
     /// Resolve the info-hashes in infohash.bin into preload/<hex>.torrent files (BEP 9, DHT).
     Crawler(CrawlerArgs),
     /// Serve the web catalog: index preload/ in Tantivy, search, RSS, JSON, Torznab.
     Catalog(CatalogArgs),
     /// Run tracker, crawler and catalog together in one process.
+    ///
+    /// By default the tracker listens on port 6969 (UDP and HTTP, IPv4 and
+    /// IPv6) and the catalog on http://[::]:8000/; the crawler resolves
+    /// what the tracker sees, asking its peers first. Everything is kept
+    /// in --data-dir. `magnetar print-config` shows every setting.
     Up(UpArgs),
     /// Print the effective configuration as TOML (loadable with --config).
     PrintConfig,
@@ -100,7 +108,7 @@ struct UnblockArgs {
 
 #[derive(Debug, Args)]
 struct TrackerArgs {
-    /// UDP address to listen on; repeat for several (replaces the configured list).
+    /// Address to listen on (UDP, and TCP for the HTTP tracker); repeat for several (replaces the configured list).
     #[arg(long, value_name = "ADDR")]
     bind: Vec<SocketAddr>,
 }
