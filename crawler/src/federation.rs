@@ -32,7 +32,7 @@ use magnetar_shared::{InfoHash, Shutdown, TorrentMeta};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
-use crate::sources::{read_capped, Source};
+use crate::sources::{read_capped, validators, Source};
 use crate::status::Counters;
 
 /// Path of the export's list of torrents, below a peer's base URL.
@@ -316,13 +316,7 @@ impl Federation {
             200 => {}
             s => return Err(PeerError::Http(format!("{url}: HTTP {s}"))),
         }
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let (etag, modified) = (header("etag"), header("last-modified"));
+        let (etag, modified) = validators(&resp);
         // More than `max_hashes_per_peer` hashes is refused whole.
         let cap = (self.config.max_hashes_per_peer as u64).saturating_mul(20);
         let body = read_capped(resp, cap)

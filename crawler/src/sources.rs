@@ -218,13 +218,7 @@ async fn fetch_if_changed(
     if !resp.status().is_success() {
         return Err(format!("HTTP {}", resp.status()));
     }
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let (etag, modified) = (header("etag"), header("last-modified"));
+    let (etag, modified) = validators(&resp);
     let bytes = read_capped(resp, max_bytes).await?;
     last.hashes = InfoHashReader::new(bytes.as_slice(), url.to_owned())
         .filter_map(Result::ok)
@@ -232,6 +226,17 @@ async fn fetch_if_changed(
     last.etag = etag;
     last.modified = modified;
     Ok(())
+}
+
+/// The answer's `ETag` and `Last-Modified`, to ask with next time.
+pub fn validators(resp: &reqwest::Response) -> (Option<String>, Option<String>) {
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    (header("etag"), header("last-modified"))
 }
 
 /// Reads a response's body, refusing one of more than `max_bytes` (told
