@@ -93,9 +93,10 @@ pub async fn up(mut config: Config, shutdown: Shutdown, options: UpOptions) -> a
 
     let shared = tracker.shared().clone();
     let peer_source: magnetar_crawler::PeerSource = Arc::new(move |h| shared.peers_of(h));
-    let shared = tracker.shared().clone();
+    // The catalog's /stats reads the tracker's counters here, not over HTTP.
+    let counted = tracker.shared().clone();
     let tracker_metrics: magnetar_catalog::MetricsText =
-        Arc::new(move || shared.stats.snapshot().prometheus());
+        Arc::new(move || counted.stats.snapshot().prometheus());
     let _demo = match (
         options.demo,
         local.iter().find(|a| a.is_ipv4()).or(local.first()),

@@ -25,10 +25,10 @@ pub mod release;
 mod server;
 mod swarm;
 mod tracker_metrics;
-
-pub use tracker_metrics::MetricsText;
 mod view;
 mod web;
+
+pub use tracker_metrics::MetricsText;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -21,7 +21,7 @@ use crate::index::CatalogIndex;
 use crate::indexer::Indexer;
 use crate::metrics::Metrics;
 use crate::swarm::SwarmCache;
-use crate::tracker_metrics::TrackerMetrics;
+use crate::tracker_metrics::{MetricsText, TrackerMetrics};
 
 mod export;
 pub use export::{FeedPage, HashFile, MAX_FEED_PAGE};
@@ -163,7 +163,7 @@ impl Catalog {
         indexer: Indexer,
         swarm: Arc<SwarmCache>,
         moderation: Arc<magnetar_shared::Moderation>,
-        local_tracker: Option<crate::tracker_metrics::MetricsText>,
+        local_tracker: Option<MetricsText>,
     ) -> Self {
         let c = &config.catalog;
         // A configured URL is read even beside a tracker in this process.
