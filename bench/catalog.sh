@@ -77,22 +77,9 @@ run() {
   python3 -c "print(f'[$label] index on disk: {$index_bytes/2**20:.0f} MiB = {$index_bytes/$N:.0f} bytes per torrent (target < 2048)')"
   awk -v l="$label" '/VmRSS|VmHWM/ {printf "[%s] after indexing %s %.0f MiB\n", l, $1, $2/1024}' /proc/$pid/status
 
-  python3 - "$url" "$label" <<'PY'
+  python3 - "$url" "$label" "${MIX_QUERIES[@]}" <<'PY'
 import statistics, sys, time, urllib.parse, urllib.request
-url, label = sys.argv[1], sys.argv[2]
-queries = [
-    # English and release syntax
-    "jazz", "night sky", "ubuntu studio", "\"live concert\"", "album -jazz", "name:aurora", "file:flac",
-    "season episode", "collection 42",
-    # CJK substrings
-    "巨人", "進撃", "ファイナル", "东京", "爱情故事", "기생충",
-    # Cyrillic inflections, accents folded
-    "маргариты", "предки", "забуті", "amelie", "beyonce strasse",
-    # prefix (last word) and one typo
-    "ubunt", "documen", "documantary", "soundtrak",
-    # nothing
-    "zzzz",
-]
+url, label, queries = sys.argv[1], sys.argv[2], sys.argv[3:]
 def lat(path, n):
     out = []
     for i in range(n):
@@ -143,17 +130,11 @@ PY
   }
   # The same 25 queries as the latency figures, round robin: common and
   # rare words, phrases, CJK, prefixes, typos.
-  round_robin "$work/mix.lua" "jazz" "night sky" "ubuntu studio" '"live concert"' "album -jazz" "name:aurora" "file:flac" \
-    "season episode" "collection 42" "巨人" "進撃" "ファイナル" "东京" "爱情故事" "기생충" \
-    "маргариты" "предки" "забуті" "amelie" "beyonce strasse" "ubunt" "documen" "documantary" "soundtrak" "zzzz"
+  round_robin "$work/mix.lua" "${MIX_QUERIES[@]}"
   local mix_rps
   mix_rps=$(rps "$url" 32 -s "$work/mix.lua")
-  # The benchmark of issue #15 itself: 20 two-word queries (two required
-  # words each, from the corpus' vocabulary), round robin.
-  round_robin "$work/pairs.lua" "aurora borealis" "jazz standards" "rust book" "night sky" "ubuntu studio" "live concert" \
-    "documentary series" "season episode" "remastered collection" "lecture notes" "album soundtrack" \
-    "archive photos" "trip mountains" "ocean city" "history science" "jazz album" "night concert" \
-    "studio live" "book series" "photos ocean"
+  # The benchmark of issue #15 itself, round robin.
+  round_robin "$work/pairs.lua" "${PAIR_QUERIES[@]}"
   local pairs_rps
   pairs_rps=$(rps "$url" 32 -s "$work/pairs.lua")
   # Again with the 16 connections of the issue's own table.

@@ -1,7 +1,27 @@
 # Sourced by bench/catalog.sh and bench/search_cpu.sh: the synthetic corpus
 # of N torrents, generated once per N (the generator is seeded) and kept
-# in target/bench-corpus/ for later runs, and the waits for a catalog
-# indexing it.
+# in target/bench-corpus/ for later runs, the waits for a catalog
+# indexing it, and the queries both measure.
+
+# The query mix: English and release syntax; CJK substrings; Cyrillic
+# inflections and accents folded; a prefix (the last word) and one typo;
+# nothing.
+MIX_QUERIES=(
+  "jazz" "night sky" "ubuntu studio" '"live concert"' "album -jazz" "name:aurora" "file:flac"
+  "season episode" "collection 42"
+  "巨人" "進撃" "ファイナル" "东京" "爱情故事" "기생충"
+  "маргариты" "предки" "забуті" "amelie" "beyonce strasse"
+  "ubunt" "documen" "documantary" "soundtrak"
+  "zzzz"
+)
+# The benchmark of issue #15: 20 two-word queries (two required words
+# each, from the corpus' vocabulary).
+PAIR_QUERIES=(
+  "aurora borealis" "jazz standards" "rust book" "night sky" "ubuntu studio" "live concert"
+  "documentary series" "season episode" "remastered collection" "lecture notes" "album soundtrack"
+  "archive photos" "trip mountains" "ocean city" "history science" "jazz album" "night concert"
+  "studio live" "book series" "photos ocean"
+)
 
 # Prints the corpus directory for N (its preload/ holds the torrents),
 # generating it first when absent; fails when bench/gen_torrents.py

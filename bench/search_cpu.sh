@@ -39,8 +39,8 @@ cargo build --release -p magnetar-catalog --example search_cpu --manifest-path "
 [ -n "${INDEX:-}" ] || cargo build --release -p magnetar --manifest-path "$root/Cargo.toml" >&2
 bin="$root/target/release/magnetar"
 probe="$root/target/release/examples/search_cpu"
+. "$root/bench/common.sh"
 if [ -z "${INDEX:-}" ]; then
-  . "$root/bench/common.sh"
   corpus=$(bench_corpus "$root" "$N")
   mkdir -p "$work/data"
   ln -s "$corpus/preload" "$work/data/preload"
@@ -102,11 +102,6 @@ PY
 }
 [ -z "${BASE:-}" ] || echo "base: $BASE"
 echo "== 20 two-word queries (issue #15)"
-measure "aurora borealis" "jazz standards" "rust book" "night sky" "ubuntu studio" "live concert" \
-  "documentary series" "season episode" "remastered collection" "lecture notes" "album soundtrack" \
-  "archive photos" "trip mountains" "ocean city" "history science" "jazz album" "night concert" \
-  "studio live" "book series" "photos ocean"
+measure "${PAIR_QUERIES[@]}"
 echo "== the 25-query mix of bench/catalog.sh"
-measure "jazz" "night sky" "ubuntu studio" '"live concert"' "album -jazz" "name:aurora" "file:flac" \
-  "season episode" "collection 42" "巨人" "進撃" "ファイナル" "东京" "爱情故事" "기생충" \
-  "маргариты" "предки" "забуті" "amelie" "beyonce strasse" "ubunt" "documen" "documantary" "soundtrak" "zzzz"
+measure "${MIX_QUERIES[@]}"
