@@ -269,27 +269,27 @@ impl StatsSnapshot {
             (
                 "magnetar_tracker_torrents",
                 self.torrents,
-                "Torrents with at least one peer.",
+                "Torrents with at least one peer, as counted by the last cleaning pass (every cleaning_interval seconds; 0 until the first).",
             ),
             (
                 "magnetar_tracker_seeders",
                 self.seeders,
-                "Seeders across all torrents.",
+                "Seeders across all torrents, as of the last cleaning pass.",
             ),
             (
                 "magnetar_tracker_leechers",
                 self.leechers,
-                "Leechers across all torrents.",
+                "Leechers across all torrents, as of the last cleaning pass.",
             ),
             (
                 "magnetar_tracker_hashes_seen",
                 self.hashes_seen,
-                "Info-hashes in the dump set.",
+                "Info-hashes in the dump set, as of the last cleaning pass.",
             ),
             (
                 "magnetar_tracker_sources",
                 self.sources,
-                "Sources (IPv4 addresses, IPv6 prefixes) whose limits are tracked.",
+                "Sources (IPv4 addresses, IPv6 prefixes) whose limits are tracked, as of the last cleaning pass.",
             ),
         ] {
             p.single(name, "gauge", help, v);
