@@ -17,6 +17,19 @@ use crate::{Error, Shared};
 /// How often the thread wakes to check its timers and the shutdown signal.
 const TICK: Duration = Duration::from_millis(100);
 
+/// Least time between cleaning passes while the last one counted no
+/// torrent and announces have come since.
+const EARLY_CLEANING: Duration = Duration::from_secs(2);
+
+/// Announces answered so far, over UDP and HTTP.
+fn announced(stats: &crate::stats::Stats) -> u64 {
+    let s = stats.snapshot();
+    s.responses[crate::stats::Kind::Announce as usize]
+        .iter()
+        .sum::<u64>()
+        + s.http[0]
+}
+
 /// The side file of last-seen times beside a dump: one little-endian u32
 /// (unix seconds) per hash, in the dump's order. `infohash.bin` keeps its
 /// raw format for the crawler, aquatic-crawler and the YGGverse tracker.
@@ -202,11 +215,22 @@ impl Housekeeping {
         );
         let retention = u32::try_from(self.config.retention).unwrap_or(u32::MAX);
         let mut moderated = None;
+        // Announces answered when the last pass ran (none before the first).
+        let mut announced_then = None;
         while !self.shutdown.is_cancelled() {
             self.forget_denied(&mut moderated);
             std::thread::sleep(TICK);
-            if last_clean.elapsed() >= every(self.config.cleaning_interval) {
+            // While the last pass counted no torrent (after a start, or
+            // on a quiet tracker), a pass is due as soon as announces
+            // come, at most every EARLY_CLEANING, so the gauges (torrents,
+            // seeders…) are not 0 for a whole interval. Usually that is
+            // one early pass: it counts the torrents announced by then.
+            let stale = self.shared.stats.torrents.load(Ordering::Relaxed) == 0
+                && last_clean.elapsed() >= EARLY_CLEANING
+                && announced_then != Some(announced(&self.shared.stats));
+            if stale || last_clean.elapsed() >= every(self.config.cleaning_interval) {
                 last_clean = Instant::now();
+                announced_then = Some(announced(&self.shared.stats));
                 let t = self.shared.swarms.clean(self.shared.clock.now(), retention);
                 let s = &self.shared.stats;
                 s.torrents.store(t.torrents, Ordering::Relaxed);

@@ -269,7 +269,7 @@ impl StatsSnapshot {
             (
                 "magnetar_tracker_torrents",
                 self.torrents,
-                "Torrents with at least one peer, as counted by the last cleaning pass (every cleaning_interval seconds; 0 until the first).",
+                "Torrents with at least one peer, as counted by the last cleaning pass (every cleaning_interval seconds, and within seconds of the first announces while it counted none).",
             ),
             (
                 "magnetar_tracker_seeders",

@@ -321,3 +321,37 @@ fn access_list_file_changes_are_picked_up() {
     shutdown.cancel();
     serving.join().unwrap().unwrap();
 }
+
+/// The gauges (`/metrics`, the catalog's `/stats`) count a torrent
+/// announced after the start within seconds, not after a whole cleaning
+/// interval (an hour here): while the last pass counted no torrent, the
+/// first announces bring the next pass forward.
+#[test]
+fn gauges_count_a_torrent_announced_soon_after_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path());
+    config.tracker.cleaning_interval = 3600;
+    let tracker = magnetar_tracker::RunningTracker::start(&config).unwrap();
+    let addr = tracker.local_addrs()[0];
+    let mut client =
+        magnetar_tracker::client::TrackerClient::new(addr, std::time::Duration::from_millis(500))
+            .unwrap();
+    client
+        .announce(HASH, peer(1), 6881, 0, Event::Started, -1)
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let s = tracker.shared().stats.snapshot();
+        if (s.torrents, s.seeders) == (1, 1) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "torrents {}, seeders {}",
+            s.torrents,
+            s.seeders
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    tracker.stop().unwrap();
+}
