@@ -145,7 +145,7 @@ fn forged_or_missing_connection_id_gets_no_amplified_reply() {
     if let Some(reply) = a.raw(&bad).unwrap() {
         assert!(reply.len() <= bad.len());
     }
-    let s = t.tracker.as_ref().unwrap().shared().stats.snapshot();
+    let s = t.snapshot();
     assert_eq!(s.bad_connection_id, 2);
     assert_eq!(s.total_requests(), 0);
 }
@@ -196,16 +196,7 @@ fn malformed_corpus_is_survived() {
     // Still serving.
     let r = a.announce(HASH, peer(1), 1, 0, Event::Started, -1).unwrap();
     assert_eq!(r.seeders, 1);
-    assert!(
-        t.tracker
-            .as_ref()
-            .unwrap()
-            .shared()
-            .stats
-            .snapshot()
-            .malformed
-            >= 8
-    );
+    assert!(t.snapshot().malformed >= 8);
 }
 
 #[test]
@@ -331,17 +322,13 @@ fn gauges_count_a_torrent_announced_soon_after_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::config(dir.path());
     config.tracker.cleaning_interval = 3600;
-    let tracker = magnetar_tracker::RunningTracker::start(&config).unwrap();
-    let addr = tracker.local_addrs()[0];
-    let mut client =
-        magnetar_tracker::client::TrackerClient::new(addr, std::time::Duration::from_millis(500))
-            .unwrap();
-    client
+    let t = common::start_with(dir, &config);
+    t.client(t.v4)
         .announce(HASH, peer(1), 6881, 0, Event::Started, -1)
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let s = tracker.shared().stats.snapshot();
+        let s = t.snapshot();
         if (s.torrents, s.seeders) == (1, 1) {
             break;
         }
@@ -353,5 +340,4 @@ fn gauges_count_a_torrent_announced_soon_after_the_start() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    tracker.stop().unwrap();
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use magnetar_shared::Config;
 use magnetar_tracker::client::TrackerClient;
+use magnetar_tracker::stats::StatsSnapshot;
 use magnetar_tracker::RunningTracker;
 
 pub struct TestTracker {
@@ -30,7 +31,13 @@ pub fn start() -> TestTracker {
 }
 
 pub fn start_in(dir: tempfile::TempDir) -> TestTracker {
-    let tracker = RunningTracker::start(&config(dir.path())).unwrap();
+    let config = config(dir.path());
+    start_with(dir, &config)
+}
+
+/// A tracker on `dir` with `config` (one on loopback, as [`config`] makes).
+pub fn start_with(dir: tempfile::TempDir, config: &Config) -> TestTracker {
+    let tracker = RunningTracker::start(config).unwrap();
     let addrs = tracker.local_addrs().to_vec();
     TestTracker {
         tracker: Some(tracker),
@@ -51,15 +58,19 @@ impl TestTracker {
         }
     }
 
-    /// The running tracker's metrics, as `/metrics` serves them.
-    pub fn prometheus(&self) -> String {
+    /// The running tracker's statistics.
+    pub fn snapshot(&self) -> StatsSnapshot {
         self.tracker
             .as_ref()
             .expect("a running tracker")
             .shared()
             .stats
             .snapshot()
-            .prometheus()
+    }
+
+    /// The running tracker's metrics, as `/metrics` serves them.
+    pub fn prometheus(&self) -> String {
+        self.snapshot().prometheus()
     }
 }
 
